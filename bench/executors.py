@@ -1,0 +1,136 @@
+"""Executors run a suite's pending stages: `debug` in-process, `local` as submitit local jobs.
+
+The seam for later executors (SLURM): `Executor.run(stages, runtime) -> ExecReport`; stages arrive in
+dependency order with finished ones already removed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench.registry import Registry
+from bench.stages import Runtime, Stage, is_done, run_stage, stage_dir
+
+
+@dataclass
+class ExecReport:
+    """What happened to each stage key: done, failed (with error) or skipped (an input failed)."""
+
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+class Executor:
+    """Base: subclasses implement run()."""
+
+    def __init__(self, **options) -> None:
+        self.options = options
+
+    def run(self, stages: list[Stage], rt: Runtime) -> ExecReport:
+        raise NotImplementedError
+
+
+def _blocked_by(stage: Stage, report: ExecReport) -> str | None:
+    bad = [k for k in stage.inputs if k in report.failed or k in report.skipped]
+    return f"input {bad[0]} did not finish" if bad else None
+
+
+class DebugExecutor(Executor):
+    """Runs stages one after another in this process (pdb-friendly)."""
+
+    def run(self, stages: list[Stage], rt: Runtime) -> ExecReport:
+        report = ExecReport()
+        for st in stages:
+            if (why := _blocked_by(st, report)) is not None:
+                report.skipped[st.key] = why
+                continue
+            try:
+                run_stage(st, rt)
+                report.done.append(st.key)
+            except Exception as err:  # keep going: independent stages still produce their results
+                report.failed[st.key] = f"{type(err).__name__}: {err}"
+                tqdm.write(f"stage failed: {st.name}: {type(err).__name__}: {err}")
+        return report
+
+
+class LocalExecutor(Executor):
+    """submitit's local executor: each stage is a subprocess; ready stages run `max_parallel` at a time."""
+
+    def run(self, stages: list[Stage], rt: Runtime) -> ExecReport:
+        import submitit
+
+        folder = Path(rt.work_dir) / "submitit" / "%j"
+        ex = submitit.LocalExecutor(folder=str(folder))
+        ex.update_parameters(timeout_min=int(self.options.get("timeout_min", 240)))
+        max_parallel = int(self.options.get("max_parallel", 2))
+        report, pending, running = ExecReport(), list(stages), {}
+        bars: dict[str, tqdm] = {}
+        overall = tqdm(total=len(stages), desc="stages", unit="stage", position=0)
+        try:
+            while pending or running:
+                for st in list(pending):
+                    if (why := _blocked_by(st, report)) is not None:
+                        report.skipped[st.key] = why
+                        pending.remove(st)
+                        overall.update(1)
+                    elif len(running) < max_parallel and all(is_done(rt.work_dir, k) for k in st.inputs):
+                        job = ex.submit(run_stage, st, rt)
+                        running[st.key] = (st, job)
+                        pending.remove(st)
+                        tqdm.write(f"started {st.name} (job {job.job_id}, log {job.paths.stderr})")
+                for key, (st, job) in list(running.items()):
+                    self._show_progress(bars, st, rt, len(bars) + 1)
+                    if not job.done():
+                        continue
+                    del running[key]
+                    try:
+                        job.result()
+                        report.done.append(key)
+                    except Exception as err:
+                        msg = _job_error(st, rt, err)
+                        report.failed[key] = msg
+                        tqdm.write(f"stage failed: {st.name}: {msg} (log: {job.paths.stderr})")
+                    overall.update(1)
+                    if key in bars:
+                        bars.pop(key).close()
+                time.sleep(0.5)
+        finally:
+            for b in bars.values():
+                b.close()
+            overall.close()
+        return report
+
+    @staticmethod
+    def _show_progress(bars: dict[str, tqdm], st: Stage, rt: Runtime, position: int) -> None:
+        """Mirror the stage's progress.json (written by the job) as a progress bar here."""
+        path = stage_dir(rt.work_dir, st.key) / "progress.json"
+        try:
+            prog = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        if st.key not in bars:
+            bars[st.key] = tqdm(total=prog["total"], desc=prog["desc"], unit="step", position=position, leave=False)
+        bar = bars[st.key]
+        bar.update(prog["done"] - bar.n)
+
+
+def _job_error(st: Stage, rt: Runtime, err: Exception) -> str:
+    """The stage's own error from failed.json (cleaner than submitit's wrapped traceback)."""
+    failed = stage_dir(rt.work_dir, st.key) / "failed.json"
+    if failed.is_file():
+        return json.loads(failed.read_text())["error"]
+    return f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+
+
+EXECUTORS: Registry[type[Executor]] = Registry("launcher")
+EXECUTORS.add("debug", DebugExecutor)
+EXECUTORS.add("local", LocalExecutor)

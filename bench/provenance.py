@@ -1,0 +1,78 @@
+"""Provenance of every number: git SHA + dirty flag, config hash, package versions, device."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "torchvision", "numpy", "lpips", "torch-fidelity", "scikit-image", "hydra-core", "vqbench")
+
+
+def stable_hash(obj: Any, n: int = 16) -> str:
+    """Hash of a JSON-able object that does not depend on dict order."""
+    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:n]
+
+
+def state_dict_hash(module: torch.nn.Module, n: int = 16) -> str:
+    """Hash of a module's weights (names, shapes and bytes), to tell real from random metric nets."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().to("cpu").contiguous().reshape(-1)
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:n]
+
+
+@functools.lru_cache(maxsize=1)
+def git_state() -> dict[str, Any]:
+    """Git SHA and dirty flag of the checkout vqbench runs from ('unknown' outside git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True, timeout=20).stdout.strip()
+    try:
+        sha = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"git_sha": "unknown", "git_dirty": None}
+    return {"git_sha": sha, "git_dirty": dirty}
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> str:
+    """'name==version' for the packages that can change a number, ';'-joined for one CSV cell."""
+    out = []
+    for name in PACKAGES:
+        try:
+            out.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name}==absent")
+    return ";".join(out)
+
+
+def device_string(device: torch.device) -> str:
+    """Human-readable device: GPU name or CPU model, plus torch thread count."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.machine()}:threads={torch.get_num_threads()}"
+
+
+def provenance(config_hash: str, seed: int, device: torch.device, weights: dict[str, str]) -> dict[str, Any]:
+    """The provenance columns carried by every record."""
+    return {
+        **git_state(),
+        "config_hash": config_hash,
+        "seed": seed,
+        "packages": package_versions(),
+        "device": device_string(device),
+        **{f"weights_{k}": v for k, v in sorted(weights.items())},
+    }

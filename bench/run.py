@@ -1,0 +1,34 @@
+"""vqbench entry point.
+
+    python bench/run.py                                  # suite=smoke, scale=smoke, launcher=local
+    python bench/run.py suite=recon tokenizer=vqgan_f16_16384 dataset=imagenet scale=paper dataset.root=/data/in1k
+    python bench/run.py list=tokenizers                  # or tasks, suites, datasets, metrics, launchers
+    python bench/run.py action=update_golden             # rewrite results/golden/<suite>.csv from this run
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+from bench.config import check_overrides, register_configs  # noqa: E402
+
+register_configs()
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from bench.suite import run_suite
+
+    sys.exit(run_suite(OmegaConf.to_container(cfg, resolve=True)))
+
+
+if __name__ == "__main__":
+    if not any(a in ("-m", "--multirun", "--help", "-h", "--cfg", "-c", "--info") or a.startswith("--")
+               for a in sys.argv[1:]):
+        check_overrides(sys.argv[1:])
+    main()

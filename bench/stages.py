@@ -1,0 +1,105 @@
+"""Stages: units of work keyed by a hash of their config and their inputs' keys; a finished key is never redone.
+
+<work>/stages/<kind>/<key>/ holds a stage's outputs; done.json marks success, failed.json records an error.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from bench.provenance import provenance, stable_hash
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One node of a suite's graph. `labels` are the record keys (dataset, method, setting)."""
+
+    kind: str
+    name: str
+    config: dict[str, Any]
+    inputs: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}-{stable_hash({'kind': self.kind, 'config': self.config, 'inputs': sorted(self.inputs)})}"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Settings that change how fast a stage runs, never what it computes (so not part of its key)."""
+
+    work_dir: str
+    threads: int = 1
+    device: str = "auto"
+    weights_dir: str | None = None
+
+
+def stage_dir(work_dir: str | Path, key: str) -> Path:
+    return Path(work_dir) / "stages" / key
+
+
+def is_done(work_dir: str | Path, key: str) -> bool:
+    return (stage_dir(work_dir, key) / "done.json").is_file()
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+RUNNERS: dict[str, Callable[[Stage, Path, Runtime, torch.device], dict[str, Any]]] = {}
+
+
+def runner(kind: str):
+    """Register the function that executes stages of `kind`."""
+    def deco(fn):
+        RUNNERS[kind] = fn
+        return fn
+    return deco
+
+
+def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
+    """Execute a stage unless already done; record success (done.json) or the error (failed.json)."""
+    out = stage_dir(rt.work_dir, stage.key)
+    if (out / "done.json").is_file():
+        return json.loads((out / "done.json").read_text())
+    missing = [k for k in stage.inputs if not is_done(rt.work_dir, k)]
+    if missing:
+        raise RuntimeError(f"stage {stage.name} cannot start: inputs not finished: {missing}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "stage.json", {"kind": stage.kind, "name": stage.name, "config": stage.config,
+                                          "inputs": stage.inputs, "labels": stage.labels})
+    (out / "failed.json").unlink(missing_ok=True)
+    torch.set_num_threads(rt.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = resolve_device(rt.device)
+    t0 = time.time()
+    try:
+        summary = RUNNERS[stage.kind](stage, out, rt, device)
+    except BaseException as err:
+        write_json_atomic(out / "failed.json", {"error": f"{type(err).__name__}: {err}",
+                                               "traceback": traceback.format_exc(), "time": time.time()})
+        raise
+    summary = {**summary, "wall_seconds": round(time.time() - t0, 2), "key": stage.key, "name": stage.name}
+    write_json_atomic(out / "done.json", summary)
+    return summary
+
+
+def record_provenance(stage: Stage, device: torch.device, seed: int, weights: dict[str, str]) -> dict[str, Any]:
+    """Provenance columns for a stage's records (config hash = the stage key, which covers its inputs)."""
+    return provenance(stage.key.split("-", 1)[1], seed, device, weights)

@@ -1,0 +1,75 @@
+"""Run a suite end to end: plan -> skip finished stages -> execute -> consolidate -> golden diff."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench import stage_runners  # noqa: F401  (registers the stage runners)
+from bench.config import listing
+from bench.executors import EXECUTORS
+from bench.golden import diff_golden, golden_frame, write_diff
+from bench.planner import plan
+from bench.stages import Runtime, is_done
+from bench.store import consolidate, load_records
+
+
+def run_suite(cfg: dict[str, Any]) -> int:
+    """Exit code: 0 when every stage finished and no golden number drifted."""
+    if cfg.get("list"):
+        print(listing(cfg["list"]))
+        return 0
+    suite, scale = cfg["suite"], cfg["scale"]
+    work_dir = cfg["paths"]["work_dir"]
+    out_dir = Path(cfg["paths"]["results_dir"]) / suite["name"]
+    stages = plan(cfg)
+    rt = Runtime(work_dir=str(Path(work_dir).resolve()), threads=scale["threads"], device=scale["device"],
+                 weights_dir=scale["metrics"]["weights_dir"])
+    action = cfg.get("action", "run")
+    if action == "plan":
+        for st in stages:
+            print(f"{'done   ' if is_done(work_dir, st.key) else 'pending'}  {st.key}  {st.name}  <- {list(st.inputs)}")
+        return 0
+    if action not in ("run", "collect", "update_golden"):
+        raise SystemExit(f"error: unknown action '{action}'; expected run, collect, update_golden or plan")
+    report_ok = True
+    if action in ("run", "update_golden"):
+        pending = [st for st in stages if not is_done(work_dir, st.key)]
+        print(f"suite {suite['name']}: {len(stages)} stages, {len(stages) - len(pending)} already done, "
+              f"{len(pending)} to run (launcher={cfg['launcher']['name']}, work_dir={rt.work_dir})")
+        t0 = time.time()
+        if pending:
+            executor = EXECUTORS.get(cfg["launcher"]["name"])(**cfg["launcher"])
+            report = executor.run(pending, rt)
+            report_ok = report.ok
+            for key, err in {**report.failed, **report.skipped}.items():
+                print(f"  NOT DONE {key}: {err}")
+        print(f"stages finished in {time.time() - t0:.1f}s")
+    df = consolidate(suite, load_records(stages, work_dir), out_dir)
+    print(f"wrote {out_dir / 'results.csv'} ({len(df)} records) and {out_dir / 'results.md'}")
+    code = 0 if report_ok else 1
+    golden = suite.get("golden")
+    if action == "update_golden":
+        if not golden or not report_ok:
+            raise SystemExit("error: update_golden needs a suite with a golden path and a fully finished run")
+        golden_frame(df).to_csv(golden, index=False)
+        print(f"wrote golden numbers to {golden}")
+    elif golden and Path(golden).is_file():
+        diff = diff_golden(df, Path(golden))
+        write_diff(diff, out_dir)
+        counts = diff["status"].value_counts().to_dict()
+        print(f"golden diff vs {golden}: {counts} -> {out_dir / 'golden_diff.md'}")
+        drift = diff[diff["status"].isin(["drift", "missing"])]
+        if not drift.empty:
+            with pd.option_context("display.width", 200):
+                print(drift[["dataset", "method", "metric", "value_golden", "value_ours", "delta", "status"]])
+            code = 1
+        if (diff["status"] == "not-comparable").any():
+            print("note: some rows ran with another config or metric weights than the golden numbers; "
+                  "they are reported as not-comparable, not checked")
+    elif golden:
+        print(f"no golden file at {golden}; run action=update_golden to create it")
+    print((out_dir / "results.md").read_text())
+    return code

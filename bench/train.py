@@ -1,0 +1,137 @@
+"""Tokenizer trainer (taming VQModel.training_step): Adam for the autoencoder and the PatchGAN, one step each per batch.
+
+Resumable: the data order is a pure function of (seed, step), and a checkpoint holds model, discriminator,
+both optimisers and RNG state, so an interrupted run continues where it stopped and ends with the same weights.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from models.losses import VQLPIPSWithDiscriminator
+from models.registry import TokenizerEntry, build_tokenizer
+from tasks.data.imagefolder import collate_skip_corrupt
+from tasks.metrics.networks import WeightsSpec, load_lpips
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN/inf; the message names the step, the terms, and the last good checkpoint."""
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Batch b of the run = samples [b*B, (b+1)*B) of a stream of seeded per-epoch permutations."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int, end_step: int) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start_step, self.end_step = start_step, end_step
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            self._perms = {epoch: torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))}
+        return self._perms[epoch]
+
+    def batch(self, step: int) -> list[int]:
+        pos = range(step * self.batch_size, (step + 1) * self.batch_size)
+        return [int(self._perm(p // self.n)[p % self.n]) for p in pos]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start_step, self.end_step):
+            yield self.batch(step)
+
+    def __len__(self) -> int:
+        return self.end_step - self.start_step
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def write_progress(path: Path, done: int, total: int, desc: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"done": done, "total": total, "desc": desc}))
+    tmp.replace(path)
+
+
+def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed: int, device: torch.device,
+                    weights: WeightsSpec, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train to entry.train.steps, resuming from out_dir/ckpt.pt; writes out_dir/tokenizer.pt and train_log.jsonl."""
+    cfg = entry.train
+    torch.manual_seed(seed)
+    model = build_tokenizer(entry).to(device)
+    perceptual, lpips_hash = load_lpips("vgg", weights)
+    criterion = VQLPIPSWithDiscriminator(entry.loss, perceptual).to(device)
+    opt_ae = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    opt_d = torch.optim.Adam(criterion.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    ckpt_path, log_path, progress_path = out_dir / "ckpt.pt", out_dir / "train_log.jsonl", out_dir / "progress.json"
+    start = 0
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        criterion.discriminator.load_state_dict(state["discriminator"])
+        opt_ae.load_state_dict(state["opt_ae"])
+        opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["rng"])
+        start = state["step"]
+        tqdm.write(f"resuming {entry.name} from {ckpt_path} at step {start}/{cfg.steps}")
+
+    def save_ckpt(step: int) -> None:
+        _atomic_save({"step": step, "model": model.state_dict(), "discriminator": criterion.discriminator.state_dict(),
+                      "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(), "rng": torch.get_rng_state()}, ckpt_path)
+
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, seed, start, cfg.steps)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_skip_corrupt)
+    model.train()
+    criterion.discriminator.train()
+    n_corrupt, last_write, t0 = 0, 0.0, time.time()
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", mininterval=2.0)
+    with log_path.open("a") as log:
+        for step, batch in enumerate(loader, start=start):
+            n_corrupt += batch["n_corrupt"]
+            if "image" in batch:
+                x = batch["image"].to(device)
+                out = model(x)
+                g_loss, terms = criterion.generator_loss(x, out.recon, out.qloss, step, model.last_layer())
+                if not torch.isfinite(g_loss):
+                    raise NonFiniteLossError(
+                        f"non-finite generator loss ({float(g_loss)}) at step {step} of {entry.name}; terms: "
+                        + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+                        + f". Last good checkpoint: {ckpt_path if ckpt_path.is_file() else 'none'}. Lower train.base_lr"
+                          " or check the data; re-running resumes from that checkpoint.")
+                opt_ae.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_ae.step()
+                if criterion.disc_factor(step) > 0:
+                    d_loss, d_terms = criterion.discriminator_loss(x, out.recon, step)
+                    if not torch.isfinite(d_loss):
+                        raise NonFiniteLossError(f"non-finite discriminator loss at step {step} of {entry.name}")
+                    opt_d.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    opt_d.step()
+                    terms.update(d_terms)
+                if step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
+                    log.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in terms.items()}}) + "\n")
+            if on_step:
+                on_step(step)
+            if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
+                save_ckpt(step + 1)
+            bar.update(1)
+            if time.time() - last_write > 1.0:
+                write_progress(progress_path, step + 1, cfg.steps, f"train {entry.name}")
+                last_write = time.time()
+    bar.close()
+    write_progress(progress_path, cfg.steps, cfg.steps, f"train {entry.name}")
+    _atomic_save({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
+    ckpt_path.unlink(missing_ok=True)  # the final weights supersede it
+    return {"steps": cfg.steps, "resumed_from": start, "lr": cfg.lr, "train_seconds": round(time.time() - t0, 2),
+            "n_corrupt": n_corrupt, "weights_lpips_vgg": lpips_hash, "images": len(dataset),
+            "epochs": round(cfg.steps * cfg.batch_size / len(dataset), 2) if len(dataset) else math.nan}

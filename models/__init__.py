@@ -1,0 +1,1 @@
+"""vqbench models: encoders/decoders, quantizers, losses; the tokenizer registry lives in models.registry."""

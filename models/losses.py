@@ -1,0 +1,89 @@
+"""taming VQLPIPSWithDiscriminator (taming/modules/losses/vqperceptual.py): L1 + LPIPS + hinge PatchGAN.
+
+Generator: |x - x_hat| + w_p * LPIPS + codebook_weight * q_loss + lambda * disc_factor * (-mean D(x_hat)),
+lambda = clamp(||grad nll|| / (||grad g|| + 1e-4), 0, 1e4) * disc_weight, gradients taken on the decoder's
+last layer (Esser et al. 2021, Eq. 7). The discriminator term and its update start at `disc_start`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.discriminator import NLayerDiscriminator
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights, named as in taming's lossconfig params."""
+
+    disc_start: int = 250001
+    codebook_weight: float = 1.0
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    disc_weight: float = 0.8
+    disc_factor: float = 1.0
+    disc_ndf: int = 64
+    disc_layers: int = 3
+    disc_loss: str = "hinge"
+
+
+def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """0.5 * (E[relu(1 - D(x))] + E[relu(1 + D(x_hat))])."""
+    return 0.5 * (F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean())
+
+
+def vanilla_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating GAN loss, taming's 'vanilla' option."""
+    return 0.5 * (F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean())
+
+
+D_LOSSES = {"hinge": hinge_d_loss, "vanilla": vanilla_d_loss}
+
+
+class VQLPIPSWithDiscriminator(nn.Module):
+    """Holds the PatchGAN and a (frozen) LPIPS network; computes generator and discriminator losses."""
+
+    def __init__(self, cfg: LossConfig, perceptual: nn.Module) -> None:
+        super().__init__()
+        if cfg.disc_loss not in D_LOSSES:
+            raise ValueError(f"disc_loss must be one of {sorted(D_LOSSES)}, got '{cfg.disc_loss}'")
+        self.cfg = cfg
+        self.perceptual = perceptual.eval().requires_grad_(False)
+        self.discriminator = NLayerDiscriminator(3, cfg.disc_ndf, cfg.disc_layers)
+        self.d_loss_fn = D_LOSSES[cfg.disc_loss]
+
+    def disc_factor(self, step: int) -> float:
+        """taming's adopt_weight: 0 before disc_start, disc_factor after."""
+        return self.cfg.disc_factor if step >= self.cfg.disc_start else 0.0
+
+    def generator_loss(self, x: torch.Tensor, recon: torch.Tensor, qloss: torch.Tensor, step: int,
+                       last_layer: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total generator loss and its detached terms."""
+        rec = self.cfg.pixel_weight * (x - recon).abs().mean()
+        p = self.perceptual(x, recon).mean() if self.cfg.perceptual_weight > 0 else torch.zeros((), device=x.device)
+        nll = rec + self.cfg.perceptual_weight * p
+        total = nll + self.cfg.codebook_weight * qloss
+        terms = {"l1": rec.detach(), "lpips": p.detach(), "qloss": qloss.detach()}
+        factor = self.disc_factor(step)
+        if factor > 0:  # before disc_start taming multiplies the GAN term by 0; skip its cost instead
+            g = -self.discriminator(recon).mean()
+            d_weight = self.adaptive_weight(nll, g, last_layer)
+            total = total + d_weight * factor * g
+            terms.update(g_loss=g.detach(), d_weight=d_weight.detach())
+        return total, terms
+
+    def adaptive_weight(self, nll: torch.Tensor, g: torch.Tensor, last_layer: torch.Tensor) -> torch.Tensor:
+        """Esser et al. Eq. 7: balance GAN and reconstruction gradients at the decoder's last layer."""
+        nll_grad = torch.autograd.grad(nll, last_layer, retain_graph=True)[0]
+        g_grad = torch.autograd.grad(g, last_layer, retain_graph=True)[0]
+        w = nll_grad.norm() / (g_grad.norm() + 1e-4)
+        return torch.clamp(w, 0.0, 1e4).detach() * self.cfg.disc_weight
+
+    def discriminator_loss(self, x: torch.Tensor, recon: torch.Tensor, step: int) -> tuple[torch.Tensor, dict]:
+        """Hinge (or vanilla) loss on real vs detached reconstructions, gated by disc_start."""
+        factor = self.disc_factor(step)
+        loss = self.d_loss_fn(self.discriminator(x.detach()), self.discriminator(recon.detach()))
+        return factor * loss, {"d_loss": loss.detach()}

@@ -1,0 +1,1 @@
+"""Quantizers, one module each; all return models.quantizers.base.QuantOutput."""

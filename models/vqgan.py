@@ -1,0 +1,70 @@
+"""VQGAN tokenizer (Esser et al. 2021, taming-transformers VQModel): encoder, quant_conv, VQ, post_quant_conv, decoder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from models.quantizers.vq import VectorQuantizer
+from models.taming_modules import Decoder, Encoder
+from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput
+
+
+@dataclass(frozen=True)
+class VQGANConfig:
+    """Architecture fields, named as in taming's ddconfig + VectorQuantizer2 arguments."""
+
+    resolution: int = 256
+    ch: int = 128
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+    num_res_blocks: int = 2
+    attn_resolutions: tuple[int, ...] = (16,)
+    z_channels: int = 256
+    embed_dim: int = 256
+    n_embed: int = 1024
+    dropout: float = 0.0
+    beta: float = 0.25
+    beta_placement: str = "legacy"  # taming ships legacy=True; 'corrected' puts beta on commitment
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+
+class VQGAN(Tokenizer):
+    """taming VQModel without its loss: (b, 3, H, W) -> (b, H/f, W/f, 1) indices -> (b, 3, H, W)."""
+
+    def __init__(self, cfg: VQGANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        arch = dict(ch=cfg.ch, ch_mult=tuple(cfg.ch_mult), num_res_blocks=cfg.num_res_blocks,
+                    attn_resolutions=tuple(cfg.attn_resolutions), resolution=cfg.resolution,
+                    z_channels=cfg.z_channels, dropout=cfg.dropout)
+        self.encoder = Encoder(in_channels=3, **arch)
+        self.decoder = Decoder(out_ch=3, **arch)
+        self.quantize = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.beta_placement)
+        self.quant_conv = torch.nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
+        self.post_quant_conv = torch.nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
+        self.codebook_size = cfg.n_embed
+        side = cfg.resolution // cfg.downsample
+        self.latent_shape = (side, side, 1)
+
+    def encode(self, x: torch.Tensor) -> EncodeOutput:
+        z = self.quant_conv(self.encoder(x))
+        q = self.quantize(z)
+        return EncodeOutput(q.indices, z, q.z_q)
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        """Quantised latents (b, embed_dim, h, w) -> images."""
+        return self.decoder(self.post_quant_conv(z_q))
+
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.quantize.lookup(indices))
+
+    def forward(self, x: torch.Tensor) -> TokenizerOutput:
+        z = self.quant_conv(self.encoder(x))
+        q = self.quantize(z)
+        return TokenizerOutput(self.decode(q.z_q), q.indices, q.loss, q.terms)
+
+    def last_layer(self) -> torch.Tensor:
+        return self.decoder.conv_out.weight

@@ -1,0 +1,1 @@
+"""vqbench tasks: data, metrics, and one module per evaluation task."""

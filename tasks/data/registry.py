@@ -1,0 +1,59 @@
+"""Dataset registry: built-in mini sets and real-data folders whose root comes from config or an env var."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bench.registry import Registry
+from tasks.data.imagefolder import DatasetNotFoundError, ImageFolder, Protocol
+from tasks.data.mini import build_mini_faces, build_mini_natural
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """Where a dataset lives and which split names it uses."""
+
+    name: str
+    description: str
+    env_var: str | None = None
+    builder: Callable[[], Path] | None = None  # for sets vqbench builds itself
+    train_split: str = "train"
+    val_split: str = "val"
+    num_classes: int = 1
+
+    def resolve_root(self, root: str | None) -> Path:
+        """Configured root, else the env var, else the built-in builder; or a clear error."""
+        if root:
+            return Path(root).expanduser()
+        if self.env_var and os.environ.get(self.env_var):
+            return Path(os.environ[self.env_var]).expanduser()
+        if self.builder is not None:
+            return self.builder()
+        raise DatasetNotFoundError(
+            f"dataset '{self.name}' has no root: set dataset.root=/path/to/{self.name} or export "
+            f"{self.env_var}=/path/to/{self.name}, with <root>/{self.train_split}/... and <root>/{self.val_split}/... "
+            "(ImageNet: one folder per class inside each split)")
+
+    def open(self, split: str, protocol: Protocol, root: str | None = None, on_corrupt: str = "skip",
+             max_images: int | None = None, file_list: str | None = None) -> ImageFolder:
+        """The split as an ImageFolder with the given protocol."""
+        name = {"train": self.train_split, "val": self.val_split}.get(split, split)
+        return ImageFolder(self.resolve_root(root), name, protocol, on_corrupt, max_images, file_list)
+
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset")
+for _entry in (
+    DatasetEntry("mini_natural", "crops of 9 photos shipped by scikit-image/scikit-learn; val photos unseen in train",
+                 builder=build_mini_natural),
+    DatasetEntry("mini_faces", "the 100 faces of skimage.data.lfw_subset() (25x25 grey, 80 train / 20 val)",
+                 builder=build_mini_faces),
+    DatasetEntry("imagenet", "ILSVRC-2012, 1.28M train / 50k val, class folders", env_var="VQBENCH_IMAGENET",
+                 num_classes=1000),
+    DatasetEntry("ffhq", "FFHQ 1024->256, 60k train / 10k val (taming split)", env_var="VQBENCH_FFHQ",
+                 val_split="validation"),
+    DatasetEntry("lsun_church", "LSUN church_outdoor", env_var="VQBENCH_LSUN_CHURCH"),
+    DatasetEntry("lsun_bedroom", "LSUN bedroom", env_var="VQBENCH_LSUN_BEDROOM"),
+):
+    DATASETS.add(_entry.name, _entry)

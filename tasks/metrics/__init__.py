@@ -1,0 +1,1 @@
+"""Streaming metrics and the metric networks behind them."""

@@ -1,0 +1,60 @@
+"""Streaming Fréchet Inception Distance (Heusel et al. 2017) through torch-fidelity's Inception and distance.
+
+Features are accumulated as float64 sums (sum x, sum x x^T), so memory is O(d^2) whatever the image count;
+mean and the unbiased covariance (as np.cov) then go to torch_fidelity.metric_fid.fid_statistics_to_metric.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class FeatureStats:
+    """Running mean/covariance of (n, d) feature batches."""
+
+    def __init__(self, dim: int = 2048) -> None:
+        self.n = 0
+        self.sum = torch.zeros(dim, dtype=torch.float64)
+        self.outer = torch.zeros(dim, dim, dtype=torch.float64)
+
+    def update(self, feats: torch.Tensor) -> None:
+        f = feats.detach().to("cpu", torch.float64)
+        self.n += f.shape[0]
+        self.sum += f.sum(0)
+        self.outer += f.T @ f
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """{'mu', 'sigma'} with sigma the unbiased covariance, as torch-fidelity computes it."""
+        if self.n < 2:
+            raise ValueError(f"FID needs at least 2 images, got {self.n}")
+        mu = self.sum / self.n
+        sigma = (self.outer - self.n * torch.outer(mu, mu)) / (self.n - 1)
+        return {"mu": mu.numpy(), "sigma": sigma.numpy()}
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, n=self.n, sum=self.sum.numpy(), outer=self.outer.numpy())
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "FeatureStats":
+        data = np.load(path)
+        stats = cls(int(data["sum"].shape[0]))
+        stats.n, stats.sum, stats.outer = int(data["n"]), torch.from_numpy(data["sum"]), torch.from_numpy(data["outer"])
+        return stats
+
+
+def frechet_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """torch-fidelity's Fréchet distance between two {'mu', 'sigma'} statistics."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric, KEY_METRIC_FID
+
+    return float(fid_statistics_to_metric(a, b, verbose=False)[KEY_METRIC_FID])
+
+
+@torch.no_grad()
+def inception_pool(inception: nn.Module, images_u8: torch.Tensor) -> torch.Tensor:
+    """2048-d pool3 features of uint8 (b, 3, H, W) images (torch-fidelity resizes to 299 internally)."""
+    return inception(images_u8)[0]
