@@ -75,6 +75,8 @@ def runner(kind: str):
 
 def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     """Execute a stage unless already done; record success (done.json) or the error (failed.json)."""
+    from bench import stage_runners  # noqa: F401  registers RUNNERS in a fresh job process too
+
     out = stage_dir(rt.work_dir, stage.key)
     if (out / "done.json").is_file():
         return json.loads((out / "done.json").read_text())

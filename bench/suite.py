@@ -1,6 +1,7 @@
 """Run a suite end to end: plan -> skip finished stages -> execute -> consolidate -> golden diff."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,23 @@ from bench.golden import diff_golden, golden_frame, write_diff
 from bench.planner import plan
 from bench.stages import Runtime, is_done
 from bench.store import consolidate, load_records
+
+
+def preflight(stages: list, scale: dict[str, Any]) -> None:
+    """Fail before launching anything when data folders or pretrained metric weights are missing."""
+    from tasks.data.imagefolder import DatasetNotFoundError
+    from tasks.data.registry import DATASETS
+    from tasks.metrics.networks import MissingWeightsError, find_weights
+
+    try:
+        for d in {json.dumps(st.config["dataset"], sort_keys=True) for st in stages}:
+            d = json.loads(d)
+            DATASETS.get(d["name"]).check(d["root"])
+        if stages and scale["metrics"]["weights"] == "pretrained":
+            for key in ("vgg", "alex", "inception"):
+                find_weights(key, scale["metrics"]["weights_dir"])
+    except (DatasetNotFoundError, MissingWeightsError) as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def run_suite(cfg: dict[str, Any]) -> int:
@@ -37,6 +55,7 @@ def run_suite(cfg: dict[str, Any]) -> int:
     report_ok = True
     if action in ("run", "update_golden"):
         pending = [st for st in stages if not is_done(work_dir, st.key)]
+        preflight(pending, scale)
         print(f"suite {suite['name']}: {len(stages)} stages, {len(stages) - len(pending)} already done, "
               f"{len(pending)} to run (launcher={cfg['launcher']['name']}, work_dir={rt.work_dir})")
         t0 = time.time()

@@ -55,7 +55,7 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
     n = n_corrupt = 0
     for i, batch in enumerate(tqdm(batches, total=total, desc="eval reconstruction", unit="batch", mininterval=2.0)):
         if on_batch:
-            on_batch(i)
+            on_batch(i)  # batches finished so far
         n_corrupt += batch["n_corrupt"]
         if "image" not in batch:
             continue
@@ -77,6 +77,8 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
             if not cached:
                 real_stats.update(inception_pool(inception, real_u8.to(device)))
         n += x.shape[0]
+    if on_batch:
+        on_batch(total or 0)
     if n == 0:
         raise RuntimeError(f"no readable images to evaluate ({n_corrupt} unreadable)")
     values = {m: p.compute() for m, p in psnr.items()}

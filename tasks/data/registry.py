@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.registry import Registry
-from tasks.data.imagefolder import DatasetNotFoundError, ImageFolder, Protocol
+from tasks.data.imagefolder import LAYOUT_HELP, DatasetNotFoundError, ImageFolder, Protocol
 from tasks.data.mini import build_mini_faces, build_mini_natural
 
 
@@ -35,6 +35,13 @@ class DatasetEntry:
             f"dataset '{self.name}' has no root: set dataset.root=/path/to/{self.name} or export "
             f"{self.env_var}=/path/to/{self.name}, with <root>/{self.train_split}/... and <root>/{self.val_split}/... "
             "(ImageNet: one folder per class inside each split)")
+
+    def check(self, root: str | None) -> None:
+        """Cheap pre-flight check (no file listing): the root and both split folders exist."""
+        path = self.resolve_root(root)
+        for split in (self.train_split, self.val_split):
+            if not (path / split).is_dir():
+                raise DatasetNotFoundError(f"dataset '{self.name}': folder '{path / split}' does not exist; {LAYOUT_HELP}")
 
     def open(self, split: str, protocol: Protocol, root: str | None = None, on_corrupt: str = "skip",
              max_images: int | None = None, file_list: str | None = None) -> ImageFolder:

@@ -1,0 +1,58 @@
+"""Shared fixtures: an isolated cache, config composition, and tiny image folders (one with a corrupt file)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = [sys.executable, str(REPO / "bench" / "run.py")]
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+
+def compose(overrides: list[str]) -> dict:
+    """The resolved config that `python bench/run.py <overrides>` would get."""
+    from hydra import compose as hcompose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from bench.config import CONF_DIR, register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_container(hcompose(config_name="config", overrides=overrides), resolve=True)
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run bench/run.py as a user would; returns the completed process (stdout+stderr merged)."""
+    return subprocess.run(RUN + args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def write_images(folder: Path, n: int, size: tuple[int, int] = (40, 48), seed: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    for i in range(n):
+        arr = (rng.rand(size[1], size[0], 3) * 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"img_{i:03d}.png")
+
+
+@pytest.fixture
+def ffhq_like(tmp_path: Path) -> Path:
+    """<root>/train and <root>/validation with random PNGs, and one truncated (corrupt) PNG in validation."""
+    root = tmp_path / "ffhq"
+    write_images(root / "train", 12, seed=1)
+    write_images(root / "validation", 6, seed=2)
+    good = (root / "validation" / "img_000.png").read_bytes()
+    (root / "validation" / "zz_corrupt.png").write_bytes(good[: len(good) // 3])
+    return root

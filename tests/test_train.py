@@ -1,0 +1,66 @@
+"""Trainer: an interrupted run resumes from its checkpoint and ends with the same weights; NaN losses stop cleanly."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.train import NonFiniteLossError, StepBatchSampler, train_tokenizer
+from models.registry import create_entry
+from tasks.data.imagefolder import Protocol
+from tasks.data.registry import DATASETS
+from tasks.metrics.networks import WeightsSpec
+
+
+def _entry(steps=6):
+    e = create_entry("vqgan_f16_1024", "smoke")
+    return dataclasses.replace(e, train=dataclasses.replace(e.train, steps=steps, ckpt_every=2, batch_size=4),
+                               loss=dataclasses.replace(e.loss, disc_start=3))
+
+
+def test_sampler_order_is_a_function_of_step():
+    a = StepBatchSampler(10, 4, seed=1, start_step=0, end_step=6)
+    b = StepBatchSampler(10, 4, seed=1, start_step=3, end_step=6)
+    assert list(a)[3:] == list(b)
+    flat = [i for batch in list(a)[:5] for i in batch][:20]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))  # epochs are permutations
+
+
+def test_interrupted_training_resumes_to_identical_weights(tmp_path: Path):
+    data = DATASETS.get("mini_faces").open("train", Protocol(32))
+    spec, dev = WeightsSpec("random", 0), torch.device("cpu")
+    full = tmp_path / "full"
+    full.mkdir()
+    train_tokenizer(_entry(), data, full, seed=0, device=dev, weights=spec)
+
+    part = tmp_path / "part"
+    part.mkdir()
+
+    def boom(step):
+        if step == 4:
+            raise KeyboardInterrupt  # the run dies after step 4; the last checkpoint is at step 4
+    with pytest.raises(KeyboardInterrupt):
+        train_tokenizer(_entry(), data, part, seed=0, device=dev, weights=spec, on_step=boom)
+    assert (part / "ckpt.pt").is_file() and not (part / "tokenizer.pt").exists()
+    summary = train_tokenizer(_entry(), data, part, seed=0, device=dev, weights=spec)
+    assert summary["resumed_from"] == 4
+    a = torch.load(full / "tokenizer.pt", weights_only=False)["state_dict"]
+    b = torch.load(part / "tokenizer.pt", weights_only=False)["state_dict"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_nan_loss_raises_with_step_and_terms(tmp_path: Path, monkeypatch):
+    from models import losses
+
+    orig = losses.VQLPIPSWithDiscriminator.generator_loss
+
+    def nan_after_two(self, x, recon, qloss, step, last_layer):
+        total, terms = orig(self, x, recon, qloss, step, last_layer)
+        return (total * float("nan"), terms) if step >= 2 else (total, terms)
+    monkeypatch.setattr(losses.VQLPIPSWithDiscriminator, "generator_loss", nan_after_two)
+    data = DATASETS.get("mini_faces").open("train", Protocol(32))
+    with pytest.raises(NonFiniteLossError, match=r"at step 2 .*l1=.*Last good checkpoint: .*ckpt.pt"):
+        train_tokenizer(_entry(), data, tmp_path, seed=0, device=torch.device("cpu"), weights=WeightsSpec("random", 0))
