@@ -103,7 +103,7 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                 g_loss, terms = criterion.generator_loss(x, out.recon, out.qloss, step, model.last_layer())
                 if not torch.isfinite(g_loss):
                     raise NonFiniteLossError(
-                        f"non-finite generator loss ({float(g_loss)}) at step {step} of {entry.name}; terms: "
+                        f"non-finite generator loss ({g_loss.item()}) at step {step} of {entry.name}; terms: "
                         + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
                         + f". Last good checkpoint: {ckpt_path if ckpt_path.is_file() else 'none'}. Lower train.base_lr"
                           " or check the data; re-running resumes from that checkpoint.")

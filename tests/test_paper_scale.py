@@ -1,0 +1,36 @@
+"""Each paper-scale entry: counted on the meta device, and one full-width train step on one 256 px image."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+
+from bench.train import train_tokenizer
+from models.registry import TOKENIZERS, build_tokenizer, create_entry
+from tasks.data.imagefolder import ImageFolder, Protocol
+from tasks.metrics.networks import WeightsSpec
+
+
+@pytest.mark.parametrize("name", TOKENIZERS.names())
+def test_one_train_step_at_full_width(name, tmp_path: Path):
+    entry = create_entry(name, "paper")
+    # full architecture and loss; only the schedule is cut to one step, with the GAN term on from step 0
+    entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=1, batch_size=1, num_workers=0),
+                                loss=dataclasses.replace(entry.loss, disc_start=0))
+    (tmp_path / "train").mkdir()
+    Image.fromarray(skimage.data.astronaut()).save(tmp_path / "train" / "astronaut.png")
+    data = ImageFolder(tmp_path, "train", Protocol(entry.model.resolution))
+    summary = train_tokenizer(entry, data, tmp_path, seed=0, device=torch.device("cpu"),
+                              weights=WeightsSpec("random", 0))
+    log = (tmp_path / "train_log.jsonl").read_text()
+    assert summary["steps"] == 1 and '"g_loss"' in log and '"d_loss"' in log
+    state = torch.load(tmp_path / "tokenizer.pt", weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    torch.manual_seed(0)  # the trainer seeds the same way before building, so this is the step-0 model
+    init = build_tokenizer(entry).state_dict()
+    changed = [k for k in state if not torch.equal(state[k], init[k])]
+    assert "decoder.conv_out.weight" in changed and "encoder.conv_in.weight" in changed
