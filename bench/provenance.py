@@ -59,11 +59,23 @@ def package_versions() -> str:
     return ";".join(out)
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (falls back to the architecture)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def device_string(device: torch.device) -> str:
-    """Human-readable device: GPU name or CPU model, plus torch thread count."""
+    """'cuda:<GPU name>' or 'cpu:<CPU model>:threads=N' (the first field is what golden numbers key on)."""
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{platform.machine()}:threads={torch.get_num_threads()}"
+    return f"cpu:{cpu_model()}:threads={torch.get_num_threads()}"
 
 
 def provenance(config_hash: str, seed: int, device: torch.device, weights: dict[str, str]) -> dict[str, Any]:

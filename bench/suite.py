@@ -86,8 +86,8 @@ def run_suite(cfg: dict[str, Any]) -> int:
                 print(drift[["dataset", "method", "metric", "value_golden", "value_ours", "delta", "status"]])
             code = 1
         if (diff["status"] == "not-comparable").any():
-            print("note: some rows ran with another config or metric weights than the golden numbers; "
-                  "they are reported as not-comparable, not checked")
+            print("note: some rows ran with another config, metric weights, device type or torch version than the "
+                  "golden numbers; they are reported as not-comparable, not checked")
     elif golden:
         print(f"no golden file at {golden}; run action=update_golden to create it")
     print((out_dir / "results.md").read_text())
