@@ -24,8 +24,8 @@ def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, 
 
 def _dataset_config(cfg: dict[str, Any], name: str, resolution: int) -> dict[str, Any]:
     """A dataset's identity and protocol; dataset.* overrides apply to the dataset selected in the group."""
-    DATASETS.get(name)
-    d = {"name": name, "root": None, "file_list": None, "on_corrupt": "skip", "interpolation": "bicubic"}
+    d = {"name": name, "version": DATASETS.get(name).version, "root": None, "file_list": None,
+         "on_corrupt": "skip", "interpolation": "bicubic"}
     if cfg["dataset"]["name"] == name:
         d.update({k: v for k, v in cfg["dataset"].items() if k in d and k != "name"})
     d["resolution"] = resolution

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from bench.provenance import stable_hash
+from bench.provenance import package_versions, stable_hash
 from bench.stages import Runtime, Stage, record_provenance, runner, stage_dir, write_json_atomic
 from bench.train import train_tokenizer, write_progress
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
@@ -58,7 +58,8 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, num_workers=c["num_workers"],
                         collate_fn=collate_skip_corrupt)
     weights = weights_spec(c["metric_weights"], rt)
-    ref_key = stable_hash([d, task.split, c["max_images"], c["metric_weights"], rt.weights_dir])
+    ref_key = stable_hash([d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"],
+                           rt.weights_dir, package_versions()])
     ref_path = cache_dir("refstats") / f"{d['name']}-{ref_key}.npz"  # real-image FID statistics, reused
     result = evaluate_reconstruction(model, loader, task.metrics, weights, device, ref_path, total=len(loader),
                                      on_batch=lambda i: write_progress(out / "progress.json", i, len(loader),

@@ -15,6 +15,12 @@ REPO = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, str(REPO / "bench" / "run.py")]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    """Tests build datasets, random weights and reference statistics from scratch, as on a fresh machine."""
+    os.environ["VQBENCH_CACHE"] = str(tmp_path_factory.mktemp("vqbench_cache"))
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

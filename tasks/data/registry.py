@@ -8,7 +8,7 @@ from typing import Callable
 
 from bench.registry import Registry
 from tasks.data.imagefolder import LAYOUT_HELP, DatasetNotFoundError, ImageFolder, Protocol
-from tasks.data.mini import build_mini_faces, build_mini_natural
+from tasks.data.mini import VERSION as MINI_VERSION, build_mini_faces, build_mini_natural
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class DatasetEntry:
     train_split: str = "train"
     val_split: str = "val"
     num_classes: int = 1
+    version: str = ""  # recipe version of sets vqbench builds; part of every stage key that reads them
 
     def resolve_root(self, root: str | None) -> Path:
         """Configured root, else the env var, else the built-in builder; or a clear error."""
@@ -53,9 +54,9 @@ class DatasetEntry:
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
 for _entry in (
     DatasetEntry("mini_natural", "crops of 9 photos shipped by scikit-image/scikit-learn; val photos unseen in train",
-                 builder=build_mini_natural),
+                 builder=build_mini_natural, version=MINI_VERSION),
     DatasetEntry("mini_faces", "the 100 faces of skimage.data.lfw_subset() (25x25 grey, 80 train / 20 val)",
-                 builder=build_mini_faces),
+                 builder=build_mini_faces, version=MINI_VERSION),
     DatasetEntry("imagenet", "ILSVRC-2012, 1.28M train / 50k val, class folders", env_var="VQBENCH_IMAGENET",
                  num_classes=1000),
     DatasetEntry("ffhq", "FFHQ 1024->256, 60k train / 10k val (taming split)", env_var="VQBENCH_FFHQ",
