@@ -47,21 +47,29 @@ def group_options(group: str) -> list[str]:
 
 
 def check_overrides(overrides: list[str]) -> None:
-    """Fail early, naming the bad key or option with the valid choices and did-you-mean hints."""
+    """Fail early, naming the bad key or option with the valid choices and did-you-mean hints.
+
+    Group choices (suite=, launcher=, ...) are checked first and then composed, so the remaining keys are
+    checked against the config the user actually selected.
+    """
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        base = compose(config_name="config")
+    groups, keys = [], []
     for ov in overrides:
         if "=" not in ov or ov.startswith(("+", "~", "hydra.", "hydra/", "-")):
             continue
-        key = ov.split("=", 1)[0]
-        value = ov.split("=", 1)[1]
+        key, value = ov.split("=", 1)
         if key in GROUPS:
             options = group_options(key)
             if "," not in value and value not in options:
                 raise SystemExit(f"error: {unknown_name_message(key, value, options)}")
-            continue
+            if "," not in value:
+                groups.append(ov)
+        else:
+            keys.append(key)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        base = compose(config_name="config", overrides=groups)
+    for key in keys:
         node, path = base, []
         for part in key.split("."):
             if not OmegaConf.is_dict(node) or part not in node:

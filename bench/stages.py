@@ -76,8 +76,11 @@ def runner(kind: str):
 def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     """Execute a stage unless already done; record success (done.json) or the error (failed.json)."""
     from bench import stage_runners  # noqa: F401  registers RUNNERS in a fresh job process too
+    from bench.distributed import rank
 
     out = stage_dir(rt.work_dir, stage.key)
+    if rank() != 0:  # other ranks of a multi-task stage compute; rank 0 alone records the outcome
+        return RUNNERS[stage.kind](stage, out, rt, resolve_device(rt.device))
     if (out / "done.json").is_file():
         return json.loads((out / "done.json").read_text())
     missing = [k for k in stage.inputs if not is_done(rt.work_dir, k)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench import stage_runners  # noqa: F401  (registers the stage runners)
+from bench import slurm, stage_runners  # noqa: F401  (registers the slurm executor and the stage runners)
 from bench.config import listing
 from bench.executors import EXECUTORS
 from bench.golden import diff_golden, golden_frame, write_diff
@@ -50,8 +50,11 @@ def run_suite(cfg: dict[str, Any]) -> int:
         for st in stages:
             print(f"{'done   ' if is_done(work_dir, st.key) else 'pending'}  {st.key}  {st.name}  <- {list(st.inputs)}")
         return 0
+    if action == "status":
+        slurm.print_status(stages, work_dir, suite["name"])
+        return 0
     if action not in ("run", "collect", "update_golden"):
-        raise SystemExit(f"error: unknown action '{action}'; expected run, collect, update_golden or plan")
+        raise SystemExit(f"error: unknown action '{action}'; expected run, status, collect, update_golden or plan")
     report_ok = True
     if action in ("run", "update_golden"):
         pending = [st for st in stages if not is_done(work_dir, st.key)]
@@ -60,8 +63,11 @@ def run_suite(cfg: dict[str, Any]) -> int:
               f"{len(pending)} to run (launcher={cfg['launcher']['name']}, work_dir={rt.work_dir})")
         t0 = time.time()
         if pending:
-            executor = EXECUTORS.get(cfg["launcher"]["name"])(**cfg["launcher"])
+            executor = EXECUTORS.get(cfg["launcher"]["name"])(**cfg["launcher"], suite_name=suite["name"])
             report = executor.run(pending, rt)
+            if cfg["launcher"].get("detach"):
+                print(f"detached: jobs queued; python bench/run.py suite={suite['name']} action=status | action=collect")
+                return 0
             report_ok = report.ok
             for key, err in {**report.failed, **report.skipped}.items():
                 print(f"  NOT DONE {key}: {err}")

@@ -15,6 +15,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from bench.distributed import rank, world_size
+from bench.preempt import active_guard
 from models.losses import VQLPIPSWithDiscriminator
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import collate_skip_corrupt
@@ -26,11 +28,15 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class StepBatchSampler(Sampler[list[int]]):
-    """Batch b of the run = samples [b*B, (b+1)*B) of a stream of seeded per-epoch permutations."""
+    """Batch b of the run = samples [b*B, (b+1)*B) of a stream of seeded per-epoch permutations.
 
-    def __init__(self, n: int, batch_size: int, seed: int, start_step: int, end_step: int) -> None:
+    With several ranks, B is the global batch and rank r takes its r-th slice of every batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int, end_step: int,
+                 rank: int = 0, world: int = 1) -> None:
         self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.start_step, self.end_step = start_step, end_step
+        self.start_step, self.end_step, self.rank, self.world = start_step, end_step, rank, world
         self._perms: dict[int, torch.Tensor] = {}
 
     def _perm(self, epoch: int) -> torch.Tensor:
@@ -43,8 +49,9 @@ class StepBatchSampler(Sampler[list[int]]):
         return [int(self._perm(p // self.n)[p % self.n]) for p in pos]
 
     def __iter__(self) -> Iterator[list[int]]:
+        per_rank = self.batch_size // self.world
         for step in range(self.start_step, self.end_step):
-            yield self.batch(step)
+            yield self.batch(step)[self.rank * per_rank:(self.rank + 1) * per_rank]
 
     def __len__(self) -> int:
         return self.end_step - self.start_step
@@ -64,10 +71,19 @@ def write_progress(path: Path, done: int, total: int, desc: str) -> None:
 
 def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed: int, device: torch.device,
                     weights: WeightsSpec, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Train to entry.train.steps, resuming from out_dir/ckpt.pt; writes out_dir/tokenizer.pt and train_log.jsonl."""
+    """Train to entry.train.steps, resuming from out_dir/ckpt.pt; writes out_dir/tokenizer.pt and train_log.jsonl.
+
+    Under torch.distributed (one task per GPU, from SLURM), the batch is per task as in taming
+    (lr = accumulate * n_gpu * batch * base_lr) and rank 0 alone writes files.
+    """
     cfg = entry.train
+    world, me = world_size(), rank()
+    lead = me == 0
     torch.manual_seed(seed)
     model = build_tokenizer(entry).to(device)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     perceptual, lpips_hash = load_lpips("vgg", weights)
     criterion = VQLPIPSWithDiscriminator(entry.loss, perceptual).to(device)
     opt_ae = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
@@ -85,28 +101,33 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
         tqdm.write(f"resuming {entry.name} from {ckpt_path} at step {start}/{cfg.steps}")
 
     def save_ckpt(step: int) -> None:
+        if not lead:
+            return
         _atomic_save({"step": step, "model": model.state_dict(), "discriminator": criterion.discriminator.state_dict(),
                       "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(), "rng": torch.get_rng_state()}, ckpt_path)
 
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size, seed, start, cfg.steps)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size * world, seed, start, cfg.steps, me, world)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_skip_corrupt)
     model.train()
     criterion.discriminator.train()
     n_corrupt, last_write, t0 = 0, 0.0, time.time()
-    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", mininterval=2.0)
-    with log_path.open("a") as log:
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", mininterval=2.0,
+               disable=not lead)
+    guard = active_guard()
+    with log_path.open("a") if lead else open("/dev/null", "w") as log:
         for step, batch in enumerate(loader, start=start):
             n_corrupt += batch["n_corrupt"]
             if "image" in batch:
                 x = batch["image"].to(device)
-                out = model(x)
+                out = net(x)
                 g_loss, terms = criterion.generator_loss(x, out.recon, out.qloss, step, model.last_layer())
                 if not torch.isfinite(g_loss):
                     raise NonFiniteLossError(
                         f"non-finite generator loss ({g_loss.item()}) at step {step} of {entry.name}; terms: "
                         + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
-                        + f". Last good checkpoint: {ckpt_path if ckpt_path.is_file() else 'none'}. Lower train.base_lr"
-                          " or check the data; re-running resumes from that checkpoint.")
+                        + (f". Last good checkpoint: {ckpt_path}; re-running resumes from it" if ckpt_path.is_file()
+                           else ". No checkpoint yet; re-running starts over")
+                        + ". Lower train.base_lr or check the data.")
                 opt_ae.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_ae.step()
@@ -124,14 +145,20 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                 on_step(step)
             if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
                 save_ckpt(step + 1)
+            if guard is not None and step + 1 < cfg.steps:
+                guard.poll(lambda: save_ckpt(step + 1))  # preempted: checkpoint here, then requeue/exit
             bar.update(1)
-            if time.time() - last_write > 1.0:
+            if lead and time.time() - last_write > 1.0:
                 write_progress(progress_path, step + 1, cfg.steps, f"train {entry.name}")
                 last_write = time.time()
     bar.close()
-    write_progress(progress_path, cfg.steps, cfg.steps, f"train {entry.name}")
-    _atomic_save({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
-    ckpt_path.unlink(missing_ok=True)  # the final weights supersede it
-    return {"steps": cfg.steps, "resumed_from": start, "lr": cfg.lr, "train_seconds": round(time.time() - t0, 2),
+    if world > 1:
+        torch.distributed.barrier()
+    if lead:
+        write_progress(progress_path, cfg.steps, cfg.steps, f"train {entry.name}")
+        _atomic_save({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
+        ckpt_path.unlink(missing_ok=True)  # the final weights supersede it
+    return {"world_size": world, "steps": cfg.steps, "resumed_from": start, "lr": cfg.lr,
+            "train_seconds": round(time.time() - t0, 2),
             "n_corrupt": n_corrupt, "weights_lpips_vgg": lpips_hash, "images": len(dataset),
             "epochs": round(cfg.steps * cfg.batch_size / len(dataset), 2) if len(dataset) else math.nan}

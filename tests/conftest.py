@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,16 @@ def ffhq_like(tmp_path: Path) -> Path:
     good = (root / "validation" / "img_000.png").read_bytes()
     (root / "validation" / "zz_corrupt.png").write_bytes(good[: len(good) // 3])
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """README command (a)'s suite, run twice into a fresh work dir: (first, second, paths)."""
+    root = tmp_path_factory.mktemp("smoke")
+    args = [f"paths.work_dir={root / 'outputs'}", f"paths.results_dir={root / 'results'}"]
+    t0 = time.time()
+    first = run_cli(args, cwd=REPO, timeout=1500)
+    t1 = time.time()
+    second = run_cli(args, cwd=REPO)
+    t2 = time.time()
+    return first, second, t1 - t0, t2 - t1, root

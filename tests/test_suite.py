@@ -1,7 +1,6 @@
 """The smoke suite end to end through the CLI: results, golden diff, resume; and every bad input it must refuse."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,19 +12,6 @@ REQUIRED = ["suite", "table", "dataset", "method", "setting", "metric", "value",
             "git_sha", "git_dirty", "config_hash", "seed", "packages", "device", "weights_inception",
             "weights_lpips_vgg", "weights_lpips_alex", "split", "image_count", "resolution", "crop", "fid_impl",
             "psnr_colour", "ssim_data_range", "usage_def", "metric_weights", "scale"]
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """README command (a)'s suite, run twice into a fresh work dir: (first, second, paths)."""
-    root = tmp_path_factory.mktemp("smoke")
-    args = [f"paths.work_dir={root / 'outputs'}", f"paths.results_dir={root / 'results'}"]
-    t0 = time.time()
-    first = run_cli(args, cwd=REPO, timeout=1500)
-    t1 = time.time()
-    second = run_cli(args, cwd=REPO)
-    t2 = time.time()
-    return first, second, t1 - t0, t2 - t1, root
 
 
 @pytest.mark.slow
