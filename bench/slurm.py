@@ -24,7 +24,7 @@ from bench.provenance import REPO_ROOT, git_state
 from bench.stages import Runtime, Stage, is_done, run_stage, stage_dir, write_json_atomic
 
 PROFILE_DIR = REPO_ROOT / "slurm" / "profiles"
-RESOURCE_KEYS = ("nodes", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min")
+RESOURCE_KEYS = ("nodes", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem_gb", "timeout_min")
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
             "DEADLINE"}
 
@@ -66,7 +66,7 @@ def merged_options(launcher: dict[str, Any]) -> dict[str, Any]:
 
 
 def resources_for(opts: dict[str, Any], kind: str) -> dict[str, Any]:
-    r = {"nodes": 1, "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 8, "timeout_min": 60}
+    r = {"nodes": 1, "gpus_per_node": 0, "tasks_per_node": None, "cpus_per_task": 1, "mem_gb": 8, "timeout_min": 60}
     r.update(opts["resources"].get("default", {}))
     r.update(opts["resources"].get(kind, {}))
     return r
@@ -152,7 +152,8 @@ class SlurmExecutor(Executor):
             extra["dependency"] = "afterok:" + ":".join(deps)
         gpus = int(res.get("gpus_per_node") or 0)
         params: dict[str, Any] = {
-            "job_name": f"vqb-{kind}", "nodes": int(res["nodes"]), "ntasks_per_node": max(1, gpus),
+            "job_name": f"vqb-{kind}", "nodes": int(res["nodes"]),
+            "ntasks_per_node": int(res.get("tasks_per_node") or max(1, gpus)),  # one task per GPU by default
             "cpus_per_task": int(res["cpus_per_task"]), "mem": f"{int(res['mem_gb'])}GB",
             "time": int(res["timeout_min"]), "array_parallelism": int(opts.get("array_parallelism", 64)),
             "signal_delay_s": int(opts.get("signal_delay_s", 120)), "additional_parameters": extra,

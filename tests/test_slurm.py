@@ -72,8 +72,10 @@ def test_dependencies_cancel_status_and_resubmit(tmp_path):
     train_id, eval_id = entries["train_tokenizer"]["job_id"], entries["eval_reconstruction"]["job_id"]
     assert re.search(rf"Dependency=afterok:{train_id}", _scontrol(eval_id)), _scontrol(eval_id)
     subprocess.run(["scancel", train_id], check=True, timeout=30)
-    status = _wait(lambda: (s := run_cli(_args(tmp_path, *SMALL, "train.steps=400", "action=status"), cwd=REPO).stdout)
-                   if s.count("failed") >= 2 else None, 120, "both stages to show as failed")
+    def both_failed() -> str | None:
+        out = run_cli(_args(tmp_path, *SMALL, "train.steps=400", "action=status"), cwd=REPO).stdout
+        return out if out.count("failed") >= 2 else None
+    status = _wait(both_failed, 120, "both stages to show as failed")
     assert "cancelled" in status and "dependency never satisfied" in status
     rerun = run_cli(_args(tmp_path, *SMALL, "train.steps=40"), cwd=REPO, timeout=900)
     assert rerun.returncode == 0 and "2 to run" in rerun.stdout
@@ -117,3 +119,30 @@ def test_failing_stage_shows_its_error_and_keeps_other_results(tmp_path):
     assert "NonFiniteLossError" in status and "failed" in status
     after = pd.read_csv(tmp_path / "results" / "recon" / "results.csv")
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_two_task_training_stage_runs_ddp_under_srun(tmp_path):
+    """tasks_per_node=2 on CPU: torch.distributed from SLURM's environment (gloo), rank 0 records the stage."""
+    res = run_cli(_args(tmp_path, *SMALL, "train.steps=6", "launcher.resources.train_tokenizer.tasks_per_node=2"),
+                  cwd=REPO, timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    train = next(e for e in _manifest(tmp_path, "recon")["stages"] if e["kind"] == "train_tokenizer")
+    done = json.loads((tmp_path / "outputs" / "stages" / train["key"] / "done.json").read_text())
+    assert done["world_size"] == 2
+    assert "#SBATCH --ntasks-per-node=2" in Path(train["stdout"]).parent.joinpath(
+        f"{train['job_id']}_submission.sh").read_text()
+
+
+def test_deepspeed_zero2_starts_under_srun(tmp_path):
+    """Two tasks started by srun initialise DeepSpeed ZeRO-2 (gloo) from the SLURM environment and agree."""
+    import submitit
+
+    from bench.distributed import deepspeed_selftest
+
+    ex = submitit.SlurmExecutor(folder=str(tmp_path / "%j"))
+    ex.update_parameters(partition="debug", nodes=1, ntasks_per_node=2, cpus_per_task=1, mem="6GB", time=20)
+    job = ex.submit(deepspeed_selftest, 2)
+    results = job.results()  # one per task
+    assert sorted(r["rank"] for r in results) == [0, 1]
+    assert all(r["world_size"] == 2 and r["zero_stage"] == 2 for r in results)
+    assert results[0]["losses"] == results[1]["losses"] and len(results[0]["losses"]) == 3
