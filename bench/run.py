@@ -21,10 +21,19 @@ register_configs()
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> int:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     from bench.suite import run_suite
 
-    sys.exit(run_suite(OmegaConf.to_container(cfg, resolve=True)))
+    code = run_suite(OmegaConf.to_container(cfg, resolve=True))
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        # a sweep job (e.g. hydra-submitit-launcher) must return, not exit, or no result is recorded
+        if code:
+            raise RuntimeError(f"suite {cfg.suite.name} finished with exit code {code}; see the job's log")
+        return code
+    sys.exit(code)
 
 
 if __name__ == "__main__":

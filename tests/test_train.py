@@ -64,3 +64,33 @@ def test_nan_loss_raises_with_step_and_terms(tmp_path: Path, monkeypatch):
     data = DATASETS.get("mini_faces").open("train", Protocol(32))
     with pytest.raises(NonFiniteLossError, match=r"at step 2 .*l1=.*Last good checkpoint: .*ckpt.pt"):
         train_tokenizer(_entry(), data, tmp_path, seed=0, device=torch.device("cpu"), weights=WeightsSpec("random", 0))
+
+
+def test_usr2_saves_at_step_boundary_then_hands_over_to_submitit(tmp_path: Path):
+    """SIGUSR2 mid-run: the guard saves a checkpoint for the next step, then calls the previous (submitit) handler."""
+    import os
+    import signal
+
+    from bench.preempt import PreemptionGuard
+
+    calls = []
+
+    def submitit_like(signum, frame):
+        calls.append(signum)
+        raise SystemExit(-1)  # submitit requeues and exits here
+    signal.signal(signal.SIGUSR2, submitit_like)
+    data = DATASETS.get("mini_faces").open("train", Protocol(32))
+
+    def send(step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGUSR2)
+    try:
+        with PreemptionGuard(), pytest.raises(SystemExit):
+            train_tokenizer(_entry(), data, tmp_path, seed=0, device=torch.device("cpu"),
+                            weights=WeightsSpec("random", 0), on_step=send)
+    finally:
+        signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+    assert calls == [signal.SIGUSR2]
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert state["step"] == 3  # steps 0..2 done; the resumed run starts at step 3
+    assert not (tmp_path / "tokenizer.pt").exists()
