@@ -1,6 +1,7 @@
 """Results store: consolidate stage records into results/<suite>/results.csv (long format) and a markdown table."""
 from __future__ import annotations
 
+import fcntl
 import json
 from pathlib import Path
 
@@ -21,44 +22,57 @@ def load_records(stages: list[Stage], work_dir: str | Path) -> list[dict]:
     return records
 
 
-ROW_KEY = ["dataset", "method", "setting", "metric"]
+ROW_KEY = ["dataset", "method", "setting", "metric", "config_hash"]
+
+
+def records_frame(suite: dict, records: list[dict]) -> pd.DataFrame:
+    """This run's records as a long-format frame: key columns first, then provenance/protocol, sorted."""
+    df = pd.DataFrame([{**r, "suite": suite["name"], "table": suite["table"]} for r in records])
+    if df.empty:
+        return pd.DataFrame(columns=KEY_COLUMNS + ["config_hash"])
+    df = df[KEY_COLUMNS + sorted(c for c in df.columns if c not in KEY_COLUMNS)]
+    return df.sort_values(["dataset", "method", "setting", "metric"], kind="stable").reset_index(drop=True)
 
 
 def consolidate(suite: dict, records: list[dict], out_dir: Path) -> pd.DataFrame:
-    """Write results.csv (long format: key columns first, then provenance/protocol) and results.md.
+    """Merge this run's records into results.csv and rewrite results.md; returns this run's frame.
 
-    Rows of an earlier results.csv that this run did not produce are kept, so a run that fails, or that
-    covers another subset, never erases earlier results; rows this run produced replace their old versions.
+    Rows are keyed by (dataset, method, setting, metric, config_hash): a re-run of the same config replaces
+    its rows, while rows of other configs, earlier runs or a run that failed are kept, so results are never
+    lost. An exclusive lock makes concurrent writers (sweep jobs) merge one after the other.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    df = pd.DataFrame([{**r, "suite": suite["name"], "table": suite["table"]} for r in records])
-    if df.empty:
-        df = pd.DataFrame(columns=KEY_COLUMNS)
-    old_path = out_dir / "results.csv"
-    if old_path.is_file() and old_path.stat().st_size > 0:
-        old = pd.read_csv(old_path, dtype={"config_hash": str, "seed": str})
-        if not old.empty:
-            new_keys = set(map(tuple, df[ROW_KEY].astype(str).values)) if not df.empty else set()
-            keep = old[[tuple(k) not in new_keys for k in old[ROW_KEY].astype(str).values]]
-            df = pd.concat([d for d in (keep, df) if not d.empty], ignore_index=True) if not keep.empty else df
-    df = df[KEY_COLUMNS + sorted(c for c in df.columns if c not in KEY_COLUMNS)]
-    df = df.sort_values(["dataset", "method", "setting", "metric"], kind="stable").reset_index(drop=True)
-    tmp = out_dir / ".results.csv.tmp"
-    df.to_csv(tmp, index=False)
-    tmp.replace(out_dir / "results.csv")
-    (out_dir / "results.md").write_text(markdown_table(df, suite))
-    return df
+    current = records_frame(suite, records)
+    path = out_dir / "results.csv"
+    with open(out_dir / ".results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = current
+        if path.is_file() and path.stat().st_size > 0:
+            old = pd.read_csv(path, dtype={"config_hash": str})
+            if not old.empty:
+                new_keys = set(map(tuple, current[ROW_KEY].astype(str).values))
+                keep = old[[tuple(k) not in new_keys for k in old[ROW_KEY].astype(str).values]]
+                merged = pd.concat([d for d in (keep, current) if not d.empty], ignore_index=True) \
+                    if not keep.empty else current
+        merged = merged.sort_values(["dataset", "method", "setting", "metric"], kind="stable")
+        tmp = out_dir / ".results.csv.tmp"
+        merged.to_csv(tmp, index=False)
+        tmp.replace(path)
+        (out_dir / "results.md").write_text(markdown_table(merged, suite))
+    return current
 
 
 def markdown_table(df: pd.DataFrame, suite: dict) -> str:
     """One row per (dataset, method, setting), one column per metric, with the weights/scale caveat."""
     if df.empty:
         return f"# {suite['name']}\n\n(no finished results yet)\n"
-    wide = df.pivot_table(index=["dataset", "method", "setting"], columns="metric", values="value", aggfunc="first")
+    df = df.assign(config=df["config_hash"].astype(str).str[:8])
+    wide = df.pivot_table(index=["dataset", "method", "setting", "config"], columns="metric", values="value",
+                          aggfunc="first")
     lines = [f"# Suite `{suite['name']}`", "", suite.get("description", "").strip(), ""]
     cols = list(wide.columns)
-    lines.append("| dataset | method | setting | " + " | ".join(cols) + " |")
-    lines.append("|---|---|---|" + "---:|" * len(cols))
+    lines.append("| dataset | method | setting | config | " + " | ".join(cols) + " |")
+    lines.append("|---|---|---|---|" + "---:|" * len(cols))
     for idx, row in wide.iterrows():
         lines.append("| " + " | ".join(idx) + " | " + " | ".join(_fmt(row[c]) for c in cols) + " |")
     weights = sorted(df["metric_weights"].dropna().unique()) if "metric_weights" in df else []
