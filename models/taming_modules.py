@@ -72,6 +72,15 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+def _run_level(level: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """One resolution level: each ResnetBlock, followed by its AttnBlock where the level has attention."""
+    for i, block in enumerate(level.block):
+        h = block(h)
+        if len(level.attn) > 0:
+            h = level.attn[i](h)
+    return h
+
+
 class Encoder(nn.Module):
     """taming Encoder (double_z=False): (B, in_ch, H, W) -> (B, z_channels, H/f, W/f)."""
 
@@ -106,10 +115,7 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv_in(x)
         for level in self.down:
-            for i, block in enumerate(level.block):
-                h = block(h)
-                if len(level.attn) > 0:
-                    h = level.attn[i](h)
+            h = _run_level(level, h)
             if hasattr(level, "downsample"):
                 h = level.downsample(h)
         h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
@@ -151,10 +157,7 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(self.conv_in(z))))
         for level in reversed(self.up):
-            for i, block in enumerate(level.block):
-                h = block(h)
-                if len(level.attn) > 0:
-                    h = level.attn[i](h)
+            h = _run_level(level, h)
             if hasattr(level, "upsample"):
                 h = level.upsample(h)
         return self.conv_out(F.silu(self.norm_out(h)))
