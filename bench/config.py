@@ -10,7 +10,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from bench.registry import unknown_name_message
-from models.registry import SCALES, TOKENIZERS, TrainConfig, count_params, create_entry
+from models.registry import KNOBS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry, latent_channels
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
 from tasks.registry import TASKS
@@ -85,14 +85,18 @@ def check_overrides(overrides: list[str]) -> None:
 def listing(kind: str) -> str:
     """Text table of one registry with each entry's key facts."""
     if kind == "tokenizers":
-        rows = ["name                 scale   params      tokens/img  codebook  source"]
+        rows = ["name                 scale   params     tokens(hxwxc) codebook  quant source"]
         for name in TOKENIZERS:
             for scale in SCALES:
                 e = create_entry(name, scale)
                 h = e.model.resolution // e.model.downsample
+                c = latent_channels(e)
                 pub = f" (paper: {e.published_params}M)" if e.published_params else ""
-                rows.append(f"{name:20s} {scale:7s} {count_params(e) / 1e6:8.2f}M  {h * h:10d}  {e.model.n_embed:8d}  "
-                            f"{e.paper}{pub}")
+                quant = getattr(e.model, "quantizer", "mc")
+                gap = "  [gap stated in its entry]" if e.param_gap else ""
+                rows.append(f"{name:20s} {scale:7s} {count_params(e) / 1e6:8.2f}M  {h}x{h}x{c:<6d}  "
+                            f"{e.model.n_embed:8d}  {quant:4s} {e.paper}{pub}{gap}")
+        rows += ["", "knobs (tokenizer.<knob>=<value>):"] + [f"  {k:22s} {v}" for k, v in KNOBS.items()]
         return "\n".join(rows)
     if kind == "datasets":
         return "\n".join(f"{n:14s} {DATASETS.get(n).description}"

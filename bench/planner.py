@@ -1,12 +1,11 @@
 """Expand a suite config into its stage graph: train tokenizer -> evaluate reconstruction, per (tokenizer, dataset)."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from bench.registry import RegistryError
 from bench.stages import Stage
-from models.registry import create_entry
+from models.registry import TOKENIZERS, create_entry, latent_channels
 from tasks.data.registry import DATASETS
 from tasks.registry import TASKS
 
@@ -41,31 +40,35 @@ def plan(cfg: dict[str, Any]) -> list[Stage]:
         if unknown:
             raise RegistryError(f"suite '{suite['name']}' run has unknown field(s) {sorted(unknown)}; "
                                 "expected tokenizer, datasets, tasks")
-        entry = create_entry(run["tokenizer"], scale["name"], _tokenizer_overrides(cfg, run["tokenizer"]))
-        tok_cfg = entry.to_dict()
-        h, w, c = (entry.model.resolution // entry.model.downsample,) * 2 + (1,)
-        setting = f"{h}x{w}x{c} K={entry.model.n_embed} {scale['name']}"
-        weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
-        for ds in run["datasets"]:
-            d = _dataset_config(cfg, ds, entry.model.resolution)
-            labels = {"dataset": ds, "method": entry.name, "setting": setting}
-            train = Stage("train_tokenizer", f"train {entry.name} on {ds}",
-                          {"tokenizer": tok_cfg, "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
-                          labels=labels)
-            stages.setdefault(train.key, train)
-            for task_name in run["tasks"]:
-                task = TASKS.get(task_name)
-                ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
-                           {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
-                            "seed": cfg["seed"], "metric_weights": weights, "max_images": scale["eval"]["max_images"],
-                            "num_workers": scale["eval"]["num_workers"]},
-                           inputs=(train.key,), labels=labels)
-                stages.setdefault(ev.key, ev)
+        names = TOKENIZERS.names(run["tokenizer"]) if any(ch in run["tokenizer"] for ch in "*?[") \
+            else [run["tokenizer"]]  # a glob ('*', 'rqvae_*') picks up newly registered variants by itself
+        if not names:
+            raise RegistryError(f"suite '{suite['name']}': tokenizer pattern '{run['tokenizer']}' matches nothing")
+        for name in names:
+            _plan_run(cfg, {**run, "tokenizer": name}, stages)
     return list(stages.values())
 
 
-def describe(stage: Stage) -> str:
-    return f"{stage.key}  {stage.name}"
-
-
-__all__ = ["plan", "describe", "dataclasses"]
+def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]) -> None:
+    """Stages of one (tokenizer, datasets, tasks) run, added to `stages` in dependency order."""
+    scale = cfg["scale"]
+    entry = create_entry(run["tokenizer"], scale["name"], _tokenizer_overrides(cfg, run["tokenizer"]))
+    tok_cfg = entry.to_dict()
+    h, w, c = (entry.model.resolution // entry.model.downsample,) * 2 + (latent_channels(entry),)
+    setting = f"{h}x{w}x{c} K={entry.model.n_embed} {scale['name']}"
+    weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
+    for ds in run["datasets"]:
+        d = _dataset_config(cfg, ds, entry.model.resolution)
+        labels = {"dataset": ds, "method": entry.name, "setting": setting}
+        train = Stage("train_tokenizer", f"train {entry.name} on {ds}",
+                      {"tokenizer": tok_cfg, "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
+                      labels=labels)
+        stages.setdefault(train.key, train)
+        for task_name in run["tasks"]:
+            task = TASKS.get(task_name)
+            ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
+                       {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
+                        "seed": cfg["seed"], "metric_weights": weights, "max_images": scale["eval"]["max_images"],
+                        "num_workers": scale["eval"]["num_workers"]},
+                       inputs=(train.key,), labels=labels)
+            stages.setdefault(ev.key, ev)

@@ -67,8 +67,11 @@ def markdown_table(df: pd.DataFrame, suite: dict) -> str:
     if df.empty:
         return f"# {suite['name']}\n\n(no finished results yet)\n"
     df = df.assign(config=df["config_hash"].astype(str).str[:8])
-    wide = df.pivot_table(index=["dataset", "method", "setting", "config"], columns="metric", values="value",
-                          aggfunc="first")
+    index = ["dataset", "method", "setting", "config"]
+    extra = [c for c in ("tokens_per_image", "codebook_size") if c in df.columns]  # the zoo table's facts
+    wide = df.pivot_table(index=index, columns="metric", values="value", aggfunc="first")
+    if extra:
+        wide = df.groupby(index)[extra].first().join(wide)
     lines = [f"# Suite `{suite['name']}`", "", suite.get("description", "").strip(), ""]
     cols = list(wide.columns)
     lines.append("| dataset | method | setting | config | " + " | ".join(cols) + " |")

@@ -1,6 +1,6 @@
 """taming VQLPIPSWithDiscriminator (taming/modules/losses/vqperceptual.py): L1 + LPIPS + hinge PatchGAN.
 
-Generator: |x - x_hat| + w_p * LPIPS + codebook_weight * q_loss + lambda * disc_factor * (-mean D(x_hat)),
+Generator: |x - x_hat| (or MSE) + w_p * LPIPS + codebook_weight * q_loss + lambda * disc_factor * (-mean D(x_hat)),
 lambda = clamp(||grad nll|| / (||grad g|| + 1e-4), 0, 1e4) * disc_weight, gradients taken on the decoder's
 last layer (Esser et al. 2021, Eq. 7). The discriminator term and its update start at `disc_start`.
 """
@@ -22,6 +22,7 @@ class LossConfig:
     disc_start: int = 250001
     codebook_weight: float = 1.0
     pixel_weight: float = 1.0
+    pixel_loss: str = "l1"  # taming: l1; RQ-VAE: mse
     perceptual_weight: float = 1.0
     disc_weight: float = 0.8
     disc_factor: float = 1.0
@@ -48,6 +49,8 @@ class VQLPIPSWithDiscriminator(nn.Module):
 
     def __init__(self, cfg: LossConfig, perceptual: nn.Module) -> None:
         super().__init__()
+        if cfg.pixel_loss not in ("l1", "mse"):
+            raise ValueError(f"pixel_loss must be 'l1' or 'mse', got '{cfg.pixel_loss}'")
         if cfg.disc_loss not in D_LOSSES:
             raise ValueError(f"disc_loss must be one of {sorted(D_LOSSES)}, got '{cfg.disc_loss}'")
         self.cfg = cfg
@@ -62,7 +65,8 @@ class VQLPIPSWithDiscriminator(nn.Module):
     def generator_loss(self, x: torch.Tensor, recon: torch.Tensor, qloss: torch.Tensor, step: int,
                        last_layer: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total generator loss and its detached terms."""
-        rec = self.cfg.pixel_weight * (x - recon).abs().mean()
+        diff = x - recon
+        rec = self.cfg.pixel_weight * (diff.abs().mean() if self.cfg.pixel_loss == "l1" else diff.pow(2).mean())
         p = self.perceptual(x, recon).mean() if self.cfg.perceptual_weight > 0 else torch.zeros((), device=x.device)
         nll = rec + self.cfg.perceptual_weight * p
         total = nll + self.cfg.codebook_weight * qloss

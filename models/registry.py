@@ -15,6 +15,7 @@ import torch
 from bench.registry import Registry, RegistryError
 from models.losses import LossConfig
 from models.tokenizer import Tokenizer
+from models.movq import MoVQ, MoVQConfig
 from models.vqgan import VQGAN, VQGANConfig
 
 SCALES = ("smoke", "paper")
@@ -55,6 +56,8 @@ class TokenizerEntry:
     train: TrainConfig
     sources: dict[str, str] = field(default_factory=dict)
     published_params: float | None = None  # millions, where a paper prints the figure
+    published_decimals: int = 1  # the precision the paper prints it at ("72.1M" -> 1, "100M" -> 0)
+    param_gap: str | None = None  # where no faithful reading reaches the published figure: why
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, used for config hashes and run manifests."""
@@ -64,7 +67,7 @@ class TokenizerEntry:
 
 
 TOKENIZERS: Registry[Callable[[str], TokenizerEntry]] = Registry("tokenizer")
-BUILDERS: dict[type, Callable[[Any], Tokenizer]] = {VQGANConfig: VQGAN}
+BUILDERS: dict[type, Callable[[Any], Tokenizer]] = {VQGANConfig: VQGAN, MoVQConfig: MoVQ}
 
 
 def register_tokenizer(fn: Callable[[str], TokenizerEntry]) -> Callable[[str], TokenizerEntry]:
@@ -94,6 +97,14 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
 def build_tokenizer(entry: TokenizerEntry) -> Tokenizer:
     """Instantiate the tokenizer module for an entry (use `torch.device('meta')` to count without memory)."""
     return BUILDERS[type(entry.model)](entry.model)
+
+
+def latent_channels(entry: TokenizerEntry) -> int:
+    """c in the (h, w, c) token map: RQ depth, MoVQ channels, else 1."""
+    m = entry.model
+    if getattr(m, "quantizer", None) == "rq":
+        return m.depth
+    return getattr(m, "channels", 1)
 
 
 def count_params(entry: TokenizerEntry) -> int:
@@ -141,3 +152,151 @@ def vqgan_f16_1024(scale: str) -> TokenizerEntry:
 def vqgan_f16_16384(scale: str) -> TokenizerEntry:
     """taming VQGAN, f16, 16384 codes (the released ImageNet model; rFID 4.98 on val)."""
     return _vqgan("vqgan_f16_16384", scale, 16384, None)
+
+
+# --- VQGAN-EMA and VQGAN-FC: the taming f16 backbone with another quantizer (VQGAN-LC Tables 1-2 baselines) ---
+
+_VQGANLC = "VQGAN-LC paper (Zhu et al. 2024) baselines, taming f16 backbone"
+
+
+def _variant(name: str, scale: str, n_embed: int, **model_changes) -> TokenizerEntry:
+    """taming f16 VQGAN with a different quantizer; smoke form shrinks like the baseline's."""
+    base = _vqgan(name, scale, n_embed, None)
+    changes = dict(model_changes)
+    if scale == "smoke" and "embed_dim" in changes:
+        changes["embed_dim"] = min(changes["embed_dim"], base.model.embed_dim)
+    sources = {**base.sources, "quantizer": _VQGANLC}
+    return dataclasses.replace(base, family="vqgan-" + changes["quantizer"], paper=_VQGANLC,
+                               model=dataclasses.replace(base.model, **changes), sources=sources)
+
+
+@register_tokenizer
+def vqgan_ema_f16_16384(scale: str) -> TokenizerEntry:
+    """VQGAN-EMA: EMA codebook (decay 0.99, eps 1e-5, Laplace smoothing), 16384 codes."""
+    return _variant("vqgan_ema_f16_16384", scale, 16384, quantizer="ema")
+
+
+@register_tokenizer
+def vqgan_fc_f16_16384(scale: str) -> TokenizerEntry:
+    """VQGAN-FC: factorized code dim 8 with l2-normalised (cosine) lookup, 16384 codes (LlamaGen recipe)."""
+    return _variant("vqgan_fc_f16_16384", scale, 16384, quantizer="fc", embed_dim=8)
+
+
+# --- RQ-VAE (Lee et al. 2022; kakaobrain configs/imagenet256/stage1/in256-rqvae-8x8x4.yaml) ----------------
+
+_RQ = "kakaobrain/rq-vae-transformer configs/*/stage1 (RQ-VAE, Lee et al. 2022)"
+
+
+def _rqvae(name: str, scale: str, side: int, depth: int, n_embed: int) -> TokenizerEntry:
+    """f32 (8x8) or f16 (16x16) RQ-VAE: shared EMA codebook, restarts, MSE + LPIPS, adaptive weight 0.75."""
+    if scale == "paper":
+        ch_mult = (1, 1, 2, 2, 4, 4) if side == 8 else (1, 1, 2, 2, 4)
+        model = VQGANConfig(resolution=256, ch=128, ch_mult=ch_mult, num_res_blocks=2, attn_resolutions=(side,),
+                            z_channels=256, embed_dim=256, n_embed=n_embed, quantizer="rq", depth=depth)
+        loss = LossConfig(disc_start=0, pixel_loss="mse", perceptual_weight=1.0, disc_weight=0.75,
+                          codebook_weight=1.0, disc_ndf=64, disc_layers=2)
+        train = TrainConfig(steps=10 * 5005, batch_size=16, n_gpu=8, base_lr=4e-5, lr_scaling="none",
+                            ckpt_every=5000, num_workers=8)
+        sources = {"model": _RQ, "loss": _RQ, "train.base_lr": _RQ,
+                   "train.steps": "RQ-VAE paper: 10 epochs of ImageNet at batch 128 (8 GPUs x 16)",
+                   "loss.disc_start": "unpublished default (the released config starts the GAN loss late in "
+                                      "training; set loss.disc_start to match)"}
+    else:
+        model = VQGANConfig(resolution=32, ch=32, ch_mult=(1, 2, 2) if side == 16 else (1, 2, 2, 2),
+                            num_res_blocks=1, attn_resolutions=(8 if side == 16 else 4,), z_channels=32,
+                            embed_dim=32, n_embed=max(64, n_embed // 16), quantizer="rq", depth=depth)
+        loss = LossConfig(disc_start=150, pixel_loss="mse", disc_weight=0.75, disc_ndf=16, disc_layers=2)
+        train = TrainConfig(steps=300, batch_size=8, base_lr=1e-4, lr_scaling="none", ckpt_every=100, num_workers=0)
+        sources = {"all": "smoke scale: tiny widths, 32 px, codebook size / 16 (min 64); same code paths"}
+    return TokenizerEntry(name, scale, "rqvae", "Lee et al. 2022 (RQ-VAE)", model, loss, train, sources)
+
+
+@register_tokenizer
+def rqvae_8x8x4_16384(scale: str) -> TokenizerEntry:
+    """RQ-VAE 8x8x4, 16384 shared codes (ImageNet; VQGAN-LC Table 2 '256 tokens')."""
+    return _rqvae("rqvae_8x8x4_16384", scale, 8, 4, 16384)
+
+
+@register_tokenizer
+def rqvae_8x8x8_16384(scale: str) -> TokenizerEntry:
+    """RQ-VAE 8x8x8, 16384 codes (VQGAN-LC Table 2 '512 tokens')."""
+    return _rqvae("rqvae_8x8x8_16384", scale, 8, 8, 16384)
+
+
+@register_tokenizer
+def rqvae_8x8x16_16384(scale: str) -> TokenizerEntry:
+    """RQ-VAE 8x8x16, 16384 codes (MoVQ Table 1, VQGAN-LC Table 2 '1,024 tokens')."""
+    return _rqvae("rqvae_8x8x16_16384", scale, 8, 16, 16384)
+
+
+@register_tokenizer
+def rqvae_8x8x4_2048(scale: str) -> TokenizerEntry:
+    """RQ-VAE 8x8x4, 2048 codes (FFHQ; MoVQ Table 1)."""
+    entry = _rqvae("rqvae_8x8x4_2048", scale, 8, 4, 2048)
+    if scale == "paper":  # MoVQ Table 2 prints "RQVAE 100M + 355M" for FFHQ (EMA codebook buffers not counted)
+        entry = dataclasses.replace(entry, published_params=100.0, published_decimals=0)
+    return entry
+
+
+@register_tokenizer
+def rqvae_16x16x4_2048(scale: str) -> TokenizerEntry:
+    """RQ-VAE 16x16x4, 2048 codes (FFHQ; MoVQ Table 1, marked * there)."""
+    return _rqvae("rqvae_16x16x4_2048", scale, 16, 4, 2048)
+
+
+# --- MoVQ (Zheng et al. 2022): 16x16x4 tokens, 1024 x 64 shared codebook, SpatialNorm decoder ----------------
+
+_MOVQ = "MoVQ paper Sec. 4 (taming backbone and hyper-parameters; batch 48 on 4 GPUs, 40 epochs)"
+_MOVQ_GAP = ("MoVQ Table 2 prints 82.7M. The paper's reading (SpatialNorm in the first three decoder blocks, "
+             "1x1 modulation convs, Fourier F0) counts 73.2M; ai-forever's code reading (SpatialNorm in every "
+             "decoder norm, tokenizer.model.spatial_norm=all) counts 78.2M. Neither reaches 82.7M, and the "
+             "remaining layers are unpublished.")
+
+
+def _movq(name: str, scale: str, n_embed: int) -> TokenizerEntry:
+    """MoVQ at paper scale (Fig. 6 knobs: model.f0, model.channels, model.spatial_norm); smoke: 32 px."""
+    if scale == "paper":
+        model = MoVQConfig(resolution=256, ch=128, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2, attn_resolutions=(16,),
+                           z_channels=256, embed_dim=256, n_embed=n_embed, channels=4, f0="fourier",
+                           spatial_norm="first3")
+        loss = LossConfig(disc_start=250001, codebook_weight=1.0, perceptual_weight=1.0, disc_weight=0.8)
+        train = TrainConfig(steps=40 * 1250, batch_size=12, n_gpu=4, base_lr=4.5e-6, ckpt_every=5000, num_workers=8)
+        sources = {"model": _MOVQ, "train.batch_size": "MoVQ: batch 48 over 4 V100s",
+                   "train.steps": "MoVQ: 40 epochs; steps given for FFHQ 60k images at batch 48",
+                   "loss": "MoVQ follows VQGAN's hyper-parameters (taming lossconfig)",
+                   "model.f0": "MoVQ Fig. 6a best (Fourier features)",
+                   "model.fourier_scale": "unpublished default"}
+    else:
+        model = MoVQConfig(resolution=32, ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(8,),
+                           z_channels=32, embed_dim=32, n_embed=max(64, n_embed // 16), channels=4)
+        loss = LossConfig(disc_start=150, disc_ndf=16, disc_layers=2)
+        train = TrainConfig(steps=300, batch_size=8, base_lr=1e-4, lr_scaling="none", ckpt_every=100, num_workers=0)
+        sources = {"all": "smoke scale: tiny widths, 32 px, codebook size / 16 (min 64); same code paths"}
+    return TokenizerEntry(name, scale, "movq", "Zheng et al. 2022 (MoVQ)", model, loss, train, sources,
+                          82.7 if scale == "paper" and n_embed == 1024 else None, 1,
+                          _MOVQ_GAP if scale == "paper" and n_embed == 1024 else None)
+
+
+@register_tokenizer
+def movq_f16_1024(scale: str) -> TokenizerEntry:
+    """MoVQ 16x16x4 with 1024 x 64 codes (MoVQ Tables 1-2)."""
+    return _movq("movq_f16_1024", scale, 1024)
+
+
+@register_tokenizer
+def movq_f16_16384(scale: str) -> TokenizerEntry:
+    """MoVQ 16x16x4 with 16384 x 64 codes (MoVQ Fig. 6b)."""
+    return _movq("movq_f16_16384", scale, 16384)
+
+
+# Ablation knobs the tables sweep, as config fields (python bench/run.py tokenizer.model.<knob>=<value>).
+KNOBS: dict[str, str] = {
+    "model.beta_placement": "legacy | corrected (taming quantizer; VQ, MoVQ)",
+    "model.quantizer": "vq | fc | ema | rq (VQGAN family)",
+    "model.depth": "RQ depth (code channels per position)",
+    "model.f0": "fourier | sinusoid | constant | quantized (MoVQ Fig. 6a; 'quantized' = ai-forever code)",
+    "model.channels": "1 | 2 | 4 | 8 | 16 (MoVQ Fig. 6c; must divide embed_dim)",
+    "model.spatial_norm": "first3 (paper) | all (ai-forever code) | none (MoVQ Fig. 6a row B: multichannel only)",
+    "model.n_embed": "codebook size",
+    "loss.pixel_loss": "l1 (taming) | mse (RQ-VAE)",
+}

@@ -1,10 +1,16 @@
-"""VQGAN tokenizer (Esser et al. 2021, taming-transformers VQModel): encoder, quant_conv, VQ, post_quant_conv, decoder."""
+"""VQGAN-family tokenizers (Esser et al. 2021, taming VQModel): encoder, quant_conv, quantizer, post_quant_conv, decoder.
+
+The quantizer is chosen by config: taming VQ, VQGAN-FC, VQGAN-EMA or RQ-VAE's residual quantizer.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
+from models.quantizers.ema import EMAVectorQuantizer
+from models.quantizers.fc import FactorizedQuantizer
+from models.quantizers.rq import ResidualQuantizer
 from models.quantizers.vq import VectorQuantizer
 from models.taming_modules import Decoder, Encoder
 from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput
@@ -25,10 +31,32 @@ class VQGANConfig:
     dropout: float = 0.0
     beta: float = 0.25
     beta_placement: str = "legacy"  # taming ships legacy=True; 'corrected' puts beta on commitment
+    quantizer: str = "vq"  # vq (taming) | fc (factorized, l2-normalised) | ema (EMA codebook) | rq (residual)
+    depth: int = 1  # rq: residual depth = code channels per position
+    ema_decay: float = 0.99
+    ema_eps: float = 1e-5
+    restart_threshold: float = 1.0  # rq: restart codes whose EMA count falls below this (0 disables)
 
     @property
     def downsample(self) -> int:
         return 2 ** (len(self.ch_mult) - 1)
+
+
+QUANTIZERS = ("vq", "fc", "ema", "rq")
+
+
+def build_quantizer(cfg: VQGANConfig) -> torch.nn.Module:
+    """The quantizer module a config names (one module per quantizer under models/quantizers/)."""
+    if cfg.quantizer == "vq":
+        return VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.beta_placement)
+    if cfg.quantizer == "fc":
+        return FactorizedQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta)
+    if cfg.quantizer == "ema":
+        return EMAVectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.ema_decay, cfg.ema_eps)
+    if cfg.quantizer == "rq":
+        return ResidualQuantizer(cfg.n_embed, cfg.embed_dim, cfg.depth, cfg.beta, cfg.ema_decay, cfg.ema_eps,
+                                 cfg.restart_threshold)
+    raise ValueError(f"unknown quantizer '{cfg.quantizer}'; expected one of {QUANTIZERS}")
 
 
 class VQGAN(Tokenizer):
@@ -42,12 +70,12 @@ class VQGAN(Tokenizer):
                     z_channels=cfg.z_channels, dropout=cfg.dropout)
         self.encoder = Encoder(in_channels=3, **arch)
         self.decoder = Decoder(out_ch=3, **arch)
-        self.quantize = VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.beta_placement)
+        self.quantize = build_quantizer(cfg)
         self.quant_conv = torch.nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
         self.post_quant_conv = torch.nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
         self.codebook_size = cfg.n_embed
         side = cfg.resolution // cfg.downsample
-        self.latent_shape = (side, side, 1)
+        self.latent_shape = (side, side, cfg.depth if cfg.quantizer == "rq" else 1)
 
     def encode(self, x: torch.Tensor) -> EncodeOutput:
         z = self.quant_conv(self.encoder(x))

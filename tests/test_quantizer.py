@@ -62,3 +62,83 @@ def test_chunked_search_matches_brute_force(n, k, d, chunk):
         dg = ((z[diff] - cb[got[diff]]) ** 2).sum(1)
         de = ((z[diff] - cb[expect[diff]]) ** 2).sum(1)
         assert torch.allclose(dg, de, rtol=1e-4, atol=1e-5)
+
+
+def test_ema_update_matches_laplace_smoothed_formula_and_skips_eval():
+    from models.quantizers.ema import EMAVectorQuantizer
+
+    q = EMAVectorQuantizer(n_embed=4, embed_dim=2, decay=0.9, eps=1e-5)
+    cb = q.codebook
+    size0, avg0 = cb.cluster_size.clone(), cb.embed_avg.clone()
+    z = torch.randn(1, 2, 3, 3)
+    q.eval()
+    q(z)
+    assert torch.equal(cb.cluster_size, size0)  # no update outside training
+    q.train()
+    out = q(z)
+    idx = out.indices.flatten()
+    zf = z.permute(0, 2, 3, 1).reshape(-1, 2)
+    counts = torch.bincount(idx, minlength=4).float()
+    sums = torch.zeros(4, 2).index_add_(0, idx, zf)
+    size = 0.9 * size0 + 0.1 * counts
+    avg = 0.9 * avg0 + 0.1 * sums
+    n = size.sum()
+    expect = avg / ((size + 1e-5) / (n + 4e-5) * n)[:, None]
+    assert torch.allclose(cb.embed, expect, atol=1e-6)
+    assert torch.allclose(out.loss, 0.25 * F.mse_loss(z, out.z_q.detach()), atol=1e-6)
+
+
+def test_fc_lookup_is_cosine_on_unit_vectors():
+    from models.quantizers.fc import FactorizedQuantizer
+
+    q = FactorizedQuantizer(n_embed=32, embed_dim=8)
+    q.embedding.weight.data = torch.randn(32, 8)
+    z = torch.randn(2, 8, 4, 4) * 5
+    out = q(z)
+    zf = F.normalize(z.permute(0, 2, 3, 1).reshape(-1, 8), dim=1)
+    expect = (zf @ F.normalize(q.embedding.weight, dim=1).T).argmax(1)
+    assert torch.equal(out.indices.flatten(), expect)
+    assert torch.allclose(out.z_q.norm(dim=1), torch.ones(2, 4, 4), atol=1e-5)
+
+
+def test_residual_quantizer_sums_codes_and_averages_commitment_over_depth():
+    from models.quantizers.rq import ResidualQuantizer
+
+    q = ResidualQuantizer(n_embed=64, embed_dim=4, depth=3, restart_threshold=0.0).eval()
+    z = torch.randn(2, 4, 3, 3, requires_grad=True)
+    out = q(z)
+    assert out.indices.shape == (2, 3, 3, 3)
+    assert torch.allclose(q.lookup(out.indices), out.z_q, atol=1e-5)
+    zf = z.detach().permute(0, 2, 3, 1).reshape(-1, 4)
+    emb, agg, res, commits = q.codebook.embed, torch.zeros_like(zf), zf.clone(), []
+    for d in range(3):
+        i = out.indices.reshape(-1, 3)[:, d]
+        assert torch.equal(i, torch.cdist(res, emb).argmin(1))  # each depth quantizes the current residual
+        agg, res = agg + emb[i], res - emb[i]
+        commits.append(F.mse_loss(zf, agg))
+    assert torch.allclose(out.loss, 0.25 * torch.stack(commits).mean(), atol=1e-6)
+
+
+def test_dead_codes_restart_from_encoder_outputs():
+    from models.quantizers.ema import EMACodebook
+
+    cb = EMACodebook(8, 2, decay=0.5, restart_threshold=1.0)
+    z = torch.full((16, 2), 3.0)
+    cb.update(z, torch.zeros(16, dtype=torch.long))  # only code 0 is used; the others decay below 1
+    assert torch.allclose(cb.embed[1:], torch.full((7, 2), 3.0))
+    assert (cb.cluster_size[1:] == 1.0).all()
+
+
+def test_multichannel_chunks_share_one_codebook():
+    from models.quantizers.multichannel import MultichannelQuantizer
+
+    q = MultichannelQuantizer(n_embed=16, embed_dim=8, channels=4)
+    q.vq.embedding.weight.data = torch.randn(16, 2)
+    z = torch.randn(2, 8, 3, 3)
+    out = q(z)
+    assert out.indices.shape == (2, 3, 3, 4)
+    for j in range(4):  # chunk j = channels [2j, 2j+2), looked up in the same codebook
+        zj = z[:, 2 * j:2 * j + 2].permute(0, 2, 3, 1).reshape(-1, 2)
+        expect = torch.cdist(zj, q.vq.embedding.weight).argmin(1)
+        assert torch.equal(out.indices[..., j].reshape(-1), expect)
+    assert torch.allclose(q.lookup(out.indices), out.z_q, atol=1e-6)

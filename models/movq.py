@@ -1,0 +1,116 @@
+"""MoVQ tokenizer (Zheng et al. 2022): taming encoder, multichannel quantizer, SpatialNorm-modulated decoder.
+
+The decoder's first feature F0 (MoVQ Eq. 4 and Fig. 6a) is one of: 'fourier' (the paper's best),
+'sinusoid' (2-D positional embedding), 'constant' (learned, the size of the embedded map), or 'quantized'
+(post_quant_conv(z_q), as ai-forever's MoVQGAN code feeds it). The quantised map z_q modulates the
+decoder through SpatialNorm in the first three blocks (paper) or in every norm (code).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.quantizers.multichannel import MultichannelQuantizer
+from models.taming_modules import Decoder, Encoder
+from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput
+
+F0_MODES = ("fourier", "sinusoid", "constant", "quantized")
+
+
+@dataclass(frozen=True)
+class MoVQConfig:
+    """taming ddconfig fields plus MoVQ's: channels c, F0 mode, where SpatialNorm goes."""
+
+    resolution: int = 256
+    ch: int = 128
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+    num_res_blocks: int = 2
+    attn_resolutions: tuple[int, ...] = (16,)
+    z_channels: int = 256
+    embed_dim: int = 256
+    n_embed: int = 1024
+    channels: int = 4
+    f0: str = "fourier"
+    spatial_norm: str = "first3"  # paper: first three decoder blocks; 'all': ai-forever MoVQGAN code
+    fourier_scale: float = 10.0  # std of the random Fourier frequencies (unpublished; Tancik et al. default)
+    dropout: float = 0.0
+    beta: float = 0.25
+    beta_placement: str = "legacy"
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+
+class InitialFeature(nn.Module):
+    """F0 for the decoder: (B, z_channels, h, w) from the mode; 'quantized' uses post_quant_conv(z_q)."""
+
+    def __init__(self, mode: str, channels: int, side: int, embed_dim: int, fourier_scale: float) -> None:
+        super().__init__()
+        if mode not in F0_MODES:
+            raise ValueError(f"f0 must be one of {F0_MODES}, got '{mode}'")
+        self.mode = mode
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+        coords = torch.stack([xs, ys], 0)  # (2, h, w)
+        if mode == "quantized":
+            self.post_quant_conv = nn.Conv2d(embed_dim, channels, 1)
+        elif mode == "constant":
+            self.const = nn.Parameter(torch.randn(channels, side, side))
+        elif mode == "sinusoid":  # transformer-style frequencies, half the channels per axis
+            n = channels // 4
+            freq = torch.exp(-math.log(10000.0) * torch.arange(n) / max(n, 1))
+            pos = (coords + 1) / 2 * side
+            parts = [f(pos[a][None] * freq[:, None, None]) for a in (0, 1) for f in (torch.sin, torch.cos)]
+            self.register_buffer("table", torch.cat(parts, 0)[:channels], persistent=False)
+        else:  # fourier: fixed random Gaussian frequencies (Tancik et al. 2020)
+            freqs = torch.randn(channels // 2, 2, generator=torch.Generator().manual_seed(0)) * fourier_scale
+            proj = torch.einsum("fc,chw->fhw", freqs, coords) * math.pi
+            self.register_buffer("table", torch.cat([torch.sin(proj), torch.cos(proj)], 0), persistent=False)
+
+    def forward(self, z_q: torch.Tensor) -> torch.Tensor:
+        if self.mode == "quantized":
+            return self.post_quant_conv(z_q)
+        base = self.const if self.mode == "constant" else self.table
+        return base[None].expand(z_q.shape[0], -1, -1, -1)
+
+
+class MoVQ(Tokenizer):
+    """(b, 3, H, W) -> indices (b, H/f, W/f, c) -> (b, 3, H, W)."""
+
+    def __init__(self, cfg: MoVQConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        arch = dict(ch=cfg.ch, ch_mult=tuple(cfg.ch_mult), num_res_blocks=cfg.num_res_blocks,
+                    attn_resolutions=tuple(cfg.attn_resolutions), resolution=cfg.resolution,
+                    z_channels=cfg.z_channels, dropout=cfg.dropout)
+        side = cfg.resolution // cfg.downsample
+        self.encoder = Encoder(in_channels=3, **arch)
+        self.quant_conv = nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
+        self.quantize = MultichannelQuantizer(cfg.n_embed, cfg.embed_dim, cfg.channels, cfg.beta, cfg.beta_placement)
+        self.f0 = InitialFeature(cfg.f0, cfg.z_channels, side, cfg.embed_dim, cfg.fourier_scale)
+        self.decoder = Decoder(out_ch=3, zq_ch=cfg.embed_dim, spatial_norm=cfg.spatial_norm, **arch)
+        self.codebook_size = cfg.n_embed
+        self.latent_shape = (side, side, cfg.channels)
+
+    def encode(self, x: torch.Tensor) -> EncodeOutput:
+        z = self.quant_conv(self.encoder(x))
+        q = self.quantize(z)
+        return EncodeOutput(q.indices, z, q.z_q)
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        """Quantised map (b, embed_dim, h, w): F0 from it (or not), modulation by it."""
+        return self.decoder(self.f0(z_q), z_q)
+
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.quantize.lookup(indices))
+
+    def forward(self, x: torch.Tensor) -> TokenizerOutput:
+        z = self.quant_conv(self.encoder(x))
+        q = self.quantize(z)
+        return TokenizerOutput(self.decode(q.z_q), q.indices, q.loss, q.terms)
+
+    def last_layer(self) -> torch.Tensor:
+        return self.decoder.conv_out.weight
