@@ -15,34 +15,19 @@ from torch import nn
 
 from models.quantizers.multichannel import MultichannelQuantizer
 from models.taming_modules import Decoder, Encoder
-from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput
+from models.vqgan import TamingArch, TamingTokenizer
 
 F0_MODES = ("fourier", "sinusoid", "constant", "quantized")
 
 
 @dataclass(frozen=True)
-class MoVQConfig:
+class MoVQConfig(TamingArch):
     """taming ddconfig fields plus MoVQ's: channels c, F0 mode, where SpatialNorm goes."""
 
-    resolution: int = 256
-    ch: int = 128
-    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
-    num_res_blocks: int = 2
-    attn_resolutions: tuple[int, ...] = (16,)
-    z_channels: int = 256
-    embed_dim: int = 256
-    n_embed: int = 1024
     channels: int = 4
     f0: str = "fourier"
     spatial_norm: str = "first3"  # paper: first three decoder blocks; 'all': ai-forever MoVQGAN code
     fourier_scale: float = 10.0  # std of the random Fourier frequencies (unpublished; Tancik et al. default)
-    dropout: float = 0.0
-    beta: float = 0.25
-    beta_placement: str = "legacy"
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** (len(self.ch_mult) - 1)
 
 
 class InitialFeature(nn.Module):
@@ -77,40 +62,21 @@ class InitialFeature(nn.Module):
         return base[None].expand(z_q.shape[0], -1, -1, -1)
 
 
-class MoVQ(Tokenizer):
+class MoVQ(TamingTokenizer):
     """(b, 3, H, W) -> indices (b, H/f, W/f, c) -> (b, 3, H, W)."""
 
     def __init__(self, cfg: MoVQConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        arch = dict(ch=cfg.ch, ch_mult=tuple(cfg.ch_mult), num_res_blocks=cfg.num_res_blocks,
-                    attn_resolutions=tuple(cfg.attn_resolutions), resolution=cfg.resolution,
-                    z_channels=cfg.z_channels, dropout=cfg.dropout)
         side = cfg.resolution // cfg.downsample
-        self.encoder = Encoder(in_channels=3, **arch)
+        self.encoder = Encoder(in_channels=3, **cfg.backbone())
         self.quant_conv = nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
         self.quantize = MultichannelQuantizer(cfg.n_embed, cfg.embed_dim, cfg.channels, cfg.beta, cfg.beta_placement)
         self.f0 = InitialFeature(cfg.f0, cfg.z_channels, side, cfg.embed_dim, cfg.fourier_scale)
-        self.decoder = Decoder(out_ch=3, zq_ch=cfg.embed_dim, spatial_norm=cfg.spatial_norm, **arch)
+        self.decoder = Decoder(out_ch=3, zq_ch=cfg.embed_dim, spatial_norm=cfg.spatial_norm, **cfg.backbone())
         self.codebook_size = cfg.n_embed
         self.latent_shape = (side, side, cfg.channels)
-
-    def encode(self, x: torch.Tensor) -> EncodeOutput:
-        z = self.quant_conv(self.encoder(x))
-        q = self.quantize(z)
-        return EncodeOutput(q.indices, z, q.z_q)
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
         """Quantised map (b, embed_dim, h, w): F0 from it (or not), modulation by it."""
         return self.decoder(self.f0(z_q), z_q)
-
-    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.quantize.lookup(indices))
-
-    def forward(self, x: torch.Tensor) -> TokenizerOutput:
-        z = self.quant_conv(self.encoder(x))
-        q = self.quantize(z)
-        return TokenizerOutput(self.decode(q.z_q), q.indices, q.loss, q.terms)
-
-    def last_layer(self) -> torch.Tensor:
-        return self.decoder.conv_out.weight

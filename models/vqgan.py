@@ -17,8 +17,8 @@ from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput
 
 
 @dataclass(frozen=True)
-class VQGANConfig:
-    """Architecture fields, named as in taming's ddconfig + VectorQuantizer2 arguments."""
+class TamingArch:
+    """Fields shared by taming-backbone tokenizers, named as in taming's ddconfig + VectorQuantizer2 arguments."""
 
     resolution: int = 256
     ch: int = 128
@@ -31,15 +31,27 @@ class VQGANConfig:
     dropout: float = 0.0
     beta: float = 0.25
     beta_placement: str = "legacy"  # taming ships legacy=True; 'corrected' puts beta on commitment
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+    def backbone(self) -> dict:
+        """Keyword arguments shared by taming's Encoder and Decoder."""
+        return dict(ch=self.ch, ch_mult=tuple(self.ch_mult), num_res_blocks=self.num_res_blocks,
+                    attn_resolutions=tuple(self.attn_resolutions), resolution=self.resolution,
+                    z_channels=self.z_channels, dropout=self.dropout)
+
+
+@dataclass(frozen=True)
+class VQGANConfig(TamingArch):
+    """taming VQGAN plus the quantizer choice (VQGAN-FC, VQGAN-EMA, RQ-VAE)."""
+
     quantizer: str = "vq"  # vq (taming) | fc (factorized, l2-normalised) | ema (EMA codebook) | rq (residual)
     depth: int = 1  # rq: residual depth = code channels per position
     ema_decay: float = 0.99
     ema_eps: float = 1e-5
     restart_threshold: float = 1.0  # rq: restart codes whose EMA count falls below this (0 disables)
-
-    @property
-    def downsample(self) -> int:
-        return 2 ** (len(self.ch_mult) - 1)
 
 
 QUANTIZERS = ("vq", "fc", "ema", "rq")
@@ -59,23 +71,13 @@ def build_quantizer(cfg: VQGANConfig) -> torch.nn.Module:
     raise ValueError(f"unknown quantizer '{cfg.quantizer}'; expected one of {QUANTIZERS}")
 
 
-class VQGAN(Tokenizer):
-    """taming VQModel without its loss: (b, 3, H, W) -> (b, H/f, W/f, 1) indices -> (b, 3, H, W)."""
+class TamingTokenizer(Tokenizer):
+    """encoder -> quant_conv -> quantize -> decode; subclasses build the modules and define decode()."""
 
-    def __init__(self, cfg: VQGANConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        arch = dict(ch=cfg.ch, ch_mult=tuple(cfg.ch_mult), num_res_blocks=cfg.num_res_blocks,
-                    attn_resolutions=tuple(cfg.attn_resolutions), resolution=cfg.resolution,
-                    z_channels=cfg.z_channels, dropout=cfg.dropout)
-        self.encoder = Encoder(in_channels=3, **arch)
-        self.decoder = Decoder(out_ch=3, **arch)
-        self.quantize = build_quantizer(cfg)
-        self.quant_conv = torch.nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
-        self.post_quant_conv = torch.nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
-        self.codebook_size = cfg.n_embed
-        side = cfg.resolution // cfg.downsample
-        self.latent_shape = (side, side, cfg.depth if cfg.quantizer == "rq" else 1)
+    encoder: torch.nn.Module
+    quant_conv: torch.nn.Module
+    quantize: torch.nn.Module
+    decoder: torch.nn.Module
 
     def encode(self, x: torch.Tensor) -> EncodeOutput:
         z = self.quant_conv(self.encoder(x))
@@ -83,8 +85,7 @@ class VQGAN(Tokenizer):
         return EncodeOutput(q.indices, z, q.z_q)
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
-        """Quantised latents (b, embed_dim, h, w) -> images."""
-        return self.decoder(self.post_quant_conv(z_q))
+        raise NotImplementedError
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         return self.decode(self.quantize.lookup(indices))
@@ -96,3 +97,23 @@ class VQGAN(Tokenizer):
 
     def last_layer(self) -> torch.Tensor:
         return self.decoder.conv_out.weight
+
+
+class VQGAN(TamingTokenizer):
+    """taming VQModel without its loss: (b, 3, H, W) -> (b, H/f, W/f, c) indices -> (b, 3, H, W)."""
+
+    def __init__(self, cfg: VQGANConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(in_channels=3, **cfg.backbone())
+        self.decoder = Decoder(out_ch=3, **cfg.backbone())
+        self.quantize = build_quantizer(cfg)
+        self.quant_conv = torch.nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
+        self.post_quant_conv = torch.nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
+        self.codebook_size = cfg.n_embed
+        side = cfg.resolution // cfg.downsample
+        self.latent_shape = (side, side, cfg.depth if cfg.quantizer == "rq" else 1)
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        """Quantised latents (b, embed_dim, h, w) -> images."""
+        return self.decoder(self.post_quant_conv(z_q))
