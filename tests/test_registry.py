@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,3 +116,19 @@ def test_movq_channel_counts(channels):
     assert model.tokens_per_image == 8 * 8 * channels
     assert model.quantize.vq.embedding.weight.shape == (64, 32 // channels)
     assert model.encode(torch.zeros(1, 3, 32, 32)).indices.shape == (1, 8, 8, channels)
+
+
+@pytest.mark.parametrize("suite", sorted(p.stem for p in (Path(__file__).parent.parent / "bench" / "conf" / "suite")
+                                         .glob("*.yaml")))
+def test_every_suite_composes_and_plans(suite):
+    """Generated from bench/conf/suite: each suite composes, plans at both scales, and lists inputs first."""
+    from bench.planner import plan
+    from conftest import compose
+
+    for scale in ("smoke", "paper"):
+        stages = plan(compose([f"suite={suite}", f"scale={scale}"]))
+        assert stages, f"suite {suite} plans no stages at {scale} scale"
+        seen: set[str] = set()
+        for st in stages:
+            assert set(st.inputs) <= seen, f"{st.name} listed before its inputs"
+            seen.add(st.key)
