@@ -24,7 +24,6 @@ from bench.provenance import REPO_ROOT, git_state
 from bench.stages import Runtime, Stage, is_done, run_stage, stage_dir, write_json_atomic
 
 PROFILE_DIR = REPO_ROOT / "slurm" / "profiles"
-RESOURCE_KEYS = ("nodes", "gpus_per_node", "tasks_per_node", "cpus_per_task", "mem_gb", "timeout_min")
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
             "DEADLINE"}
 
