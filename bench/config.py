@@ -29,7 +29,8 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     for name in TOKENIZERS:
         entry = create_entry(name, "paper")
-        cs.store(group="tokenizer", name=name, node={"name": name, "model": _nulls(entry.model), "loss": _nulls(entry.loss)})
+        cs.store(group="tokenizer", name=name, node={"name": name, "checkpoint": None, "checkpoint_format": "auto",
+                                                     "model": _nulls(entry.model), "loss": _nulls(entry.loss)})
     for name in DATASETS:
         cs.store(group="dataset", name=name, node={"name": name, "root": None, "file_list": None,
                                                    "on_corrupt": "skip", "interpolation": "bicubic"})
@@ -85,18 +86,21 @@ def check_overrides(overrides: list[str]) -> None:
 def listing(kind: str) -> str:
     """Text table of one registry with each entry's key facts."""
     if kind == "tokenizers":
-        rows = ["name                 scale   params     tokens(hxwxc) codebook  quant source"]
+        rows = [f"{'name':26s} scale   params     tokens(hxwxc) codebook  quant   source"]
         for name in TOKENIZERS:
             for scale in SCALES:
                 e = create_entry(name, scale)
                 h = e.model.resolution // e.model.downsample
                 c = latent_channels(e)
                 pub = f" (paper: {e.published_params}M)" if e.published_params else ""
-                quant = getattr(e.model, "quantizer", "mc")
+                quant = getattr(e.model, "quantizer", None) or (f"vq+{e.model.codebook_reg}"
+                                                                if hasattr(e.model, "codebook_reg") else "mc")
+                if e.phase1 is not None:
+                    pub += " [two-phase]"
                 gap = "  [gap stated in its entry]" if e.param_gap else ""
-                rows.append(f"{name:20s} {scale:7s} {count_params(e) / 1e6:8.2f}M  {h}x{h}x{c:<6d}  "
-                            f"{e.model.n_embed:8d}  {quant:4s} {e.paper}{pub}{gap}")
-        rows += ["", "knobs (tokenizer.<knob>=<value>):"] + [f"  {k:22s} {v}" for k, v in KNOBS.items()]
+                rows.append(f"{name:26s} {scale:7s} {count_params(e) / 1e6:8.2f}M  {h}x{h}x{c:<6d}  "
+                            f"{e.model.n_embed:8d}  {quant:7s} {e.paper}{pub}{gap}")
+        rows += ["", "knobs (tokenizer.<knob>=<value>):"] + [f"  {k:44s} {v}" for k, v in KNOBS.items()]
         return "\n".join(rows)
     if kind == "datasets":
         return "\n".join(f"{n:14s} {DATASETS.get(n).description}"

@@ -1,11 +1,14 @@
 """Expand a suite config into its stage graph: train tokenizer -> evaluate reconstruction, per (tokenizer, dataset)."""
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from bench.registry import RegistryError
 from bench.stages import Stage
-from models.registry import TOKENIZERS, create_entry, latent_channels
+from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, latent_channels,
+                             phase1_entry)
 from tasks.data.registry import DATASETS
 from tasks.registry import TASKS
 
@@ -57,12 +60,33 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
     h, w, c = (entry.model.resolution // entry.model.downsample,) * 2 + (latent_channels(entry),)
     setting = f"{h}x{w}x{c} K={entry.model.n_embed} {scale['name']}"
     weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
+    ckpt = _checkpoint(cfg, entry.name)
+    if ckpt:
+        setting += f" released:{ckpt['sha256'][:8]}"
     for ds in run["datasets"]:
         d = _dataset_config(cfg, ds, entry.model.resolution)
         labels = {"dataset": ds, "method": entry.name, "setting": setting}
-        train = Stage("train_tokenizer", f"train {entry.name} on {ds}",
+        if ckpt:  # evaluate released weights: no training stages at all
+            for task_name in run["tasks"]:
+                task = TASKS.get(task_name)
+                ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} (released weights) on {ds}",
+                           {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
+                            "task_version": task.version, "seed": cfg["seed"], "metric_weights": weights,
+                            "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"]},
+                           labels=labels)
+                stages.setdefault(ev.key, ev)
+            continue
+        inputs = _codebook_inputs(cfg, entry, ds, weights, stages)
+        if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
+            first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
+            p1 = Stage("train_tokenizer", f"train {entry.name} phase 1 on {ds}",
+                       {"tokenizer": first.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
+                       inputs=inputs, labels=labels)
+            stages.setdefault(p1.key, p1)
+            inputs = (p1.key,)
+        train = Stage("train_tokenizer", f"train {entry.name} on {ds}" + (" phase 2" if entry.phase1 else ""),
                       {"tokenizer": tok_cfg, "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
-                      labels=labels)
+                      inputs=inputs, labels=labels)
         stages.setdefault(train.key, train)
         for task_name in run["tasks"]:
             task = TASKS.get(task_name)
@@ -72,3 +96,38 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
                         "num_workers": scale["eval"]["num_workers"]},
                        inputs=(train.key,), labels=labels)
             stages.setdefault(ev.key, ev)
+
+
+def _codebook_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weights: dict[str, Any],
+                     stages: dict[str, Stage]) -> tuple[str, ...]:
+    """VQGAN-LC: the build_codebook stage its training needs (none for a random codebook), added to `stages`."""
+    m = entry.model
+    if getattr(m, "quantizer", None) != "lc" or m.codebook_init == "random":
+        return ()
+    src = m.codebook_dataset or ds
+    if src not in DATASETS:
+        raise RegistryError(f"model.codebook_dataset: unknown dataset '{src}'; expected one of {DATASETS.names()}")
+    d = _dataset_config(cfg, src, m.resolution)
+    stage = Stage("build_codebook", f"codebook for {entry.name} from {src}",
+                  {"encoder": m.feature_encoder, "init": m.codebook_init, "n_embed": m.n_embed, "dim": m.codebook_dim,
+                   "max_features": m.codebook_max_features, "kmeans_iters": m.kmeans_iters, "dataset": d,
+                   "seed": cfg["seed"], "encoder_weights": weights},
+                  labels={"dataset": src, "method": entry.name, "setting": f"K={m.n_embed} {m.feature_encoder}"})
+    stages.setdefault(stage.key, stage)
+    return (stage.key,)
+
+
+def _checkpoint(cfg: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """tokenizer.checkpoint=PATH: the file's identity (sha256) and format, for the selected tokenizer only."""
+    tok = cfg["tokenizer"]
+    if tok["name"] != name or not tok.get("checkpoint"):
+        return None
+    path = Path(tok["checkpoint"]).expanduser().resolve()
+    if not path.is_file():
+        raise RegistryError(f"tokenizer.checkpoint: file not found: {path}. Point it at a released checkpoint "
+                            "(taming .ckpt, VQGAN-LC .pth, RQ-VAE stage-1 .pt) or a vqbench tokenizer.pt")
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+    return {"path": str(path), "sha256": digest.hexdigest(), "format": tok.get("checkpoint_format") or "auto"}

@@ -1,6 +1,7 @@
 """What each stage kind does: train a tokenizer; evaluate its reconstructions into metric records."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -8,9 +9,10 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from bench.provenance import package_versions, stable_hash
+from bench.provenance import package_versions, stable_hash, state_dict_hash
 from bench.stages import Runtime, Stage, record_provenance, runner, stage_dir, write_json_atomic
 from bench.train import train_tokenizer, write_progress
+from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.registry import DATASETS
@@ -22,8 +24,11 @@ from tasks.registry import TASKS
 
 
 def entry_from_config(cfg: dict[str, Any]) -> TokenizerEntry:
-    """Rebuild the exact tokenizer entry a stage was planned with."""
-    return create_entry(cfg["name"], cfg["scale"], {k: cfg[k] for k in ("model", "loss", "train")})
+    """Rebuild the exact tokenizer entry a stage was planned with (phase 1 of a two-phase recipe included)."""
+    entry = create_entry(cfg["name"], cfg["scale"], {k: cfg[k] for k in ("model", "loss", "train")})
+    if cfg.get("phase") == 1:
+        entry = dataclasses.replace(entry, phase1=None, phase=1)
+    return entry
 
 
 def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None):
@@ -36,22 +41,86 @@ def weights_spec(cfg: dict[str, Any], rt: Runtime) -> WeightsSpec:
     return WeightsSpec(cfg["mode"], cfg["seed"], rt.weights_dir)
 
 
+@runner("build_codebook")
+def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    """VQGAN-LC: encoder patch features of the training split -> k-means / random selection -> codebook.pt."""
+    from models.feature_encoders import build_feature_encoder
+    from tasks.codebook import cluster, extract_features
+
+    c = stage.config
+    w = c["encoder_weights"]
+    encoder = build_feature_encoder(c["encoder"], w["mode"], w["seed"], rt.weights_dir)
+    data = open_dataset(c["dataset"], "train")
+    feats, used = extract_features(encoder, data, c["max_features"], c["seed"], device, on_batch=lambda i, n:
+                                   write_progress(out / "progress.json", i, n, f"features {c['encoder']}"))
+    centres, info = cluster(feats, c["n_embed"], c["init"], c["seed"], c["kmeans_iters"])
+    if centres.shape[1] != c["dim"]:
+        raise ValueError(f"encoder '{c['encoder']}' gives {centres.shape[1]}-d features, the model expects {c['dim']}")
+    codebook = torch.from_numpy(centres)
+    encoder_hash = state_dict_hash(encoder.visual)
+    tmp = out / ".codebook.pt.tmp"
+    torch.save({"codebook": codebook, "encoder": c["encoder"], "encoder_weights": w["mode"],
+                "encoder_hash": encoder_hash}, tmp)
+    tmp.replace(out / "codebook.pt")
+    return {"features": int(feats.shape[0]), "images": used, "n_embed": c["n_embed"], "dim": int(codebook.shape[1]),
+            "encoder": c["encoder"], "encoder_weights": w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}"),
+            "encoder_hash": encoder_hash, **info}
+
+
+def _train_init(stage: Stage, rt: Runtime, entry: TokenizerEntry):
+    """What a train stage starts from: a built codebook (VQGAN-LC) and/or the previous phase's weights."""
+    sources = [(key, stage_dir(rt.work_dir, key)) for key in stage.inputs]
+
+    def init(model: torch.nn.Module) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        for key, path in sources:
+            if key.startswith("build_codebook-"):
+                model.quantize.set_codebook(torch.load(path / "codebook.pt", map_location="cpu")["codebook"])
+                info["codebook_from"] = key
+            elif key.startswith("train_tokenizer-"):
+                state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=False)["state_dict"]
+                info.update(load_previous_phase(model, state), init_from=key)
+        return info
+
+    return init
+
+
+def load_previous_phase(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Load phase-1 weights into a phase-2 model: every phase-1 tensor must fit; only new decoder layers may be left."""
+    own = model.state_dict()
+    unexpected = sorted(k for k in state if k not in own)
+    mismatched = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
+    missing = sorted(k for k in own if k not in state)
+    bad_missing = [k for k in missing if not k.startswith("decoder.")]
+    if unexpected or mismatched or bad_missing:
+        raise ValueError(f"phase-1 weights do not fit the phase-2 model: unexpected {unexpected[:10]}, shape "
+                         f"mismatch {mismatched[:10]}, missing outside the decoder {bad_missing[:10]}")
+    model.load_state_dict(state, strict=False)
+    return {"new_params_from_scratch": len(missing)}
+
+
 @runner("train_tokenizer")
 def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     c = stage.config
     entry = entry_from_config(c["tokenizer"])
     data = open_dataset(c["dataset"], "train")
-    return train_tokenizer(entry, data, out, c["seed"], device, weights_spec(c["metric_weights"], rt))
+    return train_tokenizer(entry, data, out, c["seed"], device, weights_spec(c["metric_weights"], rt),
+                           init=_train_init(stage, rt, entry) if stage.inputs else None)
 
 
 @runner("eval_reconstruction")
 def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     c = stage.config
     task = TASKS.get(c["task"])
-    ckpt = torch.load(stage_dir(rt.work_dir, stage.inputs[0]) / "tokenizer.pt", map_location="cpu", weights_only=False)
     entry = entry_from_config(c["tokenizer"])
     model = build_tokenizer(entry)
-    model.load_state_dict(ckpt["state_dict"])
+    released = c.get("checkpoint")
+    if released:  # released weights through their converter (tokenizer.checkpoint=PATH)
+        fmt = convert_checkpoint(released["path"], model, released["format"])
+    else:
+        ckpt = torch.load(stage_dir(rt.work_dir, stage.inputs[0]) / "tokenizer.pt", map_location="cpu",
+                          weights_only=False)
+        model.load_state_dict(ckpt["state_dict"])
     model.to(device)
     d = c["dataset"]
     data = open_dataset(d, task.split, c["max_images"])
@@ -71,6 +140,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
         "metric_weights": c["metric_weights"]["mode"] + ("" if c["metric_weights"]["mode"] == "pretrained"
                                                          else f"-seed{c['metric_weights']['seed']}"),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
+        "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",
     }
     metric_protocol = {k: v for m in task.metrics for k, v in METRICS.get(m).protocol.items()}
     base = {**stage.labels, **metric_protocol, **protocol, **prov, "tokens_per_image": model.tokens_per_image,

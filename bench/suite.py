@@ -21,6 +21,7 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
     """Fail before launching anything when data folders or pretrained metric weights are missing."""
     from tasks.data.imagefolder import DatasetNotFoundError
     from tasks.data.registry import DATASETS
+    from models.feature_encoders import FEATURE_ENCODERS, MissingEncoderWeightsError, encoder_weights_path
     from tasks.metrics.networks import MissingWeightsError, find_weights
 
     try:
@@ -30,7 +31,12 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
         if stages and scale["metrics"]["weights"] == "pretrained":
             for key in ("vgg", "alex", "inception"):
                 find_weights(key, scale["metrics"]["weights_dir"])
-    except (DatasetNotFoundError, MissingWeightsError) as err:
+        for st in stages:  # VQGAN-LC codebook encoders (CLIP) need their local weights file too
+            if st.kind == "build_codebook" and st.config["encoder_weights"]["mode"] == "pretrained":
+                spec = FEATURE_ENCODERS.get(st.config["encoder"])
+                if spec.weights_file:
+                    encoder_weights_path(spec, scale["metrics"]["weights_dir"])
+    except (DatasetNotFoundError, MissingWeightsError, MissingEncoderWeightsError) as err:
         raise SystemExit(f"error: {err}") from None
 
 

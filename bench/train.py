@@ -20,7 +20,8 @@ from bench.preempt import active_guard
 from models.losses import VQLPIPSWithDiscriminator
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import collate_skip_corrupt
-from tasks.metrics.networks import WeightsSpec, load_lpips
+from models.semantic_loss import build_perceptual
+from tasks.metrics.networks import WeightsSpec
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -57,6 +58,23 @@ class StepBatchSampler(Sampler[list[int]]):
         return self.end_step - self.start_step
 
 
+def _freeze(model: torch.nn.Module, prefixes: tuple[str, ...]) -> int:
+    """requires_grad=False for parameters whose names start with a prefix; returns how many were frozen."""
+    if not prefixes:
+        return 0
+    names = [n for n, _ in model.named_parameters()]
+    unknown = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unknown:
+        raise ValueError(f"train.freeze prefixes {unknown} match no parameter; top-level modules: "
+                         f"{sorted({n.split('.')[0] for n in names})}")
+    count = 0
+    for name, param in model.named_parameters():
+        if name.startswith(prefixes):
+            param.requires_grad_(False)
+            count += param.numel()
+    return count
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -70,8 +88,12 @@ def write_progress(path: Path, done: int, total: int, desc: str) -> None:
 
 
 def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed: int, device: torch.device,
-                    weights: WeightsSpec, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+                    weights: WeightsSpec, on_step: Callable[[int], None] | None = None,
+                    init: Callable[[torch.nn.Module], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train to entry.train.steps, resuming from out_dir/ckpt.pt; writes out_dir/tokenizer.pt and train_log.jsonl.
+
+    `init(model)` runs on the freshly built model before any resume: it installs a built codebook (VQGAN-LC)
+    or the first phase's weights (SeQ-GAN phase 2). Parameters under `entry.train.freeze` prefixes stay fixed.
 
     Under torch.distributed (one task per GPU, from SLURM), the batch is per task as in taming
     (lr = accumulate * n_gpu * batch * base_lr) and rank 0 alone writes files.
@@ -80,13 +102,17 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     world, me = world_size(), rank()
     lead = me == 0
     torch.manual_seed(seed)
-    model = build_tokenizer(entry).to(device)
+    model = build_tokenizer(entry)
+    init_info = init(model) if init is not None else {}
+    model.to(device)
+    frozen = _freeze(model, tuple(cfg.freeze))
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    perceptual, lpips_hash = load_lpips("vgg", weights)
+    perceptual, perceptual_hash = build_perceptual(entry.loss, weights)
     criterion = VQLPIPSWithDiscriminator(entry.loss, perceptual).to(device)
-    opt_ae = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt_ae = torch.optim.Adam(trainable, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     opt_d = torch.optim.Adam(criterion.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     ckpt_path, log_path, progress_path = out_dir / "ckpt.pt", out_dir / "train_log.jsonl", out_dir / "progress.json"
     start = 0
@@ -117,6 +143,9 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     with log_path.open("a") if lead else open("/dev/null", "w") as log:
         for step, batch in enumerate(loader, start=start):
             n_corrupt += batch["n_corrupt"]
+            for opt in (opt_ae, opt_d):  # the schedule is a function of the step: resume-safe
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr_at(step)
             if "image" in batch:
                 x = batch["image"].to(device)
                 out = net(x)
@@ -158,7 +187,8 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
         write_progress(progress_path, cfg.steps, cfg.steps, f"train {entry.name}")
         _atomic_save({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
         ckpt_path.unlink(missing_ok=True)  # the final weights supersede it
-    return {"world_size": world, "steps": cfg.steps, "resumed_from": start, "lr": cfg.lr,
+    return {"world_size": world, "steps": cfg.steps, "resumed_from": start, "lr": cfg.lr, **init_info,
+            "frozen_params": frozen, "trainable_params": sum(p.numel() for p in trainable),
             "train_seconds": round(time.time() - t0, 2),
-            "n_corrupt": n_corrupt, "weights_lpips_vgg": lpips_hash, "images": len(dataset),
+            "n_corrupt": n_corrupt, "weights_training_perceptual": perceptual_hash, "perceptual_loss": entry.loss.perceptual, "images": len(dataset),
             "epochs": round(cfg.steps * cfg.batch_size / len(dataset), 2) if len(dataset) else math.nan}

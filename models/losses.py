@@ -29,6 +29,10 @@ class LossConfig:
     disc_ndf: int = 64
     disc_layers: int = 3
     disc_loss: str = "hinge"
+    perceptual: str = "lpips"  # lpips (taming) | semantic (SeQ-GAN Eq. 3, VGG16 layers + logits)
+    semantic_alpha: float = 1.0  # SeQ-GAN semantic ratio alpha: phase 1 uses 1, phase 2 uses 0
+    sem_layers: tuple[str, ...] = ("relu5_3", "logit")  # L_sem (Table 6 last row)
+    low_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")  # L_low
 
 
 def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ marked 'unpublished default' is a documented guess that a user may override.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,7 +17,8 @@ from bench.registry import Registry, RegistryError
 from models.losses import LossConfig
 from models.tokenizer import Tokenizer
 from models.movq import MoVQ, MoVQConfig
-from models.vqgan import VQGAN, VQGANConfig
+from models.seqgan import SeQGAN, SeQGANConfig
+from models.vqgan import VQGAN, VQGANConfig, VQGANLCConfig
 
 SCALES = ("smoke", "paper")
 
@@ -35,12 +37,26 @@ class TrainConfig:
     eps: float = 1e-8
     ckpt_every: int = 5000
     num_workers: int = 4
+    warmup_steps: int = 0  # linear warm-up from 0 (VQGAN-LC: 5 epochs)
+    schedule: str = "constant"  # constant (taming) | cosine (half-cycle to 0 after warm-up; VQGAN-LC, MAE lr_sched)
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed (SeQ-GAN phase 2: encoder, quant_conv, quantize)
 
     @property
     def lr(self) -> float:
         if self.lr_scaling == "none":
             return self.base_lr
         return self.accumulate * self.n_gpu * self.batch_size * self.base_lr
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate at a step: a pure function of the step, so a resumed run follows the same curve."""
+        if step < self.warmup_steps:
+            return self.lr * step / self.warmup_steps
+        if self.schedule == "constant":
+            return self.lr
+        if self.schedule == "cosine":
+            t = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+        raise ValueError(f"train.schedule must be 'constant' or 'cosine', got '{self.schedule}'")
 
 
 @dataclass(frozen=True)
@@ -58,16 +74,24 @@ class TokenizerEntry:
     published_params: float | None = None  # millions, where a paper prints the figure
     published_decimals: int = 1  # the precision the paper prints it at ("72.1M" -> 1, "100M" -> 0)
     param_gap: str | None = None  # where no faithful reading reaches the published figure: why
+    # Two-phase training (SeQ-GAN): the entry is phase 2; `phase1` holds the {'model'|'loss'|'train': {...}}
+    # changes that give phase 1, whose weights phase 2 starts from. `phase` says which one this entry is.
+    phase1: dict[str, dict[str, Any]] | None = None
+    phase: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, used for config hashes and run manifests."""
-        return {"name": self.name, "scale": self.scale, "family": self.family,
-                "model": dataclasses.asdict(self.model), "loss": dataclasses.asdict(self.loss),
-                "train": dataclasses.asdict(self.train)}
+        d = {"name": self.name, "scale": self.scale, "family": self.family,
+             "model": dataclasses.asdict(self.model), "loss": dataclasses.asdict(self.loss),
+             "train": dataclasses.asdict(self.train)}
+        if self.phase is not None:
+            d["phase"] = self.phase
+        return d
 
 
 TOKENIZERS: Registry[Callable[[str], TokenizerEntry]] = Registry("tokenizer")
-BUILDERS: dict[type, Callable[[Any], Tokenizer]] = {VQGANConfig: VQGAN, MoVQConfig: MoVQ}
+BUILDERS: dict[type, Callable[[Any], Tokenizer]] = {VQGANConfig: VQGAN, VQGANLCConfig: VQGAN, MoVQConfig: MoVQ,
+                                                    SeQGANConfig: SeQGAN}
 
 
 def register_tokenizer(fn: Callable[[str], TokenizerEntry]) -> Callable[[str], TokenizerEntry]:
@@ -79,7 +103,12 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
     """Resolve a registry entry at a scale and apply {'model'|'loss'|'train': {field: value}} overrides."""
     if scale not in SCALES:
         raise RegistryError(f"unknown scale '{scale}'; expected one of {SCALES}")
-    entry = TOKENIZERS.get(name)(scale)
+    return apply_overrides(TOKENIZERS.get(name)(scale), overrides)
+
+
+def apply_overrides(entry: TokenizerEntry, overrides: dict[str, dict[str, Any]] | None) -> TokenizerEntry:
+    """Replace fields of an entry's model/loss/train configs; unknown fields fail naming the valid ones."""
+    name = entry.name
     for part, values in (overrides or {}).items():
         values = {k: v for k, v in values.items() if v is not None}
         if not values:
@@ -92,6 +121,14 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
         values = {k: tuple(v) if isinstance(getattr(cfg, k), tuple) else v for k, v in values.items()}
         entry = dataclasses.replace(entry, **{part: dataclasses.replace(cfg, **values)})
     return entry
+
+
+def phase1_entry(entry: TokenizerEntry) -> TokenizerEntry:
+    """The first-phase entry of a two-phase recipe (SeQ-GAN), derived from the (possibly overridden) phase 2."""
+    if entry.phase1 is None:
+        raise ValueError(f"tokenizer '{entry.name}' has a single training phase")
+    first = apply_overrides(entry, entry.phase1)
+    return dataclasses.replace(first, phase1=None, phase=1, published_params=None, param_gap=None)
 
 
 def build_tokenizer(entry: TokenizerEntry) -> Tokenizer:
@@ -289,6 +326,118 @@ def movq_f16_16384(scale: str) -> TokenizerEntry:
     return _movq("movq_f16_16384", scale, 16384)
 
 
+# --- VQGAN-LC (Zhu et al. 2024): frozen 100k x 768 CLIP codebook + linear projector to D'=8 --------------
+
+_LC = "VQGAN-LC paper Sec. 4.1 + zh460045050/VQGAN-LC vqgan-gpt-lc (models_vq.py, runTrainVQ.sh)"
+_IMAGENET_STEPS_PER_EPOCH = 5005  # ceil(1,281,167 / 256)
+
+
+def _vqganlc(name: str, scale: str, n_embed: int) -> TokenizerEntry:
+    """VQGAN-LC on the taming f16 backbone; the codebook comes from a build_codebook stage (k-means on CLIP)."""
+    if scale == "paper":
+        model = VQGANLCConfig(resolution=256, ch=128, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2,
+                              attn_resolutions=(16,), z_channels=256, embed_dim=8, n_embed=n_embed)
+        loss = LossConfig(disc_start=50_000, codebook_weight=0.1, perceptual_weight=1.0, disc_weight=0.1,
+                          disc_ndf=64, disc_layers=2)
+        train = TrainConfig(steps=20 * _IMAGENET_STEPS_PER_EPOCH, batch_size=8, n_gpu=32, base_lr=5e-4,
+                            lr_scaling="none", eps=1e-7, warmup_steps=5 * _IMAGENET_STEPS_PER_EPOCH,
+                            schedule="cosine", ckpt_every=5000, num_workers=8)
+        sources = {"model": _LC + " (vq-f16.yaml backbone; quant_conv 256 -> 8; Linear(768 -> 8) with bias)",
+                   "loss.codebook_weight": "code: rate_q 0.1 on mse(sg(zq), z) + 0.33 mse(zq, sg(z))",
+                   "loss.disc_weight": "code: rate_d 0.1 times the adaptive weight", "loss.disc_start": "code: 50,000",
+                   "loss.disc_layers": "code: NLayerDiscriminator(n_layers=2)",
+                   "train.base_lr": "paper: 5e-4 (the released script uses --lr 1e-4; override train.base_lr)",
+                   "train.steps": "paper: 20 ImageNet epochs at batch 256 (the released script: 100 epochs)",
+                   "train.schedule": "paper: 5-epoch linear warm-up, then half-cycle cosine",
+                   "train.batch_size": "paper: 32 V100s; the script's batch 256 in total",
+                   "train.eps": "code: Adam eps 1e-7", "model.codebook_max_features": "unpublished default "
+                   "(the code runs k-means per class, 100 centres x 1000 classes; we cluster a seeded subset)"}
+    else:
+        model = VQGANLCConfig(resolution=32, ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(8,),
+                              z_channels=32, embed_dim=8, n_embed=512, feature_encoder="smoke_vit")
+        loss = LossConfig(disc_start=150, codebook_weight=0.1, perceptual_weight=1.0, disc_weight=0.1,
+                          disc_ndf=16, disc_layers=2)
+        train = TrainConfig(steps=300, batch_size=8, base_lr=1e-4, lr_scaling="none", eps=1e-7, warmup_steps=15,
+                            schedule="cosine", ckpt_every=100, num_workers=0)
+        sources = {"all": "smoke scale: tiny widths, 32 px, K=512 (k-means needs several features per centre: "
+                          "420 images x 16 features), seeded tiny ViT encoder; same code paths"}
+    return TokenizerEntry(name, scale, "vqgan-lc", "Zhu et al. 2024 (VQGAN-LC)", model, loss, train, sources)
+
+
+@register_tokenizer
+def vqganlc_f16_100k(scale: str) -> TokenizerEntry:
+    """VQGAN-LC, f16, 100,000 frozen CLIP ViT-L/14 codes projected to D'=8 (VQGAN-LC Tables 1-2 main row)."""
+    return _vqganlc("vqganlc_f16_100k", scale, 100_000)
+
+
+# --- SeQ-GAN (Gu et al. 2024): MaskGIT backbone, entropy-regularised codebook, semantic perceptual loss -----
+
+_SEQ = "SeQ-GAN paper (Gu et al. 2024) Sec. 3-4; MaskGIT vqgan_tokenizer.py backbone (Table 1 baseline 54.5M)"
+_SEQ_CONV_GAP = ("SeQ-GAN Table 1 prints 70.0M for +Conv x2. Two extra residual blocks (MaskGIT's, bias-free) after "
+                 "every decoder level counts 69.9M; the remaining 0.1M is an unpublished detail of the block.")
+
+
+def _seqgan(name: str, scale: str, extra: str, mlp_ratio: float, published: float | None,
+            gap: str | None = None) -> TokenizerEntry:
+    """A one-phase SeQ-GAN tokenizer with L_low (alpha=0), as Tables 1, 5, 6 train their baselines."""
+    if scale == "paper":
+        model = SeQGANConfig(decoder_extra=extra, attn_mlp_ratio=mlp_ratio)
+        loss = LossConfig(disc_start=20_000, perceptual="semantic", semantic_alpha=0.0, perceptual_weight=1.0,
+                          codebook_weight=1.0, disc_weight=0.8)
+        train = TrainConfig(steps=500_000, batch_size=8, n_gpu=8, base_lr=1e-4, lr_scaling="none",
+                            ckpt_every=5000, num_workers=8)
+        sources = {"model": _SEQ, "model.entropy_gamma": "SeQ-GAN Sec. 3.4: gamma = 0.01",
+                   "train.base_lr": "SeQ-GAN Sec. 4.1: Adam, lr 1e-4, 500,000 iterations",
+                   "train.batch_size": "unpublished default (supplementary not available)",
+                   "loss.disc_start": "unpublished default", "loss.disc_weight": "unpublished default (taming)",
+                   "model.attn_window": "unpublished default (HiT-style 8 x 8 regions)",
+                   "model.attn_mlp_ratio": "our reading: Table 1's attention blocks carry a 2x MLP (61.4M); "
+                                           "the final SeQ-GAN decoder's do not (57.9M)"}
+    else:
+        model = SeQGANConfig(resolution=32, ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, embed_dim=32, n_embed=64,
+                             decoder_extra=extra, attn_mlp_ratio=mlp_ratio)
+        loss = LossConfig(disc_start=150, perceptual="semantic", semantic_alpha=0.0, disc_ndf=16, disc_layers=2)
+        train = TrainConfig(steps=300, batch_size=8, base_lr=1e-4, lr_scaling="none", ckpt_every=100, num_workers=0)
+        sources = {"all": "smoke scale: tiny widths, 32 px, codebook size / 16; seeded random VGG16; same code paths"}
+    return TokenizerEntry(name, scale, "seqgan", "Gu et al. 2024 (SeQ-GAN)", model, loss, train, sources,
+                          published if scale == "paper" else None, 1, gap if scale == "paper" else None)
+
+
+@register_tokenizer
+def seqgan_baseline_f16_1024(scale: str) -> TokenizerEntry:
+    """SeQ-GAN Table 1 'baseline VQ' (= Table 5 '+H(D)', Table 6 L_low): 16x16, 1024 codes, 54.5M."""
+    return _seqgan("seqgan_baseline_f16_1024", scale, "none", 0.0, 54.5)
+
+
+@register_tokenizer
+def seqgan_conv_f16_1024(scale: str) -> TokenizerEntry:
+    """SeQ-GAN Table 1 '+Conv x2': two extra residual blocks per decoder level (70.0M)."""
+    return _seqgan("seqgan_conv_f16_1024", scale, "conv", 0.0, 70.0, _SEQ_CONV_GAP)
+
+
+@register_tokenizer
+def seqgan_attn_f16_1024(scale: str) -> TokenizerEntry:
+    """SeQ-GAN Table 1 '+Attention x2': regional + dilated attention blocks per decoder level (61.4M)."""
+    return _seqgan("seqgan_attn_f16_1024", scale, "attn", 2.0, 61.4)
+
+
+@register_tokenizer
+def seqgan_f16_1024(scale: str) -> TokenizerEntry:
+    """SeQ-GAN (Tables 2-4): phase 1 alpha=1 with the baseline decoder, phase 2 freezes encoder + codebook and
+    finetunes an attention-enhanced decoder with alpha=0 (57.9M, Table 3)."""
+    base = _seqgan("seqgan_f16_1024", scale, "attn", 0.0, 57.9)
+    paper = scale == "paper"
+    train2 = dataclasses.replace(base.train, steps=200_000 if paper else 150, base_lr=5e-5 if paper else 5e-5,
+                                 freeze=("encoder", "quantize"))
+    phase1 = {"model": {"decoder_extra": "none"}, "loss": {"semantic_alpha": 1.0},
+              "train": {"steps": base.train.steps, "base_lr": base.train.base_lr, "freeze": ()}}
+    sources = {**base.sources, "train (phase 2)": "SeQ-GAN Sec. 4.1: 200,000 iterations at lr 5e-5",
+               "phase 2 decoder": "unpublished: initialised from phase 1 where layers coincide; the attention "
+                                  "blocks and a fresh discriminator start from scratch"}
+    return dataclasses.replace(base, loss=dataclasses.replace(base.loss, semantic_alpha=0.0), train=train2,
+                               sources=sources, phase1=phase1, phase=2)
+
+
 # Ablation knobs the tables sweep, as config fields (python bench/run.py tokenizer.model.<knob>=<value>).
 KNOBS: dict[str, str] = {
     "model.beta_placement": "legacy | corrected (taming quantizer; VQ, MoVQ)",
@@ -299,4 +448,15 @@ KNOBS: dict[str, str] = {
     "model.spatial_norm": "first3 (paper) | all (ai-forever code) | none (MoVQ Fig. 6a row B: multichannel only)",
     "model.n_embed": "codebook size",
     "loss.pixel_loss": "l1 (taming) | mse (RQ-VAE)",
+    "model.codebook_init": "kmeans | random_selection | random (VQGAN-LC Table 6)",
+    "model.feature_encoder": "clip_vit_l14 | clip_vit_b16 | clip_rn50 | smoke_vit (VQGAN-LC Table 6 codebook source)",
+    "model.projector / model.codebook_trainable": "VQGAN-LC Table 9 (static codebook with/without projector)",
+    "model.embed_dim": "projected code dimension D' (VQGAN-LC Table 10: 8..512)",
+    "model.codebook_dataset": "dataset the codebook is built on (VQGAN-LC Table 8 transfer)",
+    "model.codebook_reg": "entropy | kmeans | fn | none (SeQ-GAN Table 5)",
+    "model.decoder_extra": "none | conv | attn (SeQ-GAN Table 1 decoders)",
+    "loss.perceptual": "lpips | semantic (SeQ-GAN Eq. 3)",
+    "loss.semantic_alpha": "SeQ-GAN semantic ratio alpha (Fig. 6b)",
+    "loss.low_layers / loss.sem_layers": "VGG16 layer sets (SeQ-GAN Table 6 variants A-E)",
+    "train.schedule / train.warmup_steps": "constant (taming) | cosine with linear warm-up (VQGAN-LC)",
 }

@@ -10,6 +10,7 @@ import torch
 
 from models.quantizers.ema import EMAVectorQuantizer
 from models.quantizers.fc import FactorizedQuantizer
+from models.quantizers.lc import LCQuantizer
 from models.quantizers.rq import ResidualQuantizer
 from models.quantizers.vq import VectorQuantizer
 from models.taming_modules import Decoder, Encoder
@@ -54,7 +55,30 @@ class VQGANConfig(TamingArch):
     restart_threshold: float = 1.0  # rq: restart codes whose EMA count falls below this (0 disables)
 
 
-QUANTIZERS = ("vq", "fc", "ema", "rq")
+@dataclass(frozen=True)
+class VQGANLCConfig(VQGANConfig):
+    """VQGAN-LC (Zhu et al. 2024): the taming f16 backbone with a frozen, pre-built codebook and a projector."""
+
+    quantizer: str = "lc"
+    codebook_init: str = "kmeans"  # kmeans | random_selection | random (Table 6 strategies)
+    feature_encoder: str = "clip_vit_l14"  # encoder whose patch features build the codebook (Table 6)
+    projector: bool = True  # Table 9: a trained linear projector (with bias) maps the codebook to embed_dim
+    codebook_trainable: bool = False  # Table 9: the codebook entries themselves are trained
+    codebook_dataset: str | None = None  # Table 8: build the codebook on another dataset (None: the training one)
+    codebook_max_features: int = 2_000_000  # k-means input cap (features from a seeded subset of images)
+    kmeans_iters: int = 20
+
+    @property
+    def codebook_dim(self) -> int:
+        """Dimension D of the static codebook: the feature encoder's, or embed_dim for a random codebook."""
+        if self.codebook_init == "random":
+            return self.embed_dim
+        from models.feature_encoders import FEATURE_ENCODERS
+        return FEATURE_ENCODERS.get(self.feature_encoder).dim
+
+
+QUANTIZERS = ("vq", "fc", "ema", "rq", "lc")
+CODEBOOK_INITS = ("kmeans", "random_selection", "random")
 
 
 def build_quantizer(cfg: VQGANConfig) -> torch.nn.Module:
@@ -68,6 +92,12 @@ def build_quantizer(cfg: VQGANConfig) -> torch.nn.Module:
     if cfg.quantizer == "rq":
         return ResidualQuantizer(cfg.n_embed, cfg.embed_dim, cfg.depth, cfg.beta, cfg.ema_decay, cfg.ema_eps,
                                  cfg.restart_threshold)
+    if cfg.quantizer == "lc":
+        if not isinstance(cfg, VQGANLCConfig):
+            raise ValueError("quantizer 'lc' needs a VQGAN-LC entry (e.g. tokenizer=vqganlc_f16_100k)")
+        if cfg.codebook_init not in CODEBOOK_INITS:
+            raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got '{cfg.codebook_init}'")
+        return LCQuantizer(cfg.n_embed, cfg.codebook_dim, cfg.embed_dim, cfg.projector, cfg.codebook_trainable)
     raise ValueError(f"unknown quantizer '{cfg.quantizer}'; expected one of {QUANTIZERS}")
 
 

@@ -19,7 +19,8 @@ from tasks.metrics.networks import WeightsSpec
 def test_one_train_step_at_full_width(name, tmp_path: Path):
     entry = create_entry(name, "paper")
     # full architecture and loss; only the schedule is cut to one step, with the GAN term on from step 0
-    entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=1, batch_size=1, num_workers=0),
+    entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=1, batch_size=1, num_workers=0,
+                                                                       warmup_steps=0),
                                 loss=dataclasses.replace(entry.loss, disc_start=0))
     (tmp_path / "train").mkdir()
     Image.fromarray(skimage.data.astronaut()).save(tmp_path / "train" / "astronaut.png")
@@ -33,4 +34,11 @@ def test_one_train_step_at_full_width(name, tmp_path: Path):
     torch.manual_seed(0)  # the trainer seeds the same way before building, so this is the step-0 model
     init = build_tokenizer(entry).state_dict()
     changed = [k for k in state if not torch.equal(state[k], init[k])]
-    assert "decoder.conv_out.weight" in changed and "encoder.conv_in.weight" in changed
+    assert "decoder.conv_out.weight" in changed
+    if entry.train.freeze:  # SeQ-GAN phase 2: encoder and codebook stay exactly as they were
+        assert not [k for k in changed if k.startswith(tuple(entry.train.freeze))]
+        assert summary["frozen_params"] > 0
+    else:
+        assert "encoder.conv_in.weight" in changed
+    if getattr(entry.model, "quantizer", None) == "lc":  # VQGAN-LC: the codebook is frozen, the projector learns
+        assert "quantize.codebook" not in changed and "quantize.projection.weight" in changed

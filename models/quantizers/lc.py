@@ -1,0 +1,70 @@
+"""VQGAN-LC quantizer (Zhu et al. 2024, Sec. 3.2; zh460045050/VQGAN-LC models_vq.py): a frozen codebook plus a projector.
+
+The codebook B (K x D, e.g. 100,000 x 768 CLIP ViT-L/14 patch-feature centroids) is a buffer and never
+trained; a linear projector P (D -> D', with bias) maps the whole codebook to the latent space, and encoder
+features (quant_conv output, D' = 8) are matched to P(B) by squared L2. Loss as in the released code:
+||sg(z_q) - z||^2 + 0.33 * ||z_q - sg(z)||^2 (the second term only trains P); the trainer multiplies it by
+rate_q (loss.codebook_weight = 0.1).
+
+Table 9 variants: `trainable=True` makes B a parameter (VQGAN-LC "projector only"), `projector=False` matches
+features to B directly (D' must equal D; the released code then l2-normalises the features, as here).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.quantizers.base import QuantOutput
+from models.quantizers.search import nearest_code
+
+
+class LCQuantizer(nn.Module):
+    """Nearest-code lookup in P(B) for a frozen (or trainable) codebook B; z: (B, D', h, w)."""
+
+    def __init__(self, n_embed: int, codebook_dim: int, embed_dim: int, projector: bool = True,
+                 trainable: bool = False, codebook_loss_weight: float = 0.33) -> None:
+        super().__init__()
+        if not projector and codebook_dim != embed_dim:
+            raise ValueError(f"without a projector the codebook dim ({codebook_dim}) must equal embed_dim ({embed_dim})")
+        self.n_embed, self.codebook_dim, self.embed_dim = n_embed, codebook_dim, embed_dim
+        self.codebook_loss_weight = codebook_loss_weight
+        init = torch.empty(n_embed, codebook_dim).uniform_(-1.0 / n_embed, 1.0 / n_embed)  # the code's random init
+        if trainable:
+            self.codebook = nn.Parameter(init)
+        else:
+            self.register_buffer("codebook", init)  # frozen: saved with the model, never in the optimiser
+        self.projection = nn.Linear(codebook_dim, embed_dim) if projector else None
+        if self.projection is not None:
+            nn.init.normal_(self.projection.weight, std=embed_dim**-0.5)  # as the released code initialises it
+
+    @torch.no_grad()
+    def set_codebook(self, codebook: torch.Tensor) -> None:
+        """Install a codebook built by the build_codebook stage (k-means centroids or selected features)."""
+        if tuple(codebook.shape) != tuple(self.codebook.shape):
+            raise ValueError(f"codebook shape {tuple(codebook.shape)} does not fit the model's "
+                             f"{tuple(self.codebook.shape)} (n_embed x codebook_dim)")
+        self.codebook.copy_(codebook.to(self.codebook.dtype))
+
+    def codes(self) -> torch.Tensor:
+        """The projected codebook P(B): (K, D')."""
+        return self.projection(self.codebook) if self.projection is not None else self.codebook
+
+    def forward(self, z: torch.Tensor) -> QuantOutput:
+        b, d, h, w = z.shape
+        if self.projection is None:
+            z = F.normalize(z, dim=1)  # released code: features are l2-normalised when matched to raw CLIP codes
+        z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+        codes = self.codes()
+        idx = nearest_code(z_flat.detach(), codes.detach())
+        z_q = F.embedding(idx, codes).view(b, h, w, d).permute(0, 3, 1, 2)  # differentiable w.r.t. P (and B)
+        commit = F.mse_loss(z, z_q.detach())
+        codebook = F.mse_loss(z_q, z.detach())
+        z_q = z + (z_q - z).detach()
+        return QuantOutput(z_q, idx.view(b, h, w, 1), commit + self.codebook_loss_weight * codebook,
+                           {"commit": commit.detach(), "codebook": codebook.detach()})
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B, h, w, 1) indices -> (B, D', h, w) projected code vectors."""
+        return F.embedding(indices[..., 0], self.codes()).permute(0, 3, 1, 2)
+

@@ -1,0 +1,65 @@
+"""VQGAN-LC codebook initialisation (Zhu et al. 2024, Sec. 3.2 and Table 6): frozen encoder -> patch features
+(4 x 4 pooled per image) -> K-means (faiss) or a random selection of features -> a K x D codebook.
+
+Features are streamed from a seeded subset of training images (at most `max_features` rows in memory, float32);
+faiss clusters them with a fixed seed. The released code runs k-means per ImageNet class (100 centres x 1000
+classes); the paper describes one K-means over all features, which is what this does.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from models.feature_encoders import GRID, PatchFeatureEncoder
+from tasks.data.imagefolder import collate_skip_corrupt
+
+INITS = ("kmeans", "random_selection")
+
+
+def extract_features(encoder: PatchFeatureEncoder, data: Dataset, max_features: int, seed: int,
+                     device: torch.device, batch_size: int = 32,
+                     on_batch: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
+    """(N, D) float32 patch features of a seeded image subset, N <= max_features; returns (features, images used)."""
+    per_image = GRID * GRID
+    n_images = min(len(data), max(1, max_features // per_image))
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n_images].sort().values
+    loader = DataLoader(Subset(data, order.tolist()), batch_size=batch_size, shuffle=False, num_workers=0,
+                        collate_fn=collate_skip_corrupt)
+    out = np.empty((n_images * per_image, encoder.spec.dim), dtype=np.float32)
+    filled, used = 0, 0
+    encoder.to(device)
+    for i, batch in enumerate(loader):
+        if "image" in batch:
+            f = encoder(batch["image"].to(device)).cpu().numpy()
+            out[filled:filled + len(f)] = f
+            filled += len(f)
+            used += batch["image"].shape[0]
+        if on_batch:
+            on_batch(i + 1, len(loader))
+    return out[:filled], used
+
+
+def cluster(features: np.ndarray, k: int, init: str, seed: int, iters: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """K centres from features: faiss K-means, or K features drawn without replacement ('random_selection')."""
+    n, d = features.shape
+    if init not in INITS:
+        raise ValueError(f"codebook init must be one of {INITS} (or 'random', which needs no stage), got '{init}'")
+    if n < k:
+        raise ValueError(f"only {n} features for a codebook of {k} entries: raise model.codebook_max_features, "
+                         "use more images, or lower model.n_embed")
+    if init == "random_selection":
+        pick = np.random.default_rng(seed).choice(n, size=k, replace=False)
+        return features[np.sort(pick)].copy(), {"features_per_code": n / k}
+    import faiss
+
+    faiss.omp_set_num_threads(torch.get_num_threads())  # fixed thread count: repeatable sums
+    t0 = time.time()
+    km = faiss.Kmeans(d, k, niter=iters, seed=seed, verbose=False, max_points_per_centroid=max(256, math.ceil(n / k)))
+    km.train(np.ascontiguousarray(features))
+    return km.centroids.copy(), {"kmeans_objective": float(km.obj[-1]), "kmeans_seconds": round(time.time() - t0, 2),
+                                 "features_per_code": n / k}
