@@ -41,7 +41,7 @@ def register_configs() -> None:
 
 def group_options(group: str) -> list[str]:
     """Valid choices of a config group (YAML files and registry-generated nodes)."""
-    names = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+    names = {str(p.relative_to(CONF_DIR / group).with_suffix("")) for p in (CONF_DIR / group).rglob("*.yaml")}
     if group in ConfigStore.instance().repo:
         names |= {n.removesuffix(".yaml") for n in ConfigStore.instance().list(group)}
     return sorted(names)
@@ -114,9 +114,10 @@ def listing(kind: str) -> str:
                          for n in METRICS)
     if kind == "suites":
         out = []
-        for p in sorted((CONF_DIR / "suite").glob("*.yaml")):
+        for p in sorted((CONF_DIR / "suite").rglob("*.yaml")):
             raw = OmegaConf.load(p)
-            out.append(f"{p.stem:12s} table={raw.table}  golden={raw.golden}  {' '.join(str(raw.description).split())}")
+            name = str(p.relative_to(CONF_DIR / "suite").with_suffix(""))
+            out.append(f"{name:20s} table={raw.table}  golden={raw.golden}  {' '.join(str(raw.description).split())}")
         return "\n".join(out)
     if kind == "launchers":
         return "\n".join(f"{p.stem:8s} {p.read_text().splitlines()[0].lstrip('# ')}"

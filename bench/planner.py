@@ -13,6 +13,9 @@ from tasks.data.registry import DATASETS
 from tasks.registry import TASKS
 
 EVAL_KINDS = {"reconstruction": "eval_reconstruction"}
+# A suite run: which tokenizer(s), datasets and tasks; optional per-run config changes ({model|loss|train: {..}})
+# and the paper row it reproduces ({method, setting}: the keys of results/paper_numbers.csv).
+RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row"}
 
 
 def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
@@ -39,10 +42,10 @@ def plan(cfg: dict[str, Any]) -> list[Stage]:
     suite, scale = cfg["suite"], cfg["scale"]
     stages: dict[str, Stage] = {}
     for run in suite["runs"]:
-        unknown = set(run) - {"tokenizer", "datasets", "tasks"}
+        unknown = set(run) - RUN_FIELDS
         if unknown:
             raise RegistryError(f"suite '{suite['name']}' run has unknown field(s) {sorted(unknown)}; "
-                                "expected tokenizer, datasets, tasks")
+                                f"expected {sorted(RUN_FIELDS)}")
         names = TOKENIZERS.names(run["tokenizer"]) if any(ch in run["tokenizer"] for ch in "*?[") \
             else [run["tokenizer"]]  # a glob ('*', 'rqvae_*') picks up newly registered variants by itself
         if not names:
@@ -55,17 +58,26 @@ def plan(cfg: dict[str, Any]) -> list[Stage]:
 def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]) -> None:
     """Stages of one (tokenizer, datasets, tasks) run, added to `stages` in dependency order."""
     scale = cfg["scale"]
-    entry = create_entry(run["tokenizer"], scale["name"], _tokenizer_overrides(cfg, run["tokenizer"]))
+    over = _tokenizer_overrides(cfg, run["tokenizer"])
+    for part, values in (run.get("overrides") or {}).items():  # the suite's own changes, under the user's
+        over[part] = {**values, **{k: v for k, v in over.get(part, {}).items() if v is not None}}
+    entry = create_entry(run["tokenizer"], scale["name"], over)
     tok_cfg = entry.to_dict()
     h, w, c = (entry.model.resolution // entry.model.downsample,) * 2 + (latent_channels(entry),)
     setting = f"{h}x{w}x{c} K={entry.model.n_embed} {scale['name']}"
+    row = run.get("row") or {}
+    method = row.get("method", entry.name)
+    if row.get("setting"):
+        setting = row["setting"] if scale["name"] == "paper" else f"{row['setting']} [{setting}]"
     weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
     ckpt = _checkpoint(cfg, entry.name)
     if ckpt:
         setting += f" released:{ckpt['sha256'][:8]}"
     for ds in run["datasets"]:
-        d = _dataset_config(cfg, ds, entry.model.resolution)
-        labels = {"dataset": ds, "method": entry.name, "setting": setting}
+        data_name = (scale.get("dataset_map") or {}).get(ds, ds)  # smoke form: ImageNet -> mini_natural, ...
+        d = _dataset_config(cfg, data_name, entry.model.resolution)
+        labels = {"dataset": ds if data_name == ds else f"{ds}~{data_name}", "method": method, "setting": setting,
+                  "tokenizer": entry.name}
         if ckpt:  # evaluate released weights: no training stages at all
             for task_name in run["tasks"]:
                 task = TASKS.get(task_name)
@@ -76,7 +88,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
                            labels=labels)
                 stages.setdefault(ev.key, ev)
             continue
-        inputs = _codebook_inputs(cfg, entry, ds, weights, stages)
+        inputs = _codebook_inputs(cfg, entry, data_name, weights, stages)
         if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
             first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
             p1 = Stage("train_tokenizer", f"train {entry.name} phase 1 on {ds}",
@@ -104,7 +116,7 @@ def _codebook_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weight
     m = entry.model
     if getattr(m, "quantizer", None) != "lc" or m.codebook_init == "random":
         return ()
-    src = m.codebook_dataset or ds
+    src = (cfg["scale"].get("dataset_map") or {}).get(m.codebook_dataset, m.codebook_dataset) or ds
     if src not in DATASETS:
         raise RegistryError(f"model.codebook_dataset: unknown dataset '{src}'; expected one of {DATASETS.names()}")
     d = _dataset_config(cfg, src, m.resolution)

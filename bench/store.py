@@ -18,7 +18,8 @@ def load_records(stages: list[Stage], work_dir: str | Path) -> list[dict]:
     for st in stages:
         path = stage_dir(work_dir, st.key) / "records.jsonl"
         if (stage_dir(work_dir, st.key) / "done.json").is_file() and path.is_file():
-            records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            # this suite's row labels win: the same stage may have been run for another suite's row first
+            records += [{**json.loads(line), **st.labels} for line in path.read_text().splitlines() if line.strip()]
     return records
 
 

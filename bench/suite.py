@@ -59,8 +59,9 @@ def run_suite(cfg: dict[str, Any]) -> int:
     if action == "status":
         slurm.print_status(stages, work_dir, suite["name"])
         return 0
-    if action not in ("run", "collect", "update_golden"):
-        raise SystemExit(f"error: unknown action '{action}'; expected run, status, collect, update_golden or plan")
+    if action not in ("run", "collect", "update_golden", "compare"):
+        raise SystemExit(f"error: unknown action '{action}'; expected run, status, collect, compare, update_golden "
+                         "or plan")
     report_ok = True
     if action in ("run", "update_golden"):
         pending = [st for st in stages if not is_done(work_dir, st.key)]
@@ -102,5 +103,40 @@ def run_suite(cfg: dict[str, Any]) -> int:
                   "golden numbers; they are reported as not-comparable, not checked")
     elif golden:
         print(f"no golden file at {golden}; run action=update_golden to create it")
-    print((out_dir / "results.md").read_text())
+    if action == "compare":
+        paper_compare(suite, df, out_dir)
+    else:
+        print((out_dir / "results.md").read_text())
     return code
+
+
+def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> None:
+    """Join with results/paper_numbers.csv (paper suites): statuses, paper-style tables, plots. Never fails."""
+    from bench.compare import compare, load_paper_numbers, write_compare
+    from bench.plots import plots_for
+
+    paper, table = suite.get("paper"), suite.get("paper_table")
+    if not paper:
+        print(f"suite {suite['name']} reproduces no single paper table; compare reports its golden diff only")
+        return
+    numbers = load_paper_numbers()
+    rows = numbers[(numbers["paper"] == paper) & (numbers["table"] == table)]
+    cmp = compare(rows, df)
+    if rows.empty:  # a figure the paper draws without printing numbers: our points only
+        cmp = compare(_own_rows(df, paper, table), df)
+    write_compare(cmp, out_dir, f"{paper} {table}")
+    plots = plots_for(paper, table, cmp, out_dir / "plots")
+    counts = cmp["status"].value_counts().to_dict() if len(cmp) else {}
+    print(f"compare {paper} {table}: {counts} -> {out_dir / 'compare.md'}, {out_dir / 'compare.tex'}"
+          + (f", {len(plots)} plot files in {out_dir / 'plots'}" if plots else ""))
+    print((out_dir / "compare.md").read_text())
+
+
+def _own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
+    """Paper-row skeletons (no published value) for our records, so a figure without numbers still plots."""
+    from bench.compare import _ours_long
+
+    ours = _ours_long(df).drop_duplicates(["dataset", "method", "setting", "metric"])
+    return pd.DataFrame({"paper": paper, "table": table, "dataset": ours["dataset"], "method": ours["method"],
+                         "setting": ours["setting"], "metric": ours["metric"], "value": float("nan"),
+                         "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})

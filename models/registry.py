@@ -441,7 +441,7 @@ def seqgan_f16_1024(scale: str) -> TokenizerEntry:
 # Ablation knobs the tables sweep, as config fields (python bench/run.py tokenizer.model.<knob>=<value>).
 KNOBS: dict[str, str] = {
     "model.beta_placement": "legacy | corrected (taming quantizer; VQ, MoVQ)",
-    "model.quantizer": "vq | fc | ema | rq (VQGAN family)",
+    "model.quantizer": "vq | fc | ema | rq | lc (VQGAN family; lc needs a VQGAN-LC entry)",
     "model.depth": "RQ depth (code channels per position)",
     "model.f0": "fourier | sinusoid | constant | quantized (MoVQ Fig. 6a; 'quantized' = ai-forever code)",
     "model.channels": "1 | 2 | 4 | 8 | 16 (MoVQ Fig. 6c; must divide embed_dim)",

@@ -37,6 +37,11 @@ class TamingArch:
     def downsample(self) -> int:
         return 2 ** (len(self.ch_mult) - 1)
 
+    @property
+    def latent_dim(self) -> int:
+        """Channels of the quantised latent (quant_conv output)."""
+        return self.embed_dim
+
     def backbone(self) -> dict:
         """Keyword arguments shared by taming's Encoder and Decoder."""
         return dict(ch=self.ch, ch_mult=tuple(self.ch_mult), num_res_blocks=self.num_res_blocks,
@@ -69,6 +74,11 @@ class VQGANLCConfig(VQGANConfig):
     kmeans_iters: int = 20
 
     @property
+    def latent_dim(self) -> int:
+        """Without a projector, features are matched to the raw codebook, so the latent takes its dimension."""
+        return self.embed_dim if self.projector else self.codebook_dim
+
+    @property
     def codebook_dim(self) -> int:
         """Dimension D of the static codebook: the feature encoder's, or embed_dim for a random codebook."""
         if self.codebook_init == "random":
@@ -97,7 +107,7 @@ def build_quantizer(cfg: VQGANConfig) -> torch.nn.Module:
             raise ValueError("quantizer 'lc' needs a VQGAN-LC entry (e.g. tokenizer=vqganlc_f16_100k)")
         if cfg.codebook_init not in CODEBOOK_INITS:
             raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got '{cfg.codebook_init}'")
-        return LCQuantizer(cfg.n_embed, cfg.codebook_dim, cfg.embed_dim, cfg.projector, cfg.codebook_trainable)
+        return LCQuantizer(cfg.n_embed, cfg.codebook_dim, cfg.latent_dim, cfg.projector, cfg.codebook_trainable)
     raise ValueError(f"unknown quantizer '{cfg.quantizer}'; expected one of {QUANTIZERS}")
 
 
@@ -138,8 +148,8 @@ class VQGAN(TamingTokenizer):
         self.encoder = Encoder(in_channels=3, **cfg.backbone())
         self.decoder = Decoder(out_ch=3, **cfg.backbone())
         self.quantize = build_quantizer(cfg)
-        self.quant_conv = torch.nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
-        self.post_quant_conv = torch.nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
+        self.quant_conv = torch.nn.Conv2d(cfg.z_channels, cfg.latent_dim, 1)
+        self.post_quant_conv = torch.nn.Conv2d(cfg.latent_dim, cfg.z_channels, 1)
         self.codebook_size = cfg.n_embed
         side = cfg.resolution // cfg.downsample
         self.latent_shape = (side, side, cfg.depth if cfg.quantizer == "rq" else 1)

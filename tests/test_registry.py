@@ -120,8 +120,10 @@ def test_movq_channel_counts(channels):
     assert model.encode(torch.zeros(1, 3, 32, 32)).indices.shape == (1, 8, 8, channels)
 
 
-@pytest.mark.parametrize("suite", sorted(p.stem for p in (Path(__file__).parent.parent / "bench" / "conf" / "suite")
-                                         .glob("*.yaml")))
+SUITE_DIR = Path(__file__).parent.parent / "bench" / "conf" / "suite"
+
+
+@pytest.mark.parametrize("suite", sorted(str(p.relative_to(SUITE_DIR).with_suffix("")) for p in SUITE_DIR.rglob("*.yaml")))
 def test_every_suite_composes_and_plans(suite):
     """Generated from bench/conf/suite: each suite composes, plans at both scales, and lists inputs first."""
     from bench.planner import plan

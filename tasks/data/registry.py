@@ -63,5 +63,6 @@ for _entry in (
                  val_split="validation"),
     DatasetEntry("lsun_church", "LSUN church_outdoor", env_var="VQBENCH_LSUN_CHURCH"),
     DatasetEntry("lsun_bedroom", "LSUN bedroom", env_var="VQBENCH_LSUN_BEDROOM"),
+    DatasetEntry("lsun_cat", "LSUN cat", env_var="VQBENCH_LSUN_CAT"),
 ):
     DATASETS.add(_entry.name, _entry)

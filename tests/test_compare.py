@@ -1,0 +1,128 @@
+"""The published numbers as data, and the comparison: tolerance, direction, protocol mismatch, not-comparable,
+missing / paper-only, paper-style tables, and the golden comparison's exit code."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.compare import (DIRECTION, PAPER_NUMBERS, STATUSES, compare, load_paper_numbers, paper_table,
+                           status_of)
+from conftest import REPO, run_cli
+
+KEY = ["paper", "table", "dataset", "method", "setting", "metric"]
+
+
+@pytest.fixture(scope="module")
+def numbers() -> pd.DataFrame:
+    return load_paper_numbers()
+
+
+def test_paper_numbers_schema(numbers):
+    raw = pd.read_csv(PAPER_NUMBERS)
+    assert list(raw.columns[:7]) == ["paper", "table", "dataset", "method", "setting", "metric", "value"]
+    assert not raw.duplicated(KEY).any(), raw[raw.duplicated(KEY, keep=False)]
+    assert set(raw["paper"]) == {"movq", "seqgan", "vqganlc"}
+    assert set(raw["metric"]) <= set(DIRECTION), set(raw["metric"]) - set(DIRECTION)
+    assert pd.api.types.is_float_dtype(raw["value"]) and raw["value"].notna().all()
+    assert set(raw["unit"]) <= {"score", "dB", "fraction", "percent", "M"}
+    assert set(raw["dataset"]) <= {"imagenet", "ffhq", "lsun_church", "lsun_cat", "lsun_bedroom"}
+    tables = set(zip(raw["paper"], raw["table"]))
+    expected = {("movq", t) for t in ("T1", "T2", "T3", "F6a", "F6b")} | \
+               {("seqgan", t) for t in ("T1", "T2", "T3", "T4", "T5", "T6", "F8b")} | \
+               {("vqganlc", t) for t in ("T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "F1b")}
+    assert tables == expected
+    # cells the prose repeats: VQGAN-LC 2.62 rFID at 100K, MoVQ 82.7M, SeQ-GAN 4.99 FID for NAR
+    lc = raw[(raw.paper == "vqganlc") & (raw.table == "T2") & (raw.method == "VQGAN-LC") & (raw.metric == "rfid")]
+    assert lc.loc[lc.setting == "tokens=256 K=100000", "value"].item() == 2.62
+    assert raw[(raw.paper == "seqgan") & (raw.table == "T4") & (raw.method == "SeQ-GAN + NAR")]["value"].min() == 4.99
+    # percent units become fractions for comparison
+    ssim = numbers[(numbers.paper == "vqganlc") & (numbers.metric == "ssim")]["paper_value"]
+    assert ssim.between(0, 1).all()
+
+
+@pytest.mark.parametrize("metric,paper,ours,expected", [
+    ("rfid", 2.62, 2.80, "match"), ("rfid", 2.62, 3.10, "worse"), ("rfid", 2.62, 2.00, "better"),
+    ("psnr", 23.8, 23.6, "match"), ("psnr", 23.8, 23.0, "worse"), ("psnr", 23.8, 24.5, "better"),
+    ("usage", 0.999, 0.95, "worse"), ("lpips", 0.12, 0.10, "better"),
+])
+def test_tolerance_and_direction(metric, paper, ours, expected):
+    assert status_of(paper, ours, metric) == expected
+
+
+def _record(method, setting, metric, value, scale="paper", weights="pretrained", dataset="imagenet"):
+    return {"dataset": dataset, "method": method, "setting": setting, "metric": metric, "value": value,
+            "scale": scale, "metric_weights": weights, "config_hash": "x"}
+
+
+def test_statuses(numbers):
+    t2 = numbers[(numbers.paper == "vqganlc") & (numbers.table == "T2")]
+    t1 = numbers[(numbers.paper == "movq") & (numbers.table == "T1")]
+    rows = pd.concat([t2, t1])
+    records = pd.DataFrame([
+        _record("VQGAN-LC", "tokens=256 K=100000", "psnr_y", 23.7),  # Y channel as VQGAN-LC: comparable
+        _record("VQGAN-LC", "tokens=256 K=100000", "psnr_rgb", 21.0),  # ignored: psnr_y agrees with the paper
+        _record("VQGAN-LC", "tokens=256 K=100000", "rfid", 2.7),  # torch-fidelity vs clean-fid
+        _record("VQGAN-FC", "tokens=256 K=16384", "psnr_rgb", 22.8),  # RGB vs the paper's Y channel
+        _record("VQGAN-EMA", "tokens=256 K=16384", "rfid", 3.0, scale="smoke", weights="random-seed0"),
+        _record("MoVQ", "latent=16x16x4 K=1024", "rfid", 1.5),  # torch-fidelity, as MoVQ: comparable, worse
+        _record("MoVQ", "latent=16x16x4 K=1024", "ssim", 0.70),
+    ])
+    cmp = compare(rows, records)
+    def get(p, m, s, k):
+        return cmp[(cmp.paper == p) & (cmp.dataset == "imagenet") & (cmp.method == m) & (cmp.setting == s)
+                   & (cmp.metric == k)].iloc[0]
+
+    assert get("vqganlc", "VQGAN-LC", "tokens=256 K=100000", "psnr").status == "match"
+    assert get("vqganlc", "VQGAN-LC", "tokens=256 K=100000", "psnr").our_metric == "psnr_y"
+    r = get("vqganlc", "VQGAN-LC", "tokens=256 K=100000", "rfid")
+    assert r.status == "protocol-mismatch" and "clean-fid" in r.why
+    assert get("vqganlc", "VQGAN-FC", "tokens=256 K=16384", "psnr").status == "protocol-mismatch"
+    nc = get("vqganlc", "VQGAN-EMA", "tokens=256 K=16384", "rfid")
+    assert nc.status == "not-comparable" and np.isnan(nc.delta)
+    assert get("vqganlc", "VQGAN-LC", "tokens=256 K=100000", "ssim").status == "missing"
+    assert get("vqganlc", "DQVAE", "tokens=256 K=1024", "rfid").status == "paper-only"
+    assert get("movq", "MoVQ", "latent=16x16x4 K=1024", "rfid").status == "worse"
+    assert get("movq", "MoVQ", "latent=16x16x4 K=1024", "ssim").status == "better"
+    assert set(cmp["status"]) <= set(STATUSES)
+    md, tex = paper_table(cmp)
+    assert "**1.12**" in md  # the best published ImageNet/FFHQ rFID of MoVQ Table 1 is in bold
+    assert tex.startswith(r"\begin{tabular}") and r"\toprule" in tex and r"\bottomrule" in tex
+
+
+def test_smoke_records_map_to_paper_keys(numbers):
+    rows = numbers[(numbers.paper == "movq") & (numbers.table == "F6b")]
+    rec = pd.DataFrame([_record("MoVQ", "K=1024 [8x8x4 K=64 smoke]", "rfid", 3.0, "smoke", "random-seed0",
+                                "imagenet~mini_natural")])
+    cmp = compare(rows, rec)
+    assert cmp.loc[(cmp.method == "MoVQ") & (cmp.setting == "K=1024"), "status"].item() == "not-comparable"
+
+
+def test_compare_action_golden_drift_exits_nonzero_and_paper_compare_reports(tmp_path: Path, smoke):
+    _, _, _, _, root = smoke
+    golden = pd.read_csv(REPO / "results" / "golden" / "smoke.csv", dtype={"config_hash": str})
+    golden.loc[golden["metric"] == "ssim", "value"] += 0.5
+    bad = tmp_path / "golden.csv"
+    golden.to_csv(bad, index=False)
+    base = [f"paths.work_dir={root / 'outputs'}", f"paths.results_dir={tmp_path / 'results'}", "action=compare"]
+    assert run_cli(base + [f"suite.golden={bad}"], cwd=REPO).returncode == 1
+    assert run_cli(base, cwd=REPO).returncode == 0
+
+
+def test_compare_on_a_smoke_paper_suite_writes_tables_and_plots(tmp_path: Path):
+    """suite=paper/movq_f6b at smoke scale: run the same graph on mini sets, then compare: all not-comparable."""
+    from bench.suite import run_suite
+    from conftest import compose
+
+    over = ["suite=paper/movq_f6b", "train.steps=2", "scale.eval.max_images=8", "launcher=debug",
+            f"paths.work_dir={tmp_path / 'w'}", f"paths.results_dir={tmp_path / 'r'}"]
+    assert run_suite(compose(over)) == 0
+    assert run_suite(compose(over + ["action=compare"])) == 0
+    out = tmp_path / "r" / "paper" / "movq_f6b"
+    cmp = pd.read_csv(out / "compare.csv")
+    assert len(cmp) == 4 and (cmp["status"] == "not-comparable").all() and cmp["delta"].isna().all()
+    assert "| imagenet | MoVQ | K=1024 |" in (out / "compare.md").read_text()
+    assert r"\toprule" in (out / "compare.tex").read_text()
+    assert (out / "plots" / "movq_F6b_K.png").stat().st_size > 0 and (out / "plots" / "movq_F6b_K.pdf").is_file()
