@@ -12,7 +12,8 @@ from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create
 from tasks.data.registry import DATASETS
 from tasks.registry import TASKS
 
-EVAL_KINDS = {"reconstruction": "eval_reconstruction"}
+EVAL_KINDS = {"reconstruction": "eval_reconstruction", "model_facts": "model_facts"}
+NEEDS_NO_TRAINING = {"model_facts"}
 # A suite run: which tokenizer(s), datasets and tasks; optional per-run config changes ({model|loss|train: {..}})
 # and the paper row it reproduces ({method, setting}: the keys of results/paper_numbers.csv).
 RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row"}
@@ -88,6 +89,13 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
                            labels=labels)
                 stages.setdefault(ev.key, ev)
             continue
+        for task_name in [t for t in run["tasks"] if TASKS.get(t).task in NEEDS_NO_TRAINING]:
+            task = TASKS.get(task_name)
+            facts = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name}",
+                          {"tokenizer": tok_cfg, "task": task.task, "task_version": task.version}, labels=labels)
+            stages.setdefault(facts.key, facts)
+        if all(TASKS.get(t).task in NEEDS_NO_TRAINING for t in run["tasks"]):
+            continue
         inputs = _codebook_inputs(cfg, entry, data_name, weights, stages)
         if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
             first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
@@ -100,7 +108,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
                       {"tokenizer": tok_cfg, "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
                       inputs=inputs, labels=labels)
         stages.setdefault(train.key, train)
-        for task_name in run["tasks"]:
+        for task_name in [t for t in run["tasks"] if TASKS.get(t).task not in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)
             ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
                        {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,

@@ -154,3 +154,25 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     tmp.replace(out / "records.jsonl")
     write_json_atomic(out / "values.json", result.values)
     return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": len(records)}
+
+
+@runner("model_facts")
+def run_model_facts(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    """Unified Table 1: parameter count (meta device), tokens per image and codebook size, as records."""
+    from models.registry import count_params, latent_channels
+
+    entry = entry_from_config(stage.config["tokenizer"])
+    h = entry.model.resolution // entry.model.downsample
+    values = {"params_m": count_params(entry) / 1e6, "tokens_per_image": h * h * latent_channels(entry),
+              "codebook_size": entry.model.n_embed}
+    prov = record_provenance(stage, torch.device("meta"), 0, {})
+    base = {**stage.labels, **prov, "scale": entry.scale, "task": f"model_facts@v{stage.config['task_version']}",
+            "published_params_m": entry.published_params, "published_decimals": entry.published_decimals,
+            "param_gap": entry.param_gap or "",
+            "metric_weights": "none (no metric network)", "split": "none", "image_count": 0}
+    records = [{**base, "metric": m, "value": v, "unit": METRICS.get(m).unit, "direction": METRICS.get(m).direction,
+                **METRICS.get(m).protocol} for m, v in values.items()]
+    tmp = out / ".records.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records))
+    tmp.replace(out / "records.jsonl")
+    return {"records": len(records), **values}

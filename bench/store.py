@@ -82,11 +82,13 @@ def markdown_table(df: pd.DataFrame, suite: dict) -> str:
     weights = sorted(df["metric_weights"].dropna().unique()) if "metric_weights" in df else []
     scales = sorted(df["scale"].dropna().unique()) if "scale" in df else []
     lines += ["", f"Scale: {', '.join(scales)}. Metric network weights: {', '.join(weights)}."]
-    if any(w != "pretrained" for w in weights) or "smoke" in scales:
+    if any(w.startswith("random") for w in weights) or "smoke" in scales:
         lines.append("These numbers come from smoke scale and/or random metric networks: they check the code, "
                      "and are never comparable with published numbers.")
     return "\n".join(lines) + "\n"
 
 
 def _fmt(v: float) -> str:
-    return "" if pd.isna(v) else f"{v:.4g}"
+    if pd.isna(v):
+        return ""
+    return f"{int(v)}" if float(v).is_integer() and abs(v) >= 1000 else f"{v:.4g}"

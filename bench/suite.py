@@ -25,10 +25,11 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
     from tasks.metrics.networks import MissingWeightsError, find_weights
 
     try:
-        for d in {json.dumps(st.config["dataset"], sort_keys=True) for st in stages}:
+        for d in {json.dumps(st.config["dataset"], sort_keys=True) for st in stages if "dataset" in st.config}:
             d = json.loads(d)
             DATASETS.get(d["name"]).check(d["root"])
-        if stages and scale["metrics"]["weights"] == "pretrained":
+        needs_metric_nets = any(st.kind in ("train_tokenizer", "eval_reconstruction") for st in stages)
+        if needs_metric_nets and scale["metrics"]["weights"] == "pretrained":
             for key in ("vgg", "alex", "inception"):
                 find_weights(key, scale["metrics"]["weights_dir"])
         for st in stages:  # VQGAN-LC codebook encoders (CLIP) need their local weights file too
@@ -116,6 +117,11 @@ def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> Non
     from bench.plots import plots_for
 
     paper, table = suite.get("paper"), suite.get("paper_table")
+    if suite["name"] == "table1" and "published_params_m" in df:
+        cmp = _params_compare(df)
+        write_compare(cmp, out_dir, "Unified Table 1 (parameters vs the papers' figures)")
+        print((out_dir / "compare.md").read_text())
+        return
     if not paper:
         print(f"suite {suite['name']} reproduces no single paper table; compare reports its golden diff only")
         return
@@ -140,3 +146,22 @@ def _own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
     return pd.DataFrame({"paper": paper, "table": table, "dataset": ours["dataset"], "method": ours["method"],
                          "setting": ours["setting"], "metric": ours["metric"], "value": float("nan"),
                          "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})
+
+
+def _params_compare(df: pd.DataFrame) -> pd.DataFrame:
+    """Unified Table 1: our meta-device parameter counts against every figure a paper prints for that entry."""
+    rows = []
+    for _, r in df[df["metric"] == "params_m"].iterrows():
+        pub = r.get("published_params_m")
+        base = {"paper": "", "table": "table1", "dataset": r["dataset"], "method": r["method"], "setting": r["setting"],
+                "metric": "params_m", "unit": "M", "is_paper_method": True, "our_value": r["value"],
+                "our_metric": "params_m", "paper_value": pub}
+        if pub is None or pd.isna(pub):
+            rows.append({**base, "delta": float("nan"), "status": "not-comparable",
+                         "why": "the papers print no parameter figure for this entry"})
+            continue
+        decimals = int(r.get("published_decimals", 1))
+        same = round(r["value"], decimals) == pub
+        rows.append({**base, "delta": r["value"] - pub, "status": "match" if same else "protocol-mismatch",
+                     "why": "" if same else str(r.get("param_gap") or "count differs from the published figure")})
+    return pd.DataFrame(rows)

@@ -25,7 +25,7 @@ def test_paper_numbers_schema(numbers):
     assert list(raw.columns[:7]) == ["paper", "table", "dataset", "method", "setting", "metric", "value"]
     assert not raw.duplicated(KEY).any(), raw[raw.duplicated(KEY, keep=False)]
     assert set(raw["paper"]) == {"movq", "seqgan", "vqganlc"}
-    assert set(raw["metric"]) <= set(DIRECTION), set(raw["metric"]) - set(DIRECTION)
+    assert set(raw["metric"]) <= set(DIRECTION) - {"params_m"}, set(raw["metric"]) - set(DIRECTION)
     assert pd.api.types.is_float_dtype(raw["value"]) and raw["value"].notna().all()
     assert set(raw["unit"]) <= {"score", "dB", "fraction", "percent", "M"}
     assert set(raw["dataset"]) <= {"imagenet", "ffhq", "lsun_church", "lsun_cat", "lsun_bedroom"}
@@ -126,3 +126,18 @@ def test_compare_on_a_smoke_paper_suite_writes_tables_and_plots(tmp_path: Path):
     assert "| imagenet | MoVQ | K=1024 |" in (out / "compare.md").read_text()
     assert r"\toprule" in (out / "compare.tex").read_text()
     assert (out / "plots" / "movq_F6b_K.png").stat().st_size > 0 and (out / "plots" / "movq_F6b_K.pdf").is_file()
+
+
+def test_table1_zoo_facts_compare_parameter_figures(tmp_path: Path):
+    """Unified Table 1 at paper scale needs no data: counts on the meta device against the published figures."""
+    from bench.suite import run_suite
+    from conftest import compose
+
+    over = ["suite=table1", "scale=paper", "launcher=debug", f"paths.work_dir={tmp_path / 'w'}",
+            f"paths.results_dir={tmp_path / 'r'}"]
+    assert run_suite(compose(over)) == 0
+    assert run_suite(compose(over + ["action=compare"])) == 0
+    cmp = pd.read_csv(tmp_path / "r" / "table1" / "compare.csv").set_index("method")
+    assert cmp.loc["vqgan_f16_1024", "status"] == "match" and cmp.loc["seqgan_baseline_f16_1024", "status"] == "match"
+    assert cmp.loc["seqgan_conv_f16_1024", "status"] == "protocol-mismatch"  # the stated 0.1M gap
+    assert cmp.loc["movq_f16_1024", "status"] == "protocol-mismatch" and "82.7M" in cmp.loc["movq_f16_1024", "why"]

@@ -122,6 +122,10 @@ suite("seqgan_f6b", "seqgan", "F6b", "SeQ-GAN Fig. 6b: semantic ratio alpha (one
       [run("seqgan_baseline_f16_1024", "imagenet", "SeQ-GAN", f"alpha={a} K=1024", loss__semantic_alpha=a)
        for a in (0.0, 0.25, 0.5, 0.75, 1.0)], pending="the generation FID curve (downstream priors)")
 # ---- unified: reconstruction of every registered variant under one protocol
+SUITES["table1"] = {"name": "table1", "table": "table1", "description": "Unified Table 1: the zoo - parameters "
+                    "(meta device), tokens per image and codebook size of every registered tokenizer, next to the "
+                    "papers' parameter figures. No data, no training.", "golden": None,
+                    "runs": [{"tokenizer": "*", "datasets": ["imagenet"], "tasks": ["model_facts"]}]}
 SUITES["table2"] = {"name": "table2", "table": "table2", "description": "Unified Table 2: reconstruction of every "
                     "registered tokenizer on ImageNet val and FFHQ val under one protocol (vqbench's).",
                     "golden": None, "runs": [{"tokenizer": "*", "datasets": ["imagenet", "ffhq"], "tasks": list(R)}]}

@@ -37,5 +37,9 @@ for _m in (
                 {"usage_def": "hit-rate over eval set (VQGAN-LC)"}),
     MetricEntry("perplexity", "higher", "codes", "exp(entropy) of the code histogram over the eval set",
                 {"perplexity_def": "exp(entropy) of code histogram over eval set"}),
+    MetricEntry("params_m", "lower", "M", "encoder + quantizer + decoder parameters, counted on the meta device",
+                {"params_def": "nn.Parameter elements of the tokenizer (no discriminator, no LPIPS, no EMA buffers)"}),
+    MetricEntry("tokens_per_image", "lower", "tokens", "h * w * c tokens for one image at the configured resolution"),
+    MetricEntry("codebook_size", "higher", "codes", "K, the number of codebook entries"),
 ):
     METRICS.add(_m.name, _m)
