@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.registry import RegistryError
+from bench.planner_downstream import DOWNSTREAM, plan_downstream
 from bench.stages import Stage
 from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, latent_channels,
                              phase1_entry)
@@ -16,7 +17,7 @@ EVAL_KINDS = {"reconstruction": "eval_reconstruction", "model_facts": "model_fac
 NEEDS_NO_TRAINING = {"model_facts"}
 # A suite run: which tokenizer(s), datasets and tasks; optional per-run config changes ({model|loss|train: {..}})
 # and the paper row it reproduces ({method, setting}: the keys of results/paper_numbers.csv).
-RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row"}
+RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row", "priors", "prior_overrides"}
 
 
 def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
@@ -110,6 +111,9 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
         stages.setdefault(train.key, train)
         for task_name in [t for t in run["tasks"] if TASKS.get(t).task not in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)
+            if task.task in DOWNSTREAM:
+                plan_downstream(cfg, run, entry, task, d, train.key, labels, weights, stages)
+                continue
             ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
                        {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
                         "seed": cfg["seed"], "metric_weights": weights, "max_images": scale["eval"]["max_images"],

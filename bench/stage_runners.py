@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from bench import downstream  # noqa: F401  registers the downstream stage runners
 from bench.provenance import package_versions, stable_hash, state_dict_hash
 from bench.stages import Runtime, Stage, record_provenance, runner, stage_dir, write_json_atomic
 from bench.train import train_tokenizer, write_progress

@@ -19,7 +19,11 @@ def load_records(stages: list[Stage], work_dir: str | Path) -> list[dict]:
         path = stage_dir(work_dir, st.key) / "records.jsonl"
         if (stage_dir(work_dir, st.key) / "done.json").is_file() and path.is_file():
             # this suite's row labels win: the same stage may have been run for another suite's row first
-            records += [{**json.loads(line), **st.labels} for line in path.read_text().splitlines() if line.strip()]
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    rec = {**json.loads(line), **st.labels}
+                    rec["setting"] = str(rec.get("setting", "")) + rec.get("setting_suffix", "")
+                    records.append(rec)
     return records
 
 

@@ -140,6 +140,8 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", mininterval=2.0,
                disable=not lead)
     guard = active_guard()
+    hits = torch.zeros(model.codebook_size, dtype=torch.bool)  # codes used this epoch (VQGAN-LC Fig. 3)
+    epoch_of = lambda st: (st * cfg.batch_size * world) // max(1, len(dataset))  # noqa: E731
     with log_path.open("a") if lead else open("/dev/null", "w") as log:
         for step, batch in enumerate(loader, start=start):
             n_corrupt += batch["n_corrupt"]
@@ -170,6 +172,11 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                     terms.update(d_terms)
                 if step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
                     log.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in terms.items()}}) + "\n")
+                hits[out.indices.detach().flatten().cpu()] = True
+                if epoch_of(step + 1) != epoch_of(step) or step == cfg.steps - 1:
+                    log.write(json.dumps({"step": step, "epoch": epoch_of(step) + 1,
+                                          "epoch_usage": round(float(hits.float().mean()), 6)}) + "\n")
+                    hits.zero_()
             if on_step:
                 on_step(step)
             if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:

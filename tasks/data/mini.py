@@ -75,3 +75,21 @@ def build_mini_faces() -> Path:
             for i in idx:
                 Image.fromarray(np.round(faces[i] * 255).astype(np.uint8)).save(root / split / f"face_{i:03d}.png")
     return _write_atomically("mini_faces", fill)
+
+
+def build_mini_digits() -> Path:
+    """The 1,797 handwritten digits of sklearn.datasets.load_digits() (8x8, 17 grey levels) as 10 class folders:
+    every 6th image of each class to val (about 300), the rest to train; the labelled set for class-conditional
+    smoke runs (priors with a class token, classification on tokens)."""
+    def fill(root: Path) -> None:
+        from sklearn.datasets import load_digits
+        digits = load_digits()
+        seen = np.zeros(10, dtype=int)
+        for i, (img, label) in enumerate(zip(digits.images, digits.target)):
+            split = "val" if seen[label] % 6 == 5 else "train"
+            seen[label] += 1
+            folder = root / split / f"digit_{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            grey = np.round(img / 16.0 * 255).astype(np.uint8)
+            Image.fromarray(np.repeat(grey[..., None], 3, 2)).save(folder / f"{i:04d}.png")
+    return _write_atomically("mini_digits", fill)

@@ -8,7 +8,7 @@ from typing import Callable
 
 from bench.registry import Registry
 from tasks.data.imagefolder import LAYOUT_HELP, DatasetNotFoundError, ImageFolder, Protocol
-from tasks.data.mini import VERSION as MINI_VERSION, build_mini_faces, build_mini_natural
+from tasks.data.mini import VERSION as MINI_VERSION, build_mini_digits, build_mini_faces, build_mini_natural
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ DATASETS: Registry[DatasetEntry] = Registry("dataset")
 for _entry in (
     DatasetEntry("mini_natural", "crops of 9 photos shipped by scikit-image/scikit-learn; val photos unseen in train",
                  builder=build_mini_natural, version=MINI_VERSION),
+    DatasetEntry("mini_digits", "sklearn's 1,797 handwritten digits (8x8 grey, 10 classes; ~1,500 train / ~300 val)",
+                 builder=build_mini_digits, num_classes=10, version=MINI_VERSION),
     DatasetEntry("mini_faces", "the 100 faces of skimage.data.lfw_subset() (25x25 grey, 80 train / 20 val)",
                  builder=build_mini_faces, version=MINI_VERSION),
     DatasetEntry("imagenet", "ILSVRC-2012, 1.28M train / 50k val, class folders", env_var="VQBENCH_IMAGENET",

@@ -136,3 +136,24 @@ def _inception_skeleton() -> nn.Module:
     m.Mixed_7c = fe.InceptionE_2(2048)
     m.fc = nn.Linear(2048, 1008)
     return m
+
+
+def load_vgg16_features(spec: WeightsSpec) -> tuple[nn.Module, str]:
+    """torch-fidelity's VGG16 fc2 extractor (precision/recall), from torchvision's vgg16 file or seeded weights."""
+    from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
+
+    if spec.mode == "pretrained":
+        path = find_weights("vgg", spec.weights_dir)
+    else:
+        path = cache_dir("metric_weights") / f"vgg16-random-seed{spec.seed}.pth"
+        if not path.is_file():
+            from torchvision.models import vgg16
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(spec.seed)
+                state = vgg16(weights=None).state_dict()
+            tmp = path.with_suffix(".tmp")
+            torch.save(state, tmp)
+            tmp.replace(path)
+    model = FeatureExtractorVGG16("vgg16-fc2", ["fc2"], feature_extractor_weights_path=str(path))
+    return model, state_dict_hash(model)

@@ -1,0 +1,244 @@
+"""Stage runners of the downstream tasks: token cache, prior training, sampling, generation reference
+statistics and metrics, classification on tokens, and the papers' analyses. Every runner writes records with
+the same provenance and protocol columns as reconstruction."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from bench.stages import Runtime, Stage, record_provenance, runner, stage_dir, write_json_atomic
+from bench.train import write_progress
+from models.priors.registry import PriorEntry, bind, build_prior, create_prior
+from models.registry import build_tokenizer
+from tasks.data.imagefolder import collate_skip_corrupt
+from tasks.metrics.fid import FeatureStats
+from tasks.metrics.networks import WeightsSpec
+from tasks.metrics.registry import METRICS
+from tasks.token_cache import encode_split, load_cache
+
+
+def _tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
+    from bench.stage_runners import entry_from_config
+
+    model = build_tokenizer(entry_from_config(tok_cfg))
+    state = torch.load(stage_dir(rt.work_dir, train_key) / "tokenizer.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+
+
+def _input(stage: Stage, kind: str) -> str:
+    keys = [k for k in stage.inputs if k.startswith(kind + "-")]
+    if len(keys) != 1:
+        raise RuntimeError(f"stage {stage.name} expects one '{kind}' input, has {stage.inputs}")
+    return keys[0]
+
+
+def prior_entry(c: dict[str, Any]) -> PriorEntry:
+    """Rebuild the bound prior a stage was planned with."""
+    p = c["prior"]
+    entry = create_prior(p["name"], p["scale"], p.get("overrides"))
+    b = p["bind"]
+    return bind(entry, b["codebook_size"], tuple(b["latent_shape"]), b["latent_dim"], b["n_classes"])
+
+
+def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weights: dict[str, str],
+                  values: dict[str, float], protocol: dict[str, Any], extra_rows: list[dict] | None = None) -> int:
+    """records.jsonl: one row per metric (or per analysis row), with provenance, protocol and metric facts."""
+    prov = record_provenance(stage, device, seed, weights)
+    base = {**stage.labels, **prov, **protocol}
+    rows = [{**base, "metric": m, "value": v} for m, v in values.items()]
+    for r in extra_rows or []:
+        rows.append({**base, **r})
+    for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting
+        r["setting"] = str(stage.labels.get("setting", "")) + r.get("setting_suffix", "")
+    for r in rows:
+        meta = METRICS.get(r["metric"])
+        r.update(unit=meta.unit, direction=meta.direction, **meta.protocol)
+    tmp = out / ".records.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+    tmp.replace(out / "records.jsonl")
+    return len(rows)
+
+
+def _weights_label(w: dict[str, Any]) -> str:
+    return w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}")
+
+
+@runner("token_cache")
+def run_token_cache(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    from bench.stage_runners import open_dataset
+
+    c = stage.config
+    model = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
+    data = open_dataset(c["dataset"], c["split"])
+    return encode_split(model, data, c["store"], device, out, c["split"],
+                        on_batch=lambda i, n: write_progress(out / "progress.json", i, n, f"encode {c['split']}"))
+
+
+@runner("train_prior")
+def run_train_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    from bench.train_prior import prepare_inputs, train_prior
+
+    c = stage.config
+    entry = prior_entry(c)
+    values, labels, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", entry.inputs)
+    summary = train_prior(entry, prepare_inputs(entry, values, info), torch.from_numpy(labels), out, c["seed"], device)
+    return {**summary, "cache_images": int(len(values))}
+
+
+@runner("gen_reference")
+def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    """Reference statistics of the real split (Inception mean/cov; VGG16 fc2 features for precision/recall)."""
+    from bench.stage_runners import open_dataset
+    from tasks.generation import GenerationFeatures
+    from tasks.metrics.image import to_uint8
+
+    c = stage.config
+    w = c["metric_weights"]
+    data = open_dataset(c["dataset"], c["split"], c["max_images"])
+    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"])
+    loader = DataLoader(data, batch_size=64, shuffle=False, num_workers=0, collate_fn=collate_skip_corrupt)
+    for i, batch in enumerate(loader):
+        if "image" in batch:
+            feats.update(to_uint8(batch["image"]).permute(0, 2, 3, 1).numpy())
+        write_progress(out / "progress.json", i + 1, len(loader), "reference features")
+    feats.stats.save(out / "inception_stats.npz")
+    torch.save(torch.cat(feats.vgg_feats), out / "vgg_fc2.pt")
+    write_json_atomic(out / "hashes.json", feats.hashes)
+    return {"images": feats.stats.n, "vgg_features": sum(len(v) for v in feats.vgg_feats), **feats.hashes}
+
+
+@runner("sample_prior")
+def run_sample_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    from tasks.generation import class_plan, sample_images, save_samples
+
+    c = stage.config
+    entry = prior_entry(c)
+    prior = build_prior(entry)
+    prior.load_state_dict(torch.load(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
+                                     map_location="cpu", weights_only=False)["state_dict"])
+    tokenizer = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
+    info = None
+    if entry.inputs == "latents":
+        _, _, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", "latents")
+    labels = class_plan(entry.sample.n_samples, entry.model.n_classes, entry.sample.class_sampling, c["seed"])
+    images, speed = sample_images(entry, prior, tokenizer, labels, info, c["seed"], device)
+    save_samples(out / "samples.npz", images, labels)
+    return {"samples": int(len(images)), **speed}
+
+
+@runner("eval_generation")
+def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    from tasks.generation import GenerationFeatures, generation_metrics
+
+    c = stage.config
+    w = c["metric_weights"]
+    samples = np.load(stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "samples.npz")
+    ref_dir = stage_dir(rt.work_dir, _input(stage, "gen_reference"))
+    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"])
+    images = samples["images"]
+    for i in range(0, len(images), 64):
+        feats.update(images[i:i + 64])
+    values = generation_metrics(feats, FeatureStats.load(ref_dir / "inception_stats.npz"),
+                                torch.load(ref_dir / "vgg_fc2.pt"))
+    entry = prior_entry(c)
+    sample_done = json.loads((stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "done.json").read_text())
+    s, proc = entry.sample, entry.process
+    protocol = {"split": f"{c['dataset']['name']}/{c['ref_split']} (reference)", "image_count": int(len(images)),
+                "sample_count": int(len(images)), "class_sampling": s.class_sampling, "prior": entry.name,
+                "prior_kind": entry.kind, "guidance_scale": getattr(proc, "cfg_scale", s.cfg_scale),
+                "guidance_channels": getattr(proc, "cfg_channels", "all" if s.cfg_scale != 1.0 else "none"),
+                "sampling_steps": s.steps or getattr(proc, "sample_steps", None) or entry.model.positions,
+                "top_k": s.top_k, "top_p": s.top_p, "temperature": s.temperature,
+                "sampler": getattr(proc, "sampler", "ancestral" if proc is not None else entry.kind),
+                "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
+                "metric_weights": _weights_label(w), "scale": c["prior"]["scale"],
+                "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
+                "codebook_size": c["codebook_size"]}
+    n = write_records(out, stage, device, c["seed"], feats.hashes, values, protocol)
+    return {**values, "records": n}
+
+
+@runner("classify_tokens")
+def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    from tasks.classification import CLASSIFIERS, build_classifier, train_and_evaluate
+
+    c = stage.config
+    caches = [k for k in stage.inputs if k.startswith("token_cache-")]
+    by_split = {json.loads((stage_dir(rt.work_dir, k) / "stage.json").read_text())["config"]["split"]: k for k in caches}
+    tr, tr_y, _ = load_cache(stage_dir(rt.work_dir, by_split["train"]), "train", "indices")
+    va, va_y, _ = load_cache(stage_dir(rt.work_dir, by_split["val"]), "val", "indices")
+    cfg = CLASSIFIERS.get(c["classifier"])[c["scale"]]
+    model = build_classifier(cfg, c["codebook_size"], tuple(c["latent_shape"]), c["n_classes"], rt.weights_dir)
+    res = train_and_evaluate(cfg, model, torch.from_numpy(tr.astype(np.int64)), torch.from_numpy(tr_y),
+                             torch.from_numpy(va.astype(np.int64)), torch.from_numpy(va_y), c["seed"], device)
+    protocol = {"split": f"{c['dataset_name']}/val", "image_count": int(len(va)), "train_images": int(len(tr)),
+                "classifier": c["classifier"], "recipe": "MAE finetune (layer decay, label smoothing, cosine)",
+                "scale": c["scale"], "metric_weights": "none (no metric network)",
+                "task": f"classification@v{c['task_version']}"}
+    n = write_records(out, stage, device, c["seed"], {}, {"top1": res["top1"]}, protocol)
+    return {**res, "records": n}
+
+
+def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from bench.stage_runners import open_dataset
+
+    data = open_dataset(c["dataset"], "val", n)
+    batch = collate_skip_corrupt([data[i] for i in range(len(data))])
+    return batch["image"], batch["label"]
+
+
+@runner("analysis")
+def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    """One of the papers' analyses (config 'analysis'): records with the analysis variable in 'setting'."""
+    from tasks import analyses
+    from tasks.metrics.networks import load_lpips
+
+    c = stage.config
+    train_key = _input(stage, "train_tokenizer")
+    tokenizer = _tokenizer(rt, train_key, c["tokenizer"]).to(device)
+    w = c["metric_weights"]
+    spec = WeightsSpec(w["mode"], w["seed"], rt.weights_dir)
+    base = {"scale": c["scale"], "metric_weights": _weights_label(w), "task": f"{c['analysis']}@v{c['task_version']}"}
+    rows, hashes = [], {}
+    kind = c["analysis"]
+    if kind == "usage_over_training":
+        for r in analyses.usage_over_epochs(stage_dir(rt.work_dir, train_key) / "train_log.jsonl"):
+            rows.append({"metric": "usage", "value": r["usage"], "setting_suffix": f" epoch={r['epoch']}",
+                         "epoch": r["epoch"], "split": "train assignments"})
+    else:
+        images, labels = _val_batch(c, c["images"])
+        images = images.to(device)
+        base.update(split=f"{c['dataset']['name']}/val", image_count=int(len(images)))
+        if kind == "token_replacement":
+            for r in analyses.token_replacement(tokenizer, images, c["ms"]):
+                rows.append({"metric": "psnr_rgb", "value": r["psnr_rgb"], "M": r["M"],
+                             "setting_suffix": f" M={r['M']}"})
+        else:
+            entry = prior_entry(c)
+            prior = build_prior(entry)
+            prior.load_state_dict(torch.load(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
+                                             map_location="cpu", weights_only=False)["state_dict"])
+            prior.eval().to(device)
+            y = labels.to(device) if entry.model.n_classes > 0 else None
+            if kind == "ar_visualization":
+                res = analyses.ar_visualization(tokenizer, prior, images, y, out / "ar_top1_grid.png")
+                rows.append({"metric": "token_accuracy", "value": res["token_accuracy"], "prior": entry.name})
+                rows.append({"metric": "psnr_rgb", "value": res["psnr_rgb_vs_recon"], "prior": entry.name,
+                             "setting_suffix": " top1-vs-recon"})
+            elif kind == "masked_reconstruction":
+                lpips, hashes["lpips_vgg"] = load_lpips("vgg", spec)
+                for r in analyses.masked_reconstruction(tokenizer, prior, images, y, c["ratios"], lpips.to(device),
+                                                        c["seed"], out / "masked_grid.png"):
+                    for m in ("psnr_rgb", "ssim", "lpips_vgg"):
+                        rows.append({"metric": m, "value": r[m], "prior": entry.name, "mask_ratio": r["mask_ratio"],
+                                     "setting_suffix": f" mask={r['mask_ratio']} {r['mode']}"})
+            else:
+                raise ValueError(f"unknown analysis '{kind}'")
+    n = write_records(out, stage, device, c["seed"], hashes, {}, base, rows)
+    return {"records": n, "analysis": kind}

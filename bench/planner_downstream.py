@@ -1,0 +1,120 @@
+"""Downstream stage graphs (token cache -> prior -> samples -> metrics; classification; analyses), planned per
+(tokenizer, dataset) after its training stage. Shared stages (the same cache, the same reference statistics)
+are keyed identically and therefore planned, run and stored once."""
+from __future__ import annotations
+
+from typing import Any
+
+from bench.registry import RegistryError
+from bench.stages import Stage
+from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
+from models.registry import TokenizerEntry, latent_channels
+from tasks.data.registry import DATASETS
+
+DOWNSTREAM = {"generation", "classification", "token_replacement", "ar_visualization", "masked_reconstruction",
+              "usage_over_training"}
+ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": 32},
+                     "ar_visualization": {"images": 8}, "masked_reconstruction": {"ratios": [1.0, 0.8, 0.6, 0.4, 0.2],
+                                                                                 "images": 8},
+                     "usage_over_training": {}}
+
+
+def _facts(entry: TokenizerEntry) -> dict[str, Any]:
+    m = entry.model
+    side = m.resolution // m.downsample
+    return {"codebook_size": m.n_embed, "latent_shape": [side, side, latent_channels(entry)],
+            "latent_dim": getattr(m, "latent_dim", m.embed_dim)}
+
+
+def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: TokenizerEntry, n_classes: int) -> dict:
+    if name not in PRIORS:
+        PRIORS.get(name)  # raises with the valid names
+    scale = cfg["scale"]["name"]
+    overrides = (run.get("prior_overrides") or {}).get(name) or {}
+    f = _facts(entry)
+    p = create_prior(name, scale, overrides)
+    bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
+    return {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind,
+            "bind": {**f, "n_classes": n_classes}}
+
+
+def _cache(cfg: dict, tok_cfg: dict, d: dict, split: str, store: str, train_key: str, labels: dict,
+           stages: dict[str, Stage]) -> str:
+    st = Stage("token_cache", f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}",
+               {"tokenizer": tok_cfg, "dataset": d, "split": split, "store": store}, inputs=(train_key,), labels=labels)
+    stages.setdefault(st.key, st)
+    return st.key
+
+
+def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, task, d: dict[str, Any],
+                    train_key: str, labels: dict[str, str], weights: dict[str, Any], stages: dict[str, Stage]) -> None:
+    """Add the stages of one downstream task for a trained tokenizer."""
+    tok_cfg = entry.to_dict()
+    seed = cfg["seed"]
+    scale = cfg["scale"]["name"]
+    n_cls = DATASETS.get(d["name"]).num_classes
+    n_classes = n_cls if n_cls > 1 else 0
+    priors = [_prior_cfg(cfg, run, p, entry, n_classes) for p in (run.get("priors") or [])]
+    common = {"tokenizer": tok_cfg, "seed": seed, "task_version": task.version}
+    if task.task == "generation":
+        if not priors:
+            raise RegistryError(f"task 'generation' needs priors: [...] in the suite run; registered: {PRIORS.names()}")
+        ref = Stage("gen_reference", f"reference statistics of {d['name']}/train",
+                    {"dataset": d, "split": "train", "max_images": cfg["scale"]["eval"].get("max_ref_images"),
+                     "metric_weights": weights, "keep_vgg": 50_000}, labels=labels)
+        stages.setdefault(ref.key, ref)
+        for p in priors:
+            store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
+            cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
+            plab = {**labels, "method": f"{labels['method']} + {p['name']}"}
+            tp = Stage("train_prior", f"train {p['name']} on {entry.name} tokens of {d['name']}",
+                       {**common, "prior": p}, inputs=(cache, train_key), labels=plab)
+            stages.setdefault(tp.key, tp)
+            sp = Stage("sample_prior", f"sample {p['name']} + {entry.name}", {**common, "prior": p},
+                       inputs=(tp.key, train_key, cache), labels=plab)
+            stages.setdefault(sp.key, sp)
+            ev = Stage("eval_generation", f"generation metrics {p['name']} + {entry.name}",
+                       {**common, "prior": p, "dataset": d, "ref_split": "train", "metric_weights": weights,
+                        "keep_vgg": 50_000, "tokens_per_image": _tokens(entry),
+                        "codebook_size": entry.model.n_embed}, inputs=(sp.key, ref.key), labels=plab)
+            stages.setdefault(ev.key, ev)
+        return
+    if task.task == "classification":
+        if n_classes == 0:
+            raise RegistryError(f"classification needs a labelled dataset; '{d['name']}' has one class "
+                                "(use mini_digits at smoke scale, imagenet at paper scale)")
+        tr = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
+        va = _cache(cfg, tok_cfg, d, "val", "indices", train_key, labels, stages)
+        f = _facts(entry)
+        st = Stage("classify_tokens", f"ViT on {entry.name} tokens of {d['name']}",
+                   {**common, "classifier": "vit_b_tokens", "scale": scale, "dataset_name": d["name"],
+                    "codebook_size": f["codebook_size"], "latent_shape": f["latent_shape"], "n_classes": n_classes},
+                   inputs=(tr, va), labels=labels)
+        stages.setdefault(st.key, st)
+        return
+    # the analyses
+    extra = dict(ANALYSIS_DEFAULTS[task.task])
+    inputs = [train_key]
+    alab = dict(labels)
+    if task.task in ("ar_visualization", "masked_reconstruction"):
+        want = "gpt" if task.task == "ar_visualization" else "maskgit"
+        chosen = next((p for p in priors if p["kind"] == want), None)
+        if chosen is None:
+            raise RegistryError(f"task '{task.task}' needs a {want} prior in the run's priors: [...]")
+        cache = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
+        plab = {**labels, "method": f"{labels['method']} + {chosen['name']}"}
+        tp = Stage("train_prior", f"train {chosen['name']} on {entry.name} tokens of {d['name']}",
+                   {**common, "prior": chosen}, inputs=(cache, train_key), labels=plab)
+        stages.setdefault(tp.key, tp)
+        inputs.append(tp.key)
+        extra["prior"] = chosen
+        alab = plab
+    st = Stage("analysis", f"{task.task} {entry.name} on {d['name']}",
+               {**common, **extra, "analysis": task.task, "dataset": d, "scale": scale, "metric_weights": weights},
+               inputs=tuple(inputs), labels=alab)
+    stages.setdefault(st.key, st)
+
+
+def _tokens(entry: TokenizerEntry) -> int:
+    side = entry.model.resolution // entry.model.downsample
+    return side * side * latent_channels(entry)

@@ -1,0 +1,1 @@
+"""Generative priors over tokenizer outputs: GPT and MaskGIT on token maps, DiT / SiT / LDM on latents."""

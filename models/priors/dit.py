@@ -1,0 +1,82 @@
+"""DiT (Peebles & Xie 2023): patchify latents, adaLN-Zero transformer blocks conditioned on timestep + class,
+fixed 2-D sin-cos position embedding. DiT-XL/2 = depth 28, width 1152, 16 heads, patch 2 (675M). SiT (Ma et al.
+2024) uses the same network to predict velocity."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.priors.blocks import AdaLNBlock, modulate
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    in_channels: int = 8
+    input_size: int = 16
+    patch_size: int = 2
+    hidden: int = 1152
+    depth: int = 28
+    heads: int = 16
+    mlp_ratio: float = 4.0
+    n_classes: int = 1000
+    class_dropout: float = 0.1
+    learn_sigma: bool = True  # DiT: a variance head (2C outputs); vqbench samples with the fixed posterior variance
+
+
+def timestep_embedding(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) timesteps."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], -1)
+
+
+def sincos_2d(dim: int, side: int) -> torch.Tensor:
+    """(side*side, dim) fixed 2-D sin-cos position embedding (MAE / DiT)."""
+    def one_d(d: int, pos: np.ndarray) -> np.ndarray:
+        omega = 1.0 / 10000 ** (np.arange(d // 2, dtype=np.float64) / (d / 2.0))
+        out = np.einsum("m,d->md", pos.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], 1)
+
+    gh, gw = np.meshgrid(np.arange(side, dtype=np.float32), np.arange(side, dtype=np.float32), indexing="ij")
+    return torch.from_numpy(np.concatenate([one_d(dim // 2, gh), one_d(dim // 2, gw)], 1)).float()
+
+
+class DiT(nn.Module):
+    """forward(x (B, C, H, W), t (B,), y (B,)) -> (B, C or 2C, H, W)."""
+
+    def __init__(self, cfg: DiTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.out_channels = cfg.in_channels * (2 if cfg.learn_sigma else 1)
+        p, d = cfg.patch_size, cfg.hidden
+        self.x_embed = nn.Conv2d(cfg.in_channels, d, p, stride=p)
+        self.t_embed = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
+        self.y_embed = nn.Embedding(cfg.n_classes + 1, d)  # last row: the null class for guidance
+        self.register_buffer("pos", sincos_2d(d, cfg.input_size // p)[None], persistent=False)
+        self.blocks = nn.ModuleList(AdaLNBlock(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
+        self.final = nn.Linear(d, p * p * self.out_channels)
+        for m in (self.final_ada[1], self.final):  # adaLN-Zero: the output starts at zero
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        p = self.cfg.patch_size
+        tokens = self.x_embed(x).flatten(2).transpose(1, 2) + self.pos
+        if self.training and self.cfg.class_dropout > 0:
+            y = torch.where(torch.rand(b, device=x.device) < self.cfg.class_dropout,
+                            torch.full_like(y, self.cfg.n_classes), y)
+        c = self.t_embed(timestep_embedding(t)) + self.y_embed(y)
+        for block in self.blocks:
+            tokens = block(tokens, c)
+        shift, scale = self.final_ada(c).chunk(2, dim=1)
+        out = self.final(modulate(self.final_norm(tokens), shift, scale))
+        out = out.view(b, h // p, w // p, p, p, self.out_channels).permute(0, 5, 1, 3, 2, 4)
+        return out.reshape(b, self.out_channels, h, w)

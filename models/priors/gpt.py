@@ -1,0 +1,124 @@
+"""Autoregressive prior over token maps (taming minGPT, Esser et al. 2021 Sec. 3.2; VQGAN-LC models_gpt.py):
+a class (or start) token first, then the h*w positions in raster order.
+
+Multichannel maps (MoVQ 'auto', h x w x c): each position's input is the concatenation of its c chunk
+embeddings (width n_embd / c each), and c heads predict the c indices of the next position together.
+Sampling: temperature, top-k, top-p, classifier-free guidance u + (c - u) * s with a null class, KV cache.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.priors.blocks import Block, KVCache
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int = 1024  # codebook size K
+    positions: int = 256  # h * w
+    channels: int = 1  # c indices per position (MoVQ multichannel)
+    n_classes: int = 0  # 0: unconditional (a learned start token)
+    n_layer: int = 24
+    n_head: int = 16
+    n_embd: int = 1024
+    dropout: float = 0.0
+    class_dropout: float = 0.1  # classifier-free guidance: labels dropped to the null class in training
+    label_smoothing: float = 0.1  # VQGAN-LC LabelSmoothing(0.1)
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Keep the top-k logits and/or the smallest set whose probability reaches top_p; the rest -> -inf."""
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cum - sorted_logits.softmax(-1) > top_p  # keep the first token that crosses top_p
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer; forward(indices (B, L, c), labels) -> logits (B, L, c, K)."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        if cfg.n_embd % cfg.channels:
+            raise ValueError(f"n_embd {cfg.n_embd} must divide into {cfg.channels} chunk embeddings")
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd // cfg.channels)
+        self.cls_emb = nn.Embedding(cfg.n_classes + 1, cfg.n_embd)  # last row: null class / start token
+        self.pos_emb = nn.Parameter(torch.zeros(1, cfg.positions, cfg.n_embd))
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size * cfg.channels, bias=False)
+        nn.init.normal_(self.pos_emb, std=0.02)
+
+    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+        b, t, c = idx.shape
+        return self.tok_emb(idx).reshape(b, t, -1)
+
+    def _labels(self, labels: torch.Tensor | None, b: int, device: torch.device) -> torch.Tensor:
+        null = torch.full((b,), self.cfg.n_classes, dtype=torch.long, device=device)
+        if labels is None or self.cfg.n_classes == 0:
+            return null
+        if self.training and self.cfg.class_dropout > 0:
+            labels = torch.where(torch.rand(b, device=device) < self.cfg.class_dropout, null, labels)
+        return labels
+
+    def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing: position t's logits predict idx[:, t] from the class token and idx[:, :t]."""
+        b, t, c = idx.shape
+        start = self.cls_emb(self._labels(labels, b, idx.device))[:, None]
+        x = torch.cat([start, self._embed(idx[:, :-1])], 1) + self.pos_emb[:, :t]
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, causal=True)
+        return self.head(self.ln_f(x)).view(b, t, c, self.cfg.vocab_size)
+
+    def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self(idx, labels)
+        return F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), idx.reshape(-1),
+                               label_smoothing=self.cfg.label_smoothing)
+
+    def _step(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        for i, block in enumerate(self.blocks):
+            x = block(x, causal=True, cache=cache, layer=i)
+        return self.head(self.ln_f(x[:, -1:]))[:, 0].view(x.shape[0], self.cfg.channels, self.cfg.vocab_size)
+
+    @torch.no_grad()
+    def generate(self, n: int, labels: torch.Tensor | None = None, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, cfg_scale: float = 1.0, use_cache: bool = True,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+        """Sample (n, L, c) indices; returns them and the number of transformer forward passes."""
+        device = self.pos_emb.device
+        guided = cfg_scale != 1.0 and labels is not None and self.cfg.n_classes > 0
+        lab = self._labels(labels, n, device) if labels is not None else self._labels(None, n, device)
+        if guided:  # cond and uncond rows in one batch
+            lab = torch.cat([lab, torch.full_like(lab, self.cfg.n_classes)])
+        seq = self.cls_emb(lab)[:, None]
+        out = torch.empty(n, 0, self.cfg.channels, dtype=torch.long, device=device)
+        cache = KVCache() if use_cache else None
+        passes = 0
+        for t in range(self.cfg.positions):
+            if use_cache and t > 0:  # only the newest position; the cache holds the keys/values of the rest
+                x = seq[:, -1:] + self.pos_emb[:, t:t + 1]
+            else:  # the whole prefix again: what decoding costs without a cache
+                x = seq + self.pos_emb[:, :t + 1]
+            logits = self._step(x, cache).float() / max(temperature, 1e-6)
+            passes += 1
+            if guided:
+                cond, uncond = logits[:n], logits[n:]
+                logits = uncond + (cond - uncond) * cfg_scale
+            probs = filter_logits(logits, top_k, top_p).softmax(-1)
+            nxt = torch.multinomial(probs.reshape(-1, self.cfg.vocab_size), 1, generator=generator).view(n, 1, -1)
+            out = torch.cat([out, nxt], 1)
+            emb = self._embed(nxt)
+            seq = torch.cat([seq, torch.cat([emb, emb]) if guided else emb], 1)
+        return out, passes

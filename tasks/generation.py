@@ -1,0 +1,126 @@
+"""Sampling from a trained prior and scoring the samples (FID, Inception Score, precision/recall k=3).
+
+Token priors sample index maps that the tokenizer decodes; latent priors sample standardised latents that are
+de-standardised, quantised by the tokenizer's quantizer and decoded (VQGAN-LC Sec. 3.3). Samples are kept as
+uint8 (N, H, W, 3) in samples.npz so other evaluators (clean-fid, the ADM suite) can score the same images.
+Metrics go through torch-fidelity: Inception pool3 for FID (streamed statistics), its logits for IS (10 splits),
+and VGG16 fc2 features for precision/recall with k=3 neighbours (Kynkaanniemi et al. 2019).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.priors.diffusion import Diffusion
+from models.priors.flow import Flow
+from models.priors.registry import TOKEN_KINDS, PriorEntry
+from models.tokenizer import Tokenizer
+from tasks.metrics.fid import FeatureStats, frechet_distance
+from tasks.metrics.image import to_uint8
+from tasks.metrics.networks import WeightsSpec, load_inception, load_vgg16_features
+
+
+def class_plan(n: int, n_classes: int, mode: str, seed: int) -> torch.Tensor:
+    """Labels of the n samples: 'per_class' (equal count per class, e.g. 50 x 1000) or 'random' (uniform)."""
+    if n_classes <= 1:
+        return torch.zeros(n, dtype=torch.long)
+    if mode == "per_class":
+        return torch.arange(n) % n_classes
+    if mode == "random":
+        return torch.randint(0, n_classes, (n,), generator=torch.Generator().manual_seed(seed))
+    raise ValueError(f"class_sampling must be 'per_class' or 'random', got '{mode}'")
+
+
+@torch.no_grad()
+def sample_images(entry: PriorEntry, prior: torch.nn.Module, tokenizer: Tokenizer, labels: torch.Tensor,
+                  latent_info: dict[str, Any] | None, seed: int, device: torch.device,
+                  use_cache: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """uint8 (N, H, W, 3) samples for the given labels, and throughput facts (forward passes, seconds)."""
+    s = entry.sample
+    prior.eval().to(device)
+    tokenizer.eval().to(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    n_classes = entry.model.n_classes
+    out, passes, t0 = [], 0, time.time()
+    h, w, c = tokenizer.latent_shape
+    for i in range(0, len(labels), s.batch_size):
+        y = labels[i:i + s.batch_size].to(device)
+        b = len(y)
+        y_arg = y if n_classes > 0 else None
+        if entry.kind == "gpt":
+            idx, p = prior.generate(b, y_arg, s.temperature, s.top_k, s.top_p, s.cfg_scale, use_cache, gen)
+        elif entry.kind == "maskgit":
+            idx, p = prior.generate(b, y_arg, s.steps or 8, s.temperature, s.choice_temperature, s.cfg_scale, gen)
+        else:
+            process = Flow(entry.process) if entry.kind == "sit" else Diffusion(entry.process)
+            shape = (b, entry.model.in_channels, h, w)
+            y_lat = y if n_classes > 0 else torch.zeros_like(y)
+            z, p = process.sample(prior, shape, y_lat, n_classes, gen, s.steps)
+            mean = torch.tensor(latent_info["mean"], device=device).view(1, -1, 1, 1)
+            std = torch.tensor(latent_info["std"], device=device).view(1, -1, 1, 1)
+            q = tokenizer.quantize(z * std + mean)  # quantise after sampling, then decode
+            images = tokenizer.decode(q.z_q)
+            out.append(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy())
+            passes += p
+            continue
+        passes += p
+        images = tokenizer.decode_indices(idx.view(b, h, w, c))
+        out.append(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy())
+    seconds = time.time() - t0
+    return np.concatenate(out), {"forward_passes": passes, "sample_seconds": round(seconds, 3),
+                                 "images_per_second": round(len(labels) / max(seconds, 1e-9), 3)}
+
+
+class GenerationFeatures:
+    """Streams uint8 images through Inception (pool3 + logits) and VGG16 fc2, keeping what each metric needs."""
+
+    def __init__(self, weights: WeightsSpec, device: torch.device, keep_vgg: int) -> None:
+        self.inception, inc_hash = load_inception(weights, ("2048", "logits_unbiased"))
+        self.vgg_net, vgg_hash = load_vgg16_features(weights)
+        self.inception.to(device)
+        self.vgg_net.to(device)
+        self.device, self.keep_vgg = device, keep_vgg
+        self.hashes = {"inception": inc_hash, "vgg16_fidelity": vgg_hash}
+        self.stats, self.logits, self.vgg_feats = FeatureStats(2048), [], []
+
+    @torch.no_grad()
+    def update(self, images_u8: np.ndarray) -> None:
+        x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).contiguous().to(self.device)
+        pool, logits = self.inception(x)
+        self.stats.update(pool)
+        self.logits.append(logits.cpu())
+        have = sum(len(v) for v in self.vgg_feats)
+        if have < self.keep_vgg:
+            self.vgg_feats.append(self.vgg_net(x[: self.keep_vgg - have])[0].cpu())
+
+
+def _vgg_matrix(feats: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(feats) if feats else torch.zeros(0, 4096)
+
+
+def generation_metrics(fake: GenerationFeatures, ref_stats: FeatureStats, ref_vgg: torch.Tensor,
+                       isc_splits: int = 10, k: int = 3) -> dict[str, float]:
+    """FID vs the reference statistics, Inception Score, precision and recall (k-NN manifolds, VGG16 fc2)."""
+    from torch_fidelity.metric_isc import isc_features_to_metric
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    fid = frechet_distance(fake.stats.statistics(), ref_stats.statistics())
+    logits = torch.cat(fake.logits)
+    isc = isc_features_to_metric(logits, splits=min(isc_splits, len(logits)), shuffle=True, rng_seed=2020)
+    fake_vgg = _vgg_matrix(fake.vgg_feats)
+    n = min(len(fake_vgg), len(ref_vgg))
+    # torch-fidelity's convention: features_1 generated, features_2 real; 'part' keeps memory bounded
+    prc = prc_features_to_metric(fake_vgg[:n], ref_vgg[:n], prc_neighborhood=min(k, n - 1), prc_batch_size=10000,
+                                 save_cpu_ram=True, verbose=False)
+    return {"fid": fid, "is": float(isc["inception_score_mean"]), "precision": float(prc["precision"]),
+            "recall": float(prc["recall"])}
+
+
+def save_samples(path: Path, images: np.ndarray, labels: torch.Tensor) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, images=images, labels=labels.numpy())
+    tmp.replace(path)

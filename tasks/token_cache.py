@@ -1,0 +1,70 @@
+"""Token cache (downstream stage 1): encode a dataset split once with a trained tokenizer and store the
+indices (uint16 when K <= 65,536, else int32; (N, h, w, c)) or the pre-quantisation latents (float16,
+(N, d, h, w)) plus labels, so priors and classifiers train without ever re-encoding images."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from models.tokenizer import Tokenizer
+from tasks.data.imagefolder import collate_skip_corrupt
+
+STORES = ("indices", "latents")
+
+
+@torch.no_grad()
+def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.device, out: Path, split: str,
+                 batch_size: int = 64, on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write <split>_<store>.npy and <split>_labels.npy (memory-mapped, filled batch by batch)."""
+    if store not in STORES:
+        raise ValueError(f"token cache store must be one of {STORES}, got '{store}'")
+    model.eval().to(device)
+    h, w, c = model.latent_shape
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate_skip_corrupt)
+    n = len(data)
+    if store == "indices":
+        dtype = np.uint16 if model.codebook_size <= 65536 else np.int32
+        shape = (n, h, w, c)
+    else:
+        dtype, shape = np.float16, None
+    arr, labels, filled, corrupt = None, np.zeros(n, dtype=np.int64), 0, 0
+    for i, batch in enumerate(loader):
+        corrupt += batch["n_corrupt"]
+        if "image" in batch:
+            enc = model.encode(batch["image"].to(device))
+            vals = enc.indices if store == "indices" else enc.latents
+            vals = vals.cpu().numpy()
+            if arr is None:
+                arr = np.lib.format.open_memmap(out / f".{split}_{store}.npy", mode="w+", dtype=dtype,
+                                                shape=shape or (n,) + vals.shape[1:])
+            arr[filled:filled + len(vals)] = vals.astype(dtype)
+            labels[filled:filled + len(vals)] = batch["label"].numpy()
+            filled += len(vals)
+        if on_batch:
+            on_batch(i + 1, len(loader))
+    arr.flush()
+    del arr
+    tmp = out / f".{split}_{store}.npy"
+    final = np.load(tmp, mmap_mode="r")[:filled]
+    np.save(out / f"{split}_{store}.npy", np.ascontiguousarray(final))  # drop rows of skipped corrupt images
+    tmp.unlink()
+    np.save(out / f"{split}_labels.npy", labels[:filled])
+    info = {"split": split, "store": store, "n": filled, "corrupt_skipped": corrupt, "dtype": np.dtype(dtype).name,
+            "shape": list(np.load(out / f"{split}_{store}.npy", mmap_mode="r").shape)}
+    if store == "latents":  # per-channel statistics: latent priors train on standardised latents
+        lat = np.load(out / f"{split}_latents.npy", mmap_mode="r").astype(np.float32)
+        info["mean"] = lat.mean(axis=(0, 2, 3)).tolist()
+        info["std"] = lat.std(axis=(0, 2, 3)).tolist()
+    (out / f"{split}_{store}.json").write_text(json.dumps(info))
+    return info
+
+
+def load_cache(folder: Path, split: str, store: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(values, labels, info) of a cached split."""
+    info = json.loads((folder / f"{split}_{store}.json").read_text())
+    return np.load(folder / f"{split}_{store}.npy"), np.load(folder / f"{split}_labels.npy"), info
