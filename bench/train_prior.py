@@ -124,7 +124,7 @@ def train_prior(entry: PriorEntry, inputs: torch.Tensor, labels: torch.Tensor, o
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
         if step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
-            log.write(json.dumps({"step": step, "loss": round(float(loss), 6), "lr": lr}) + "\n")
+            log.write(json.dumps({"step": step, "loss": round(loss.item(), 6), "lr": lr}) + "\n")
             log.flush()
         if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
             save(step + 1)
