@@ -25,6 +25,11 @@ OUR_METRICS: dict[str, tuple[str, dict[str, str]]] = {
     "lpips_alex": ("lpips", {"lpips_net": "alex"}),
     "lpips_vgg": ("lpips", {"lpips_net": "vgg"}),
     "usage": ("usage", {"usage_def": "hit-rate"}),
+    "fid": ("fid", {"fid_impl": "torch-fidelity"}),
+    "is": ("is", {}),
+    "precision": ("precision", {}),
+    "recall": ("recall", {}),
+    "top1": ("top1", {}),
 }
 # What each paper's evaluation used, where known (REFERENCE_NOTES: VQGAN-LC eval_reconstruction.py uses clean-fid
 # and Y-channel PSNR; MoVQ follows taming's torch-fidelity protocol; SeQ-GAN's code is not public).

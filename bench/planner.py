@@ -17,7 +17,7 @@ EVAL_KINDS = {"reconstruction": "eval_reconstruction", "model_facts": "model_fac
 NEEDS_NO_TRAINING = {"model_facts"}
 # A suite run: which tokenizer(s), datasets and tasks; optional per-run config changes ({model|loss|train: {..}})
 # and the paper row it reproduces ({method, setting}: the keys of results/paper_numbers.csv).
-RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row", "priors", "prior_overrides"}
+RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row", "priors", "prior_overrides", "prior_rows"}
 
 
 def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:

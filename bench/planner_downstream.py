@@ -66,7 +66,7 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
         for p in priors:
             store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
             cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
-            plab = {**labels, "method": f"{labels['method']} + {p['name']}"}
+            plab = {**labels, **_prior_row(run, labels, p["name"])}
             tp = Stage("train_prior", f"train {p['name']} on {entry.name} tokens of {d['name']}",
                        {**common, "prior": p}, inputs=(cache, train_key), labels=plab)
             stages.setdefault(tp.key, tp)
@@ -102,7 +102,7 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
         if chosen is None:
             raise RegistryError(f"task '{task.task}' needs a {want} prior in the run's priors: [...]")
         cache = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
-        plab = {**labels, "method": f"{labels['method']} + {chosen['name']}"}
+        plab = {**labels, **_prior_row(run, labels, chosen["name"])}
         tp = Stage("train_prior", f"train {chosen['name']} on {entry.name} tokens of {d['name']}",
                    {**common, "prior": chosen}, inputs=(cache, train_key), labels=plab)
         stages.setdefault(tp.key, tp)
@@ -118,3 +118,14 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
 def _tokens(entry: TokenizerEntry) -> int:
     side = entry.model.resolution // entry.model.downsample
     return side * side * latent_channels(entry)
+
+
+def _prior_row(run: dict[str, Any], labels: dict[str, str], prior: str) -> dict[str, str]:
+    """Record labels of tokenizer + prior rows: the paper's (method, setting) where the suite gives them."""
+    row = (run.get("prior_rows") or {}).get(prior) or {}
+    out = {"method": row.get("method") or f"{labels['method']} + {prior}"}
+    if row.get("setting"):
+        base = labels["setting"]
+        smoke = base[base.index(" ["):] if " [" in base else ""
+        out["setting"] = row["setting"] + smoke
+    return out

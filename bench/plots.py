@@ -17,8 +17,10 @@ PLOTS: dict[tuple[str, str], list[tuple[str, tuple[str, ...], str, bool, str]]] 
     ("vqganlc", "T7"): [("K", ("usage", "rfid"), "codebook size", True, "VQGAN-LC Table 7")],
     ("vqganlc", "T10"): [("dim", ("rfid", "usage"), "projected dimension D'", True, "VQGAN-LC Table 10")],
     ("movq", "F6b"): [("K", ("rfid",), "codebook size", True, "MoVQ Fig. 6b")],
-    ("movq", "F6c"): [("channels", ("rfid",), "channels c", True, "MoVQ Fig. 6c")],
-    ("seqgan", "F6b"): [("alpha", ("rfid",), "semantic ratio alpha", False, "SeQ-GAN Fig. 6b")],
+    ("movq", "F6c"): [("channels", ("rfid", "fid"), "channels c", True, "MoVQ Fig. 6c")],
+    ("seqgan", "F6b"): [("alpha", ("rfid", "fid"), "semantic ratio alpha", False, "SeQ-GAN Fig. 6b")],
+    ("vqganlc", "F5"): [("M", ("psnr",), "M (M-th nearest code)", True, "VQGAN-LC Fig. 5")],
+    ("vqganlc", "F3"): [("epoch", ("usage",), "training epoch", False, "VQGAN-LC Fig. 3")],
 }
 
 
