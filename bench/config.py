@@ -102,6 +102,18 @@ def listing(kind: str) -> str:
                             f"{e.model.n_embed:8d}  {quant:7s} {e.paper}{pub}{gap}")
         rows += ["", "knobs (tokenizer.<knob>=<value>):"] + [f"  {k:44s} {v}" for k, v in KNOBS.items()]
         return "\n".join(rows)
+    if kind == "priors":
+        from models.priors.registry import PRIORS, count_prior_params, create_prior
+
+        rows = [f"{'name':18s} kind     paper-scale params  published  reads     source"]
+        for name in PRIORS:
+            e = create_prior(name, "paper")
+            pub = "" if e.published_params is None else f"{e.published_params:g}M" + (
+                f" (incl. {e.published_with_tokenizer}M tokenizer)" if e.published_with_tokenizer else "")
+            gap = "  [gap stated in its entry]" if e.param_gap else ""
+            rows.append(f"{name:18s} {e.kind:8s} {count_prior_params(e) / 1e6:10.2f}M  {pub:10s} {e.inputs:8s}  "
+                        f"{e.paper}{gap}")
+        return "\n".join(rows)
     if kind == "datasets":
         return "\n".join(f"{n:14s} {DATASETS.get(n).description}"
                          + (f"  [root: dataset.root or ${DATASETS.get(n).env_var}]" if DATASETS.get(n).env_var else "")
@@ -123,4 +135,5 @@ def listing(kind: str) -> str:
         return "\n".join(f"{p.stem:8s} {p.read_text().splitlines()[0].lstrip('# ')}"
                          for p in sorted((CONF_DIR / "launcher").glob("*.yaml")))
     raise SystemExit("error: " + unknown_name_message("listing", kind,
-                                                      ["tokenizers", "tasks", "suites", "datasets", "metrics", "launchers"]))
+                                                      ["tokenizers", "priors", "tasks", "suites", "datasets", "metrics",
+                                                       "launchers"]))
