@@ -141,3 +141,19 @@ def test_deepspeed_prior_trains_checkpoints_and_resumes(tmp_path):
     assert first["deepspeed"] and (tmp_path / "ds_ckpt" / "latest").is_file()
     second = train_prior(entry, x, y, tmp_path, 0, torch.device("cpu"))
     assert second["resumed_from"] == 2 and (tmp_path / "prior.pt").is_file()
+
+
+def test_token_embedding_sits_in_layer_zero_of_layer_decay():
+    """VQGAN-LC Fig. 1b classifier: the token-map embedding replaces the patch embedding and keeps its lr scale."""
+    from timm.optim import param_groups_layer_decay
+
+    from tasks.classification import CLASSIFIERS, build_classifier
+
+    cfg = CLASSIFIERS.get("vit_b_tokens")["smoke"]
+    model = build_classifier(cfg, 64, (4, 4, 2), 10)
+    groups = param_groups_layer_decay(model, weight_decay=0.05, layer_decay=cfg.layer_decay,
+                                      no_weight_decay_list=model.no_weight_decay())
+    scale_of = {id(p): g["lr_scale"] for g in groups for p in g["params"]}
+    emb = scale_of[id(model.patch_embed.embed.weight)]
+    assert emb == pytest.approx(cfg.layer_decay ** (cfg.depth + 1))  # the smallest scale, like MAE's patch_embed
+    assert emb == min(scale_of.values()) and scale_of[id(model.head.weight)] == 1.0
