@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
     if ckpt:
         setting += f" released:{ckpt['sha256'][:8]}"
     for ds in run["datasets"]:
-        data_name = (scale.get("dataset_map") or {}).get(ds, ds)  # smoke form: ImageNet -> mini_natural, ...
+        data_name = _stand_in(cfg, ds)
         d = _dataset_config(cfg, data_name, entry.model.resolution)
         labels = {"dataset": ds if data_name == ds else f"{ds}~{data_name}", "method": method, "setting": setting,
                   "tokenizer": entry.name}
@@ -128,7 +129,7 @@ def _codebook_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weight
     m = entry.model
     if getattr(m, "quantizer", None) != "lc" or m.codebook_init == "random":
         return ()
-    src = (cfg["scale"].get("dataset_map") or {}).get(m.codebook_dataset, m.codebook_dataset) or ds
+    src = _stand_in(cfg, m.codebook_dataset) if m.codebook_dataset else ds
     if src not in DATASETS:
         raise RegistryError(f"model.codebook_dataset: unknown dataset '{src}'; expected one of {DATASETS.names()}")
     d = _dataset_config(cfg, src, m.resolution)
@@ -155,3 +156,15 @@ def _checkpoint(cfg: dict[str, Any], name: str) -> dict[str, Any] | None:
         for block in iter(lambda: f.read(1 << 24), b""):
             digest.update(block)
     return {"path": str(path), "sha256": digest.hexdigest(), "format": tok.get("checkpoint_format") or "auto"}
+
+
+def _stand_in(cfg: dict[str, Any], ds: str) -> str:
+    """Smoke form of a suite: a dataset with no data configured (no dataset.root, no VQBENCH_* variable) runs on
+    its shipped stand-in from scale.dataset_map (ImageNet -> mini_digits, ...); configured data is always used."""
+    mapped = (cfg["scale"].get("dataset_map") or {}).get(ds)
+    if not mapped:
+        return ds
+    if cfg["dataset"]["name"] == ds and cfg["dataset"].get("root"):
+        return ds
+    env = DATASETS.get(ds).env_var if ds in DATASETS else None
+    return ds if env and os.environ.get(env) else mapped

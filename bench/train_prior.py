@@ -7,6 +7,7 @@ DeepSpeed's save/load_checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -48,33 +49,58 @@ def use_deepspeed(entry: PriorEntry, n_params: int) -> bool:
     return mode == "on" or (mode == "auto" and n_params > entry.train.deepspeed_min_params)
 
 
-def _single_process_env() -> None:
-    """torch.distributed env for one local process (DeepSpeed needs a process group even alone)."""
-    if "MASTER_ADDR" in os.environ:
+DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@contextlib.contextmanager
+def single_process_group(device: torch.device):
+    """A process group for one local process when none exists (DeepSpeed needs one even alone); afterwards the
+    group is destroyed and the environment restored, so nothing leaks into later jobs this process submits."""
+    if torch.distributed.is_initialized():
+        yield
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    import deepspeed
+
+    saved = {k: os.environ.get(k) for k in DIST_VARS}
+    if "MASTER_ADDR" not in os.environ:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    try:
+        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+        yield
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def train_prior(entry: PriorEntry, inputs: torch.Tensor, labels: torch.Tensor, out: Path, seed: int,
                 device: torch.device) -> dict[str, Any]:
     """Train to entry.train.steps (resuming), write out/prior.pt and train_log.jsonl."""
-    cfg = entry.train
     torch.manual_seed(seed)
     model = build_prior(entry).to(device)
     n_params = sum(p.numel() for p in model.parameters())
+    if use_deepspeed(entry, n_params):
+        with single_process_group(device):
+            return _train(entry, model, n_params, inputs, labels, out, seed, device, True)
+    return _train(entry, model, n_params, inputs, labels, out, seed, device, False)
+
+
+def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: torch.Tensor, labels: torch.Tensor,
+           out: Path, seed: int, device: torch.device, ds: bool) -> dict[str, Any]:
+    cfg = entry.train
     objective = prior_objective(entry)
-    ds = use_deepspeed(entry, n_params)
     start, engine, opt = 0, None, None
     ckpt = out / "ckpt.pt"
     if ds:
         import deepspeed
 
-        _single_process_env()
-        if not torch.distributed.is_initialized():
-            deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
         ds_cfg = {"train_micro_batch_size_per_gpu": cfg.batch_size, "gradient_accumulation_steps": 1,
                   "gradient_clipping": cfg.grad_clip,
                   "optimizer": {"type": "AdamW", "params": {"lr": cfg.lr, "betas": list(cfg.betas),

@@ -1,4 +1,4 @@
-"""Sampling throughput of the token priors at equal model size (4 layers, width 256, 16x16 tokens, K=1024), in
+"""Sampling throughput of the token priors at equal model size (2 layers, width 128, 16x16 tokens, K=1024), in
 one process: GPT with a KV cache, GPT without one, and MaskGIT with 8 and 12 steps.
 
 `python -m pytest tests/test_bench_sampling.py --benchmark-enable` prints the pytest-benchmark table; the plain run
@@ -14,7 +14,7 @@ import torch
 from models.priors.gpt import GPT, GPTConfig
 from models.priors.maskgit import MaskGIT, MaskGITConfig
 
-SIZE = dict(vocab_size=1024, positions=256, n_classes=10, n_layer=4, n_head=4, n_embd=256)
+SIZE = dict(vocab_size=1024, positions=256, n_classes=10, n_layer=2, n_head=2, n_embd=128)
 BATCH = 4
 
 
@@ -36,21 +36,21 @@ def _mask(mask, y, steps):
     return mask.generate(BATCH, y, steps=steps, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.benchmark(group="sampling 16x16 tokens, 4 x 256 transformer")
+@pytest.mark.benchmark(group="sampling 16x16 tokens, 2 x 128 transformer")
 def test_bench_gpt_kv_cache(benchmark, priors):
     gpt, _, y = priors
     out, passes = benchmark(_gpt, gpt, y, True)
     assert passes == 256 and out.shape == (BATCH, 256, 1)
 
 
-@pytest.mark.benchmark(group="sampling 16x16 tokens, 4 x 256 transformer")
+@pytest.mark.benchmark(group="sampling 16x16 tokens, 2 x 128 transformer")
 def test_bench_gpt_no_cache(benchmark, priors):
     gpt, _, y = priors
     out, passes = benchmark(_gpt, gpt, y, False)
     assert passes == 256
 
 
-@pytest.mark.benchmark(group="sampling 16x16 tokens, 4 x 256 transformer")
+@pytest.mark.benchmark(group="sampling 16x16 tokens, 2 x 128 transformer")
 def test_bench_maskgit_8(benchmark, priors):
     _, mask, y = priors
     out, passes = benchmark(_mask, mask, y, 8)
