@@ -54,11 +54,9 @@ DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 @contextlib.contextmanager
 def single_process_group(device: torch.device):
-    """A process group for one local process when none exists (DeepSpeed needs one even alone); afterwards the
-    group is destroyed and the environment restored, so nothing leaks into later jobs this process submits."""
-    if torch.distributed.is_initialized():
-        yield
-        return
+    """A process group for one local process when none exists (DeepSpeed needs one even alone). The group stays up
+    (DeepSpeed caches groups built on it, so a second prior in this process reuses it), but the environment
+    variables are restored, so jobs this process submits later (SLURM exports the environment) start clean."""
     import deepspeed
 
     saved = {k: os.environ.get(k) for k in DIST_VARS}
@@ -66,13 +64,13 @@ def single_process_group(device: torch.device):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1")
+    os.environ.setdefault("LOCAL_RANK", "0")
     try:
-        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+        if not torch.distributed.is_initialized():
+            deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
         yield
     finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -22,6 +22,9 @@ def downstream(tmp_path_factory):
                    f"paths.work_dir={root / 'w'}",
                    f"paths.results_dir={root / 'r'}"])
     short = {"train": {"steps": 8, "ckpt_every": 4}, "sample": {"n_samples": 16}}
+    movq = cfg["suite"]["runs"][1]
+    movq["priors"] = ["gpt_movq", "maskgit_movq"]  # CI time: the multichannel path with both token priors
+    movq["tasks"] = ["generation", "classification", "ar_visualization", "masked_reconstruction"]
     for run in cfg["suite"]["runs"]:  # shorter prior schedules than the suite's, same graph
         over = run.setdefault("prior_overrides", {}) or {}
         run["prior_overrides"] = {p: {**short, **{k: {**short.get(k, {}), **v} for k, v in (over.get(p) or {}).items()}}
@@ -69,4 +72,4 @@ def test_analyses_write_their_rows_and_grids(downstream):
     assert {"top1_1step", "random_8step"} <= set(masked.setting.str.split().str[-1])
     assert df[df.setting.str.contains("epoch=")].shape[0] >= 1
     grids = list((root / "w" / "stages").glob("analysis-*/*_grid.png"))
-    assert len(grids) == 4
+    assert len(grids) == 4  # AR and masked grids for both tokenizers

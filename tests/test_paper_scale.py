@@ -17,6 +17,7 @@ from tasks.metrics.networks import WeightsSpec
 
 @pytest.mark.parametrize("name", TOKENIZERS.names())
 def test_one_train_step_at_full_width(name, tmp_path: Path):
+    torch.set_num_threads(2)  # only shapes and finiteness are checked here, so use both cores
     entry = create_entry(name, "paper")
     # full architecture and loss; only the schedule is cut to one step, with the GAN term on from step 0
     entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=1, batch_size=1, num_workers=0,
