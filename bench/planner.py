@@ -42,7 +42,7 @@ def _dataset_config(cfg: dict[str, Any], name: str, resolution: int) -> dict[str
 
 def plan(cfg: dict[str, Any]) -> list[Stage]:
     """All stages of the suite, upstream before downstream, each key listed once."""
-    suite, scale = cfg["suite"], cfg["scale"]
+    suite = cfg["suite"]
     stages: dict[str, Stage] = {}
     for run in suite["runs"]:
         unknown = set(run) - RUN_FIELDS

@@ -106,8 +106,9 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
     return apply_overrides(TOKENIZERS.get(name)(scale), overrides)
 
 
-def apply_overrides(entry: TokenizerEntry, overrides: dict[str, dict[str, Any]] | None) -> TokenizerEntry:
-    """Replace fields of an entry's model/loss/train configs; unknown fields fail naming the valid ones."""
+def apply_overrides(entry: Any, overrides: dict[str, dict[str, Any]] | None) -> Any:
+    """Replace fields of an entry's config parts ({'model'|'loss'|'train'|...: {field: value}}), for tokenizer and
+    prior entries alike; unknown fields fail naming the valid ones."""
     name = entry.name
     for part, values in (overrides or {}).items():
         values = {k: v for k, v in values.items() if v is not None}
@@ -117,7 +118,7 @@ def apply_overrides(entry: TokenizerEntry, overrides: dict[str, dict[str, Any]] 
         valid = {f.name for f in dataclasses.fields(cfg)}
         unknown = sorted(set(values) - valid)
         if unknown:
-            raise RegistryError(f"unknown {part} field(s) {unknown} for tokenizer '{name}'; valid: {sorted(valid)}")
+            raise RegistryError(f"unknown {part} field(s) {unknown} for '{name}'; valid: {sorted(valid)}")
         values = {k: tuple(v) if isinstance(getattr(cfg, k), tuple) else v for k, v in values.items()}
         entry = dataclasses.replace(entry, **{part: dataclasses.replace(cfg, **values)})
     return entry

@@ -8,6 +8,7 @@ and VGG16 fc2 features for precision/recall with k=3 neighbours (Kynkaanniemi et
 """
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 
 from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow
-from models.priors.registry import TOKEN_KINDS, PriorEntry
+from models.priors.registry import PriorEntry
 from models.tokenizer import Tokenizer
 from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import to_uint8
@@ -79,10 +80,7 @@ class GenerationFeatures:
     """Streams uint8 images through Inception (pool3 + logits) and VGG16 fc2, keeping what each metric needs."""
 
     def __init__(self, weights: WeightsSpec, device: torch.device, keep_vgg: int) -> None:
-        self.inception, inc_hash = load_inception(weights, ("2048", "logits_unbiased"))
-        self.vgg_net, vgg_hash = load_vgg16_features(weights)
-        self.inception.to(device)
-        self.vgg_net.to(device)
+        self.inception, self.vgg_net, inc_hash, vgg_hash = _networks(weights, str(device))
         self.device, self.keep_vgg = device, keep_vgg
         self.hashes = {"inception": inc_hash, "vgg16_fidelity": vgg_hash}
         self.stats, self.logits, self.vgg_feats = FeatureStats(2048), [], []
@@ -96,6 +94,14 @@ class GenerationFeatures:
         have = sum(len(v) for v in self.vgg_feats)
         if have < self.keep_vgg:
             self.vgg_feats.append(self.vgg_net(x[: self.keep_vgg - have])[0].cpu())
+
+
+@functools.lru_cache(maxsize=2)
+def _networks(weights: WeightsSpec, device: str) -> tuple[torch.nn.Module, torch.nn.Module, str, str]:
+    """Inception and VGG16 feature extractors, built once per process (stages run in-process share them)."""
+    inception, inc_hash = load_inception(weights, ("2048", "logits_unbiased"))
+    vgg, vgg_hash = load_vgg16_features(weights)
+    return inception.to(device), vgg.to(device), inc_hash, vgg_hash
 
 
 def _vgg_matrix(feats: list[torch.Tensor]) -> torch.Tensor:

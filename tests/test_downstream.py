@@ -3,7 +3,6 @@ analyses, for a single-channel and a multichannel tokenizer; one prior through D
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

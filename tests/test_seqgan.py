@@ -1,7 +1,6 @@
 """SeQ-GAN: semantic perceptual loss (Eq. 3, Table 6), entropy regulariser, k-means init, decoders, two phases."""
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import torch

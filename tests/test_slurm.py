@@ -90,7 +90,7 @@ def test_requeue_resumes_from_checkpoint_with_the_same_result(tmp_path):
     ref = run_cli([f"paths.work_dir={tmp_path / 'ref'}", f"paths.results_dir={tmp_path / 'ref_res'}",
                    *common[:2], "launcher=debug", *common[4:]], cwd=REPO, timeout=900)
     assert ref.returncode == 0, ref.stdout[-2000:]
-    res = run_cli(_args(tmp_path, *common, "launcher.detach=true"), cwd=REPO)
+    run_cli(_args(tmp_path, *common, "launcher.detach=true"), cwd=REPO)
     entries = {e["kind"]: e for e in _manifest(tmp_path, "recon")["stages"]}
     train = entries["train_tokenizer"]
     progress = tmp_path / "outputs" / "stages" / train["key"] / "progress.json"

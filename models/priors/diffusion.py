@@ -24,6 +24,19 @@ class DiffusionConfig:
     cfg_channels: str = "first3"  # DiT's code guides the first 3 channels; 'all' guides every channel
 
 
+def guided_output(net: nn.Module, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, null: int, scale: float,
+                  channels: str) -> torch.Tensor:
+    """Classifier-free guidance u + s (c - u) on the first C output channels; 'first3' guides only channels 0-2
+    and keeps the conditional prediction elsewhere, as the published DiT code does."""
+    c = x.shape[1]
+    if scale == 1.0:
+        return net(x, t, y)[:, :c]
+    out = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null)]))[:, :c]
+    cond, uncond = out.chunk(2)
+    guided = uncond + scale * (cond - uncond)
+    return torch.cat([guided[:, :3], cond[:, 3:]], 1) if channels == "first3" else guided
+
+
 def betas_for(cfg: DiffusionConfig) -> torch.Tensor:
     if cfg.schedule == "linear":
         return torch.linspace(cfg.beta_start, cfg.beta_end, cfg.steps, dtype=torch.float64)
@@ -50,15 +63,7 @@ class Diffusion:
 
     def _eps(self, net: nn.Module, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, null: int,
              scale: float) -> torch.Tensor:
-        c = x.shape[1]
-        if scale == 1.0:
-            return net(x, t, y)[:, :c]
-        out = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null)]))[:, :c]
-        cond, uncond = out.chunk(2)
-        guided = uncond + scale * (cond - uncond)
-        if self.cfg.cfg_channels == "first3":  # DiT sample.py forward_with_cfg: guidance on eps[:, :3] only
-            guided = torch.cat([guided[:, :3], cond[:, 3:]], 1)
-        return guided
+        return guided_output(net, x, t, y, null, scale, self.cfg.cfg_channels)
 
     @torch.no_grad()
     def sample(self, net: nn.Module, shape: tuple[int, ...], y: torch.Tensor, null_class: int,

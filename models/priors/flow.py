@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.priors.diffusion import guided_output
+
 SAMPLERS = ("ode_euler", "ode_heun", "sde")
 
 
@@ -36,14 +38,8 @@ class Flow:
         return F.mse_loss(v, noise - x0)
 
     def _v(self, net: nn.Module, x: torch.Tensor, t: float, y: torch.Tensor, null: int, scale: float) -> torch.Tensor:
-        c, b = x.shape[1], x.shape[0]
-        tt = torch.full((b,), t * 1000, device=x.device)
-        if scale == 1.0:
-            return net(x, tt, y)[:, :c]
-        out = net(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([y, torch.full_like(y, null)]))[:, :c]
-        cond, uncond = out.chunk(2)
-        guided = uncond + scale * (cond - uncond)
-        return torch.cat([guided[:, :3], cond[:, 3:]], 1) if self.cfg.cfg_channels == "first3" else guided
+        tt = torch.full((x.shape[0],), t * 1000, device=x.device)
+        return guided_output(net, x, tt, y, null, scale, self.cfg.cfg_channels)
 
     @torch.no_grad()
     def sample(self, net: nn.Module, shape: tuple[int, ...], y: torch.Tensor, null_class: int,

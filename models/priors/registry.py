@@ -14,13 +14,14 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from bench.registry import Registry, RegistryError
+from bench.registry import Registry
 from models.priors.diffusion import DiffusionConfig
 from models.priors.dit import DiT, DiTConfig
 from models.priors.flow import FlowConfig
 from models.priors.gpt import GPT, GPTConfig
 from models.priors.maskgit import MaskGIT, MaskGITConfig
 from models.priors.unet import UNet, UNetConfig
+from models.registry import apply_overrides
 
 KINDS = ("gpt", "maskgit", "dit", "sit", "ldm")
 TOKEN_KINDS = ("gpt", "maskgit")
@@ -93,19 +94,7 @@ def register_prior(fn: Callable[[str], PriorEntry]) -> Callable[[str], PriorEntr
 
 def create_prior(name: str, scale: str = "paper", overrides: dict[str, dict[str, Any]] | None = None) -> PriorEntry:
     """Resolve a prior at a scale; overrides {'model'|'train'|'sample'|'process': {field: value}}."""
-    entry = PRIORS.get(name)(scale)
-    for part, values in (overrides or {}).items():
-        values = {k: v for k, v in (values or {}).items() if v is not None}
-        if not values:
-            continue
-        cfg = getattr(entry, part)
-        valid = {f.name for f in dataclasses.fields(cfg)}
-        unknown = sorted(set(values) - valid)
-        if unknown:
-            raise RegistryError(f"unknown {part} field(s) {unknown} for prior '{name}'; valid: {sorted(valid)}")
-        values = {k: tuple(v) if isinstance(getattr(cfg, k), tuple) else v for k, v in values.items()}
-        entry = dataclasses.replace(entry, **{part: dataclasses.replace(cfg, **values)})
-    return entry
+    return apply_overrides(PRIORS.get(name)(scale), overrides)
 
 
 def bind(entry: PriorEntry, codebook_size: int, latent_shape: tuple[int, int, int], latent_dim: int,
