@@ -11,24 +11,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.stages import Runtime, Stage, record_provenance, runner, stage_dir, write_json_atomic
+from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
 from bench.train import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior
-from models.registry import build_tokenizer
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.metrics.fid import FeatureStats
 from tasks.metrics.networks import WeightsSpec
-from tasks.metrics.registry import METRICS
 from tasks.token_cache import encode_split, load_cache
 
 
 def _tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
-    from bench.stage_runners import entry_from_config
+    from bench.stage_runners import load_trained_tokenizer
 
-    model = build_tokenizer(entry_from_config(tok_cfg))
-    state = torch.load(stage_dir(rt.work_dir, train_key) / "tokenizer.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["state_dict"])
-    return model.eval()
+    return load_trained_tokenizer(rt, train_key, tok_cfg).eval()
 
 
 def _input(stage: Stage, kind: str) -> str:
@@ -44,29 +39,6 @@ def prior_entry(c: dict[str, Any]) -> PriorEntry:
     entry = create_prior(p["name"], p["scale"], p.get("overrides"))
     b = p["bind"]
     return bind(entry, b["codebook_size"], tuple(b["latent_shape"]), b["latent_dim"], b["n_classes"])
-
-
-def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weights: dict[str, str],
-                  values: dict[str, float], protocol: dict[str, Any], extra_rows: list[dict] | None = None) -> int:
-    """records.jsonl: one row per metric (or per analysis row), with provenance, protocol and metric facts."""
-    prov = record_provenance(stage, device, seed, weights)
-    base = {**stage.labels, **prov, **protocol}
-    rows = [{**base, "metric": m, "value": v} for m, v in values.items()]
-    for r in extra_rows or []:
-        rows.append({**base, **r})
-    for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting
-        r["setting"] = str(stage.labels.get("setting", "")) + r.get("setting_suffix", "")
-    for r in rows:
-        meta = METRICS.get(r["metric"])
-        r.update(unit=meta.unit, direction=meta.direction, **meta.protocol)
-    tmp = out / ".records.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
-    tmp.replace(out / "records.jsonl")
-    return len(rows)
-
-
-def _weights_label(w: dict[str, Any]) -> str:
-    return w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}")
 
 
 @runner("token_cache")
@@ -157,7 +129,7 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
                 "top_k": s.top_k, "top_p": s.top_p, "temperature": s.temperature,
                 "sampler": getattr(proc, "sampler", "ancestral" if proc is not None else entry.kind),
                 "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
-                "metric_weights": _weights_label(w), "scale": c["prior"]["scale"],
+                "metric_weights": weights_label(w), "scale": c["prior"]["scale"],
                 "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
                 "codebook_size": c["codebook_size"]}
     n = write_records(out, stage, device, c["seed"], feats.hashes, values, protocol)
@@ -204,7 +176,7 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
     tokenizer = _tokenizer(rt, train_key, c["tokenizer"]).to(device)
     w = c["metric_weights"]
     spec = WeightsSpec(w["mode"], w["seed"], rt.weights_dir)
-    base = {"scale": c["scale"], "metric_weights": _weights_label(w), "task": f"{c['analysis']}@v{c['task_version']}"}
+    base = {"scale": c["scale"], "metric_weights": weights_label(w), "task": f"{c['analysis']}@v{c['task_version']}"}
     rows, hashes = [], {}
     kind = c["analysis"]
     if kind == "usage_over_training":

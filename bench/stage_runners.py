@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,8 @@ from torch.utils.data import DataLoader
 
 from bench import downstream  # noqa: F401  registers the downstream stage runners
 from bench.provenance import package_versions, stable_hash, state_dict_hash
-from bench.stages import Runtime, Stage, record_provenance, runner, stage_dir, write_json_atomic
+from bench.stages import (Runtime, Stage, record_provenance, runner, stage_dir, weights_label, write_json_atomic,
+                          write_records, write_records_file)
 from bench.train import train_tokenizer, write_progress
 from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
@@ -30,6 +30,14 @@ def entry_from_config(cfg: dict[str, Any]) -> TokenizerEntry:
     if cfg.get("phase") == 1:
         entry = dataclasses.replace(entry, phase1=None, phase=1)
     return entry
+
+
+def load_trained_tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
+    """The tokenizer a train_tokenizer stage wrote (tokenizer.pt), rebuilt from the config it was planned with."""
+    model = build_tokenizer(entry_from_config(tok_cfg))
+    state = torch.load(stage_dir(rt.work_dir, train_key) / "tokenizer.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["state_dict"])
+    return model
 
 
 def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None):
@@ -114,14 +122,12 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     c = stage.config
     task = TASKS.get(c["task"])
     entry = entry_from_config(c["tokenizer"])
-    model = build_tokenizer(entry)
     released = c.get("checkpoint")
     if released:  # released weights through their converter (tokenizer.checkpoint=PATH)
+        model = build_tokenizer(entry)
         fmt = convert_checkpoint(released["path"], model, released["format"])
     else:
-        ckpt = torch.load(stage_dir(rt.work_dir, stage.inputs[0]) / "tokenizer.pt", map_location="cpu",
-                          weights_only=False)
-        model.load_state_dict(ckpt["state_dict"])
+        model = load_trained_tokenizer(rt, stage.inputs[0], c["tokenizer"])
     model.to(device)
     d = c["dataset"]
     data = open_dataset(d, task.split, c["max_images"])
@@ -138,8 +144,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     protocol = {
         "split": f"{d['name']}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
         "resolution": d["resolution"], "crop": Protocol(d["resolution"], d["interpolation"]).describe(),
-        "metric_weights": c["metric_weights"]["mode"] + ("" if c["metric_weights"]["mode"] == "pretrained"
-                                                         else f"-seed{c['metric_weights']['seed']}"),
+        "metric_weights": weights_label(c["metric_weights"]),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
         "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",
     }
@@ -150,9 +155,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     for metric, value in result.values.items():
         m = METRICS.get(metric)
         records.append({**base, "metric": metric, "value": value, "unit": m.unit, "direction": m.direction})
-    tmp = out / ".records.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records))
-    tmp.replace(out / "records.jsonl")
+    write_records_file(out, records)
     write_json_atomic(out / "values.json", result.values)
     return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": len(records)}
 
@@ -166,14 +169,9 @@ def run_model_facts(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
     h = entry.model.resolution // entry.model.downsample
     values = {"params_m": count_params(entry) / 1e6, "tokens_per_image": h * h * latent_channels(entry),
               "codebook_size": entry.model.n_embed}
-    prov = record_provenance(stage, torch.device("meta"), 0, {})
-    base = {**stage.labels, **prov, "scale": entry.scale, "task": f"model_facts@v{stage.config['task_version']}",
-            "published_params_m": entry.published_params, "published_decimals": entry.published_decimals,
-            "param_gap": entry.param_gap or "",
-            "metric_weights": "none (no metric network)", "split": "none", "image_count": 0}
-    records = [{**base, "metric": m, "value": v, "unit": METRICS.get(m).unit, "direction": METRICS.get(m).direction,
-                **METRICS.get(m).protocol} for m, v in values.items()]
-    tmp = out / ".records.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records))
-    tmp.replace(out / "records.jsonl")
-    return {"records": len(records), **values}
+    protocol = {"scale": entry.scale, "task": f"model_facts@v{stage.config['task_version']}",
+                "published_params_m": entry.published_params, "published_decimals": entry.published_decimals,
+                "param_gap": entry.param_gap or "",
+                "metric_weights": "none (no metric network)", "split": "none", "image_count": 0}
+    n = write_records(out, stage, torch.device("meta"), 0, {}, values, protocol)
+    return {"records": n, **values}

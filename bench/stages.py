@@ -108,3 +108,31 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
 def record_provenance(stage: Stage, device: torch.device, seed: int, weights: dict[str, str]) -> dict[str, Any]:
     """Provenance columns for a stage's records (config hash = the stage key, which covers its inputs)."""
     return provenance(stage.key.split("-", 1)[1], seed, device, weights)
+
+
+def weights_label(w: dict[str, Any]) -> str:
+    """'pretrained', or 'random-seed<N>' for seeded random metric networks (the label every record carries)."""
+    return w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}")
+
+
+def write_records_file(out: Path, rows: list[dict[str, Any]]) -> None:
+    """records.jsonl, replaced atomically so a reader never sees half a file."""
+    tmp = out / ".records.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+    tmp.replace(out / "records.jsonl")
+
+
+def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weights: dict[str, str],
+                  values: dict[str, float], protocol: dict[str, Any], extra_rows: list[dict] | None = None) -> int:
+    """One row per metric (or per analysis row), with provenance, protocol and the metric's own facts."""
+    from tasks.metrics.registry import METRICS
+
+    base = {**stage.labels, **record_provenance(stage, device, seed, weights), **protocol}
+    rows = [{**base, "metric": m, "value": v} for m, v in values.items()]
+    rows += [{**base, **r} for r in extra_rows or []]
+    for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting
+        r["setting"] = str(stage.labels.get("setting", "")) + r.get("setting_suffix", "")
+        meta = METRICS.get(r["metric"])
+        r.update(unit=meta.unit, direction=meta.direction, **meta.protocol)
+    write_records_file(out, rows)
+    return len(rows)
