@@ -7,6 +7,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def class_labels(labels: torch.Tensor | None, n_classes: int, p_drop: float, training: bool, b: int,
+                 device: torch.device) -> torch.Tensor:
+    """Class ids for a conditioning embedding whose last row (index n_classes) is the null class: missing labels
+    or an unconditional model give the null class; in training, labels drop to it with probability p_drop
+    (classifier-free guidance, Ho & Salimans 2022)."""
+    null = torch.full((b,), n_classes, dtype=torch.long, device=device)
+    lab = null if labels is None or n_classes == 0 else labels
+    if training and labels is not None and p_drop > 0:
+        lab = torch.where(torch.rand(b, device=device) < p_drop, null, lab)
+    return lab
+
+
 class KVCache:
     """Keys/values of the positions decoded so far, one (k, v) pair per layer."""
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.priors.blocks import AdaLNBlock, modulate
+from models.priors.blocks import AdaLNBlock, class_labels, modulate
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,7 @@ class DiT(nn.Module):
         b, _, h, w = x.shape
         p = self.cfg.patch_size
         tokens = self.x_embed(x).flatten(2).transpose(1, 2) + self.pos
-        if self.training and self.cfg.class_dropout > 0:
-            y = torch.where(torch.rand(b, device=x.device) < self.cfg.class_dropout,
-                            torch.full_like(y, self.cfg.n_classes), y)
+        y = class_labels(y, self.cfg.n_classes, self.cfg.class_dropout, self.training, b, x.device)
         c = self.t_embed(timestep_embedding(t)) + self.y_embed(y)
         for block in self.blocks:
             tokens = block(tokens, c)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.priors.blocks import Block, KVCache
+from models.priors.blocks import Block, KVCache, class_labels
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,8 @@ class GPT(nn.Module):
         return self.tok_emb(idx).reshape(b, t, -1)
 
     def _labels(self, labels: torch.Tensor | None, b: int, device: torch.device) -> torch.Tensor:
-        null = torch.full((b,), self.cfg.n_classes, dtype=torch.long, device=device)
-        if labels is None or self.cfg.n_classes == 0:
-            return null
-        if self.training and self.cfg.class_dropout > 0:
-            labels = torch.where(torch.rand(b, device=device) < self.cfg.class_dropout, null, labels)
-        return labels
+        return class_labels(labels if self.cfg.n_classes else None, self.cfg.n_classes, self.cfg.class_dropout,
+                            self.training, b, device)
 
     def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: position t's logits predict idx[:, t] from the class token and idx[:, :t]."""

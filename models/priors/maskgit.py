@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.priors.blocks import Block
+from models.priors.blocks import Block, class_labels
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,7 @@ class MaskGIT(nn.Module):
 
     def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         b, t, c = idx.shape
-        null = torch.full((b,), self.cfg.n_classes, dtype=torch.long, device=idx.device)
-        lab = null if labels is None or self.cfg.n_classes == 0 else labels
-        if self.training and labels is not None and self.cfg.class_dropout > 0:
-            lab = torch.where(torch.rand(b, device=idx.device) < self.cfg.class_dropout, null, lab)
+        lab = class_labels(labels, self.cfg.n_classes, self.cfg.class_dropout, self.training, b, idx.device)
         x = torch.cat([self.cls_emb(lab)[:, None], self.tok_emb(idx).reshape(b, t, -1)], 1) + self.pos_emb
         for block in self.blocks:
             x = block(x)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.priors.blocks import class_labels
 from models.priors.dit import timestep_embedding
 
 
@@ -111,9 +112,7 @@ class UNet(nn.Module):
         return h
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.training and self.cfg.class_dropout > 0:
-            y = torch.where(torch.rand(y.shape[0], device=x.device) < self.cfg.class_dropout,
-                            torch.full_like(y, self.cfg.n_classes), y)
+        y = class_labels(y, self.cfg.n_classes, self.cfg.class_dropout, self.training, y.shape[0], x.device)
         temb = self.t_embed(timestep_embedding(t, self.cfg.ch))
         ctx = self.y_embed(y)[:, None]
         h = self.conv_in(x)
