@@ -33,6 +33,7 @@ def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.devi
     else:
         dtype, shape = np.float16, None
     arr, labels, filled, corrupt = None, np.zeros(n, dtype=np.int64), 0, 0
+    ch_sum = ch_sq = None  # per-channel float64 sums of the latents, accumulated while encoding
     for i, batch in enumerate(loader):
         corrupt += batch["n_corrupt"]
         if "image" in batch:
@@ -43,23 +44,32 @@ def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.devi
                 arr = np.lib.format.open_memmap(out / f".{split}_{store}.npy", mode="w+", dtype=dtype,
                                                 shape=shape or (n,) + vals.shape[1:])
             arr[filled:filled + len(vals)] = vals.astype(dtype)
+            if store == "latents":
+                v = vals.astype(dtype).astype(np.float64)  # the stored (float16) values
+                ch_sum = (0 if ch_sum is None else ch_sum) + v.sum(axis=(0, 2, 3))
+                ch_sq = (0 if ch_sq is None else ch_sq) + (v * v).sum(axis=(0, 2, 3))
             labels[filled:filled + len(vals)] = batch["label"].numpy()
             filled += len(vals)
         if on_batch:
             on_batch(i + 1, len(loader))
     arr.flush()
+    shape = list(arr.shape)
     del arr
-    tmp = out / f".{split}_{store}.npy"
-    final = np.load(tmp, mmap_mode="r")[:filled]
-    np.save(out / f"{split}_{store}.npy", np.ascontiguousarray(final))  # drop rows of skipped corrupt images
-    tmp.unlink()
+    tmp, final = out / f".{split}_{store}.npy", out / f"{split}_{store}.npy"
+    if filled == n:
+        tmp.replace(final)
+    else:  # drop the rows of skipped corrupt images
+        np.save(final, np.ascontiguousarray(np.load(tmp, mmap_mode="r")[:filled]))
+        tmp.unlink()
+        shape[0] = filled
     np.save(out / f"{split}_labels.npy", labels[:filled])
     info = {"split": split, "store": store, "n": filled, "corrupt_skipped": corrupt, "dtype": np.dtype(dtype).name,
-            "shape": list(np.load(out / f"{split}_{store}.npy", mmap_mode="r").shape)}
+            "shape": shape}
     if store == "latents":  # per-channel statistics: latent priors train on standardised latents
-        lat = np.load(out / f"{split}_latents.npy", mmap_mode="r").astype(np.float32)
-        info["mean"] = lat.mean(axis=(0, 2, 3)).tolist()
-        info["std"] = lat.std(axis=(0, 2, 3)).tolist()
+        count = filled * shape[2] * shape[3]
+        mean = ch_sum / count
+        info["mean"] = mean.tolist()
+        info["std"] = np.sqrt(np.maximum(ch_sq / count - mean * mean, 0.0)).tolist()
     (out / f"{split}_{store}.json").write_text(json.dumps(info))
     return info
 
