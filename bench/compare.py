@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-PAPER_NUMBERS = Path(__file__).resolve().parent.parent / "results" / "paper_numbers.csv"
+from bench.resources import data_path
+
+PAPER_NUMBERS = data_path("results", "paper_numbers.csv")
 BASE_KEY = ["dataset", "method", "setting", "metric"]
 
 # our metric -> (the paper's metric name, the protocol facts our number carries)

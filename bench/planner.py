@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.registry import RegistryError
+from bench.resources import PKG_PREFIX, resolve
 from bench.planner_downstream import DOWNSTREAM, plan_downstream
 from bench.stages import Stage
 from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, latent_channels,
@@ -18,7 +19,8 @@ EVAL_KINDS = {"reconstruction": "eval_reconstruction", "model_facts": "model_fac
 NEEDS_NO_TRAINING = {"model_facts"}
 # A suite run: which tokenizer(s), datasets and tasks; optional per-run config changes ({model|loss|train: {..}})
 # and the paper row it reproduces ({method, setting}: the keys of results/paper_numbers.csv).
-RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row", "priors", "prior_overrides", "prior_rows"}
+RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row", "priors", "prior_overrides", "prior_rows",
+              "checkpoint"}  # checkpoint: evaluate fixed weights (a path, or pkg://results/golden/... shipped)
 
 
 def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
@@ -73,9 +75,9 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
     if row.get("setting"):
         setting = row["setting"] if scale["name"] == "paper" else f"{row['setting']} [{setting}]"
     weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
-    ckpt = _checkpoint(cfg, entry.name)
+    ckpt = _checkpoint(cfg, entry.name, run.get("checkpoint"))
     if ckpt:
-        setting += f" released:{ckpt['sha256'][:8]}"
+        setting += f" {'fixed' if run.get('checkpoint') else 'released'}:{ckpt['sha256'][:8]}"
     for ds in run["datasets"]:
         data_name = _stand_in(cfg, ds)
         d = _dataset_config(cfg, data_name, entry.model.resolution)
@@ -84,7 +86,8 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
         if ckpt:  # evaluate released weights: no training stages at all
             for task_name in run["tasks"]:
                 task = TASKS.get(task_name)
-                ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} (released weights) on {ds}",
+                kind = "fixed" if run.get("checkpoint") else "released"
+                ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} ({kind} weights) on {ds}",
                            {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
                             "task_version": task.version, "seed": cfg["seed"], "metric_weights": weights,
                             "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"]},
@@ -96,8 +99,8 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             facts = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name}",
                           {"tokenizer": tok_cfg, "task": task.task, "task_version": task.version}, labels=labels)
             stages.setdefault(facts.key, facts)
-        if all(TASKS.get(t).task in NEEDS_NO_TRAINING for t in run["tasks"]):
-            continue
+        if run["tasks"] and all(TASKS.get(t).task in NEEDS_NO_TRAINING for t in run["tasks"]):
+            continue  # (tasks: [] trains only: the default suite's trajectory probe)
         inputs = _codebook_inputs(cfg, entry, data_name, weights, stages)
         if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
             first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
@@ -142,12 +145,18 @@ def _codebook_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weight
     return (stage.key,)
 
 
-def _checkpoint(cfg: dict[str, Any], name: str) -> dict[str, Any] | None:
-    """tokenizer.checkpoint=PATH: the file's identity (sha256) and format, for the selected tokenizer only."""
+def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = None) -> dict[str, Any] | None:
+    """The weights to evaluate instead of training: the file's identity (sha256) and format.
+
+    From tokenizer.checkpoint=PATH (the selected tokenizer only), or from the suite run's own `checkpoint`.
+    A shipped file (pkg://...) keeps its package reference in the stage config, so its key is the same in a
+    checkout and in a wheel install; a user's file is recorded by its absolute path.
+    """
     tok = cfg["tokenizer"]
-    if tok["name"] != name or not tok.get("checkpoint"):
+    ref = run_checkpoint or (tok.get("checkpoint") if tok["name"] == name else None)
+    if not ref:
         return None
-    path = Path(tok["checkpoint"]).expanduser().resolve()
+    path = resolve(ref).resolve()
     if not path.is_file():
         raise RegistryError(f"tokenizer.checkpoint: file not found: {path}. Point it at a released checkpoint "
                             "(taming .ckpt, VQGAN-LC .pth, RQ-VAE stage-1 .pt) or a vqbench tokenizer.pt")
@@ -155,7 +164,8 @@ def _checkpoint(cfg: dict[str, Any], name: str) -> dict[str, Any] | None:
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):
             digest.update(block)
-    return {"path": str(path), "sha256": digest.hexdigest(), "format": tok.get("checkpoint_format") or "auto"}
+    fmt = (tok.get("checkpoint_format") if tok["name"] == name else None) or "auto"
+    return {"path": ref if str(ref).startswith(PKG_PREFIX) else str(path), "sha256": digest.hexdigest(), "format": fmt}
 
 
 def _stand_in(cfg: dict[str, Any], ds: str) -> str:

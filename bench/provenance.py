@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -33,17 +34,35 @@ def state_dict_hash(module: torch.nn.Module, n: int = 16) -> str:
     return h.hexdigest()[:n]
 
 
+def installed_version() -> str:
+    """vqbench's installed distribution version ('absent' when run from a checkout that was never installed)."""
+    try:
+        return metadata.version("vqbench")
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
 @functools.lru_cache(maxsize=1)
 def git_state() -> dict[str, Any]:
-    """Git SHA and dirty flag of the checkout vqbench runs from ('unknown' outside git)."""
+    """Git SHA and dirty flag of the checkout that holds the running code.
+
+    Only a repository whose top level is the folder above this package counts: a wheel installed into a
+    virtualenv that sits inside some other repository must not report that repository's SHA. Without a
+    checkout (a wheel install) the SHA field says so and names the installed vqbench version instead.
+    """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
                               check=True, timeout=20).stdout.strip()
+    no_checkout = {"git_sha": f"none (installed vqbench=={installed_version()})", "git_dirty": None}
+    if not (REPO_ROOT / ".git").exists():
+        return no_checkout
     try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != REPO_ROOT:
+            return no_checkout
         sha = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
-        return {"git_sha": "unknown", "git_dirty": None}
+        return {"git_sha": "unknown (git failed in the checkout)", "git_dirty": None}
     return {"git_sha": sha, "git_dirty": dirty}
 
 
@@ -71,6 +90,28 @@ def cpu_model() -> str:
     return platform.machine()
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_vector_isa() -> str:
+    """The widest x86 vector extension the CPU reports (avx512f / avx2 / avx / none), from /proc/cpuinfo."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    return next((f for f in ("avx512f", "avx2", "avx") if f in flags), "none")
+
+
+def cpu_capability() -> dict[str, str]:
+    """Which vectorised kernels torch runs (its capability path, which ATEN_CPU_CAPABILITY can lower) and what
+    the CPU offers: the two things that make CPU float results differ between machines."""
+    try:
+        torch_cap = str(torch.backends.cpu.get_cpu_capability())
+    except AttributeError:  # torch < 2.1
+        torch_cap = "unknown"
+    return {"cpu_capability": torch_cap, "cpu_isa": cpu_vector_isa(),
+            "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY", "")}
+
+
 def device_string(device: torch.device) -> str:
     """'cuda:<GPU name>' or 'cpu:<CPU model>:threads=N' (the first field is what golden numbers key on)."""
     if device.type == "cuda":
@@ -86,5 +127,6 @@ def provenance(config_hash: str, seed: int, device: torch.device, weights: dict[
         "seed": seed,
         "packages": package_versions(),
         "device": device_string(device),
+        **cpu_capability(),
         **{f"weights_{k}": v for k, v in sorted(weights.items())},
     }

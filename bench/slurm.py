@@ -21,9 +21,10 @@ from omegaconf import OmegaConf
 
 from bench.executors import ExecReport, Executor
 from bench.provenance import REPO_ROOT, git_state
+from bench.resources import data_path
 from bench.stages import Runtime, Stage, is_done, run_stage, stage_dir, write_json_atomic
 
-PROFILE_DIR = REPO_ROOT / "slurm" / "profiles"
+PROFILE_DIR = data_path("slurm", "profiles")
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
             "DEADLINE"}
 

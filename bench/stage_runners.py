@@ -9,7 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench import downstream  # noqa: F401  registers the downstream stage runners
-from bench.provenance import package_versions, stable_hash, state_dict_hash
+from bench.resources import resolve
+from bench.provenance import device_string, package_versions, stable_hash, state_dict_hash
 from bench.stages import (Runtime, Stage, record_provenance, runner, stage_dir, weights_label, write_json_atomic,
                           write_records, write_records_file)
 from bench.train import train_tokenizer, write_progress
@@ -113,8 +114,11 @@ def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dic
     c = stage.config
     entry = entry_from_config(c["tokenizer"])
     data = open_dataset(c["dataset"], "train")
-    return train_tokenizer(entry, data, out, c["seed"], device, weights_spec(c["metric_weights"], rt),
-                           init=_train_init(stage, rt, entry) if stage.inputs else None)
+    summary = train_tokenizer(entry, data, out, c["seed"], device, weights_spec(c["metric_weights"], rt),
+                              init=_train_init(stage, rt, entry) if stage.inputs else None)
+    # the platform the training ran on: the golden trajectory check compares only like with like
+    return {**summary, "device": device_string(device), "packages": package_versions(),
+            "metric_weights": weights_label(c["metric_weights"])}
 
 
 @runner("eval_reconstruction")
@@ -125,7 +129,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     released = c.get("checkpoint")
     if released:  # released weights through their converter (tokenizer.checkpoint=PATH)
         model = build_tokenizer(entry)
-        fmt = convert_checkpoint(released["path"], model, released["format"])
+        fmt = convert_checkpoint(resolve(released["path"]), model, released["format"])
     else:
         model = load_trained_tokenizer(rt, stage.inputs[0], c["tokenizer"])
     model.to(device)

@@ -11,8 +11,9 @@ import pandas as pd
 from bench import slurm, stage_runners  # noqa: F401  (registers the slurm executor and the stage runners)
 from bench.config import listing
 from bench.executors import EXECUTORS
-from bench.golden import diff_golden, golden_frame, write_diff
+from bench.golden import diff_golden, observed_frame, summarize, update_values, write_diff
 from bench.planner import plan
+from bench.resources import is_installed_copy, resolve
 from bench.stages import Runtime, is_done
 from bench.store import consolidate, load_records
 
@@ -84,30 +85,38 @@ def run_suite(cfg: dict[str, Any]) -> int:
     print(f"wrote {out_dir / 'results.csv'} ({len(df)} records) and {out_dir / 'results.md'}")
     code = 0 if report_ok else 1
     golden = suite.get("golden")
-    if action == "update_golden":
-        if not golden or not report_ok:
-            raise SystemExit("error: update_golden needs a suite with a golden path and a fully finished run")
-        golden_frame(df).to_csv(golden, index=False)
-        print(f"wrote golden numbers to {golden}")
-    elif golden and Path(golden).is_file():
-        diff = diff_golden(df, Path(golden))
-        write_diff(diff, out_dir)
-        counts = diff["status"].value_counts().to_dict()
-        print(f"golden diff vs {golden}: {counts} -> {out_dir / 'golden_diff.md'}")
-        drift = diff[diff["status"].isin(["drift", "missing"])]
-        if not drift.empty:
-            with pd.option_context("display.width", 200):
-                print(drift[["dataset", "method", "metric", "value_golden", "value_ours", "delta", "status"]])
-            code = 1
-        if (diff["status"] == "not-comparable").any():
-            print("note: some rows ran with another config, metric weights, device type or torch version than the "
-                  "golden numbers; they are reported as not-comparable, not checked")
-    elif golden:
-        print(f"no golden file at {golden}; run action=update_golden to create it")
+    if golden:
+        code = max(code, golden_check(action, Path(resolve(golden)), df, stages, work_dir, out_dir, report_ok))
     if action == "compare":
         paper_compare(suite, df, out_dir)
     else:
         print((out_dir / "results.md").read_text())
+    return code
+
+
+def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_dir: str, out_dir: Path,
+                 report_ok: bool) -> int:
+    """Diff against the golden file (exit code 1 on drift or missing rows), or rewrite its values (update_golden)."""
+    observed = observed_frame(df, stages, work_dir)
+    if action == "update_golden":
+        if not report_ok or not path.is_file():
+            raise SystemExit("error: update_golden needs a fully finished run and an existing golden file with bands "
+                             f"({path}); new golden files come from tools/golden_bands.py")
+        target = path
+        if is_installed_copy(path):  # never write into site-packages: a copy beside the results instead
+            target = out_dir / "golden" / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+        update_values(observed, path, target)
+        print(f"wrote golden values to {target} (bands kept; re-measure them with tools/golden_bands.py)")
+        return 0
+    if not path.is_file():
+        print(f"no golden file at {path}; tools/golden_bands.py creates one")
+        return 0
+    diff = diff_golden(observed, path)
+    write_diff(diff, out_dir)
+    code, lines = summarize(diff)
+    print(f"golden check vs {path} -> {out_dir / 'golden_diff.md'}: {'FAILED' if code else 'passed'}")
+    print("\n".join(lines))
     return code
 
 

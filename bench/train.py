@@ -24,6 +24,11 @@ from models.semantic_loss import build_perceptual
 from tasks.metrics.networks import WeightsSpec
 
 
+# Steps logged one by one at the start of every run: before Adam's sign-sensitive first updates compound,
+# these agree across CPUs to ~1e-5, so bench/golden.py can hold them to tight bands.
+TRAJECTORY_STEPS = 8
+
+
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN/inf; the message names the step, the terms, and the last good checkpoint."""
 
@@ -170,8 +175,10 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                     d_loss.backward()
                     opt_d.step()
                     terms.update(d_terms)
-                if step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
-                    log.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in terms.items()}}) + "\n")
+                # every step of the first TRAJECTORY_STEPS (the golden trajectory check), then 20 points per run;
+                # 9 significant digits, so the check's bands are not set by the log's rounding
+                if step < TRAJECTORY_STEPS or step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
+                    log.write(json.dumps({"step": step, **{k: float(f"{float(v):.9g}") for k, v in terms.items()}}) + "\n")
                 hits[out.indices.detach().flatten().cpu()] = True
                 if epoch_of(step + 1) != epoch_of(step) or step == cfg.steps - 1:
                     log.write(json.dumps({"step": step, "epoch": epoch_of(step) + 1,

@@ -1,34 +1,101 @@
-"""Golden diff statuses: match, drift (both directions, abs and rel bands), missing, new, not-comparable."""
+"""Golden check statuses (match, drift both ways, missing, not-comparable with its reason), the summary's exit
+code and NOT CHECKED line, update_golden keeping bands, and the shipped golden file's own consistency."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from bench.golden import diff_golden, golden_frame
-
-
-def _results(values: dict[str, float], device="cpu:Some CPU:threads=1", torch_v="2.15.0") -> pd.DataFrame:
-    return pd.DataFrame([{"dataset": "d", "method": "m", "setting": "s", "metric": k, "value": v,
-                          "config_hash": "abc", "metric_weights": "random-seed0", "device": device,
-                          "packages": f"torch=={torch_v};numpy==2"} for k, v in values.items()])
+from bench.golden import (CHECKS, GOLDEN_COLUMNS, JOIN, MUST_AGREE, diff_golden, read_golden, summarize,
+                          update_values)
+from bench.resources import resolve
 
 
-def test_statuses(tmp_path: Path):
+def _golden(rows: list[tuple[str, str, int, float, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"check": c, "dataset": "d", "method": "m", "setting": "s", "metric": metric, "step": step,
+                          "value": v, "tol_kind": kind, "tolerance": tol, "band_source": "test",
+                          "config_hash": "abc", "metric_weights": "random-seed0", "device_type": "cpu",
+                          "torch_version": "2.15.0"} for c, metric, step, v, kind, tol in rows])
+
+
+def _observed(values: dict[tuple[str, str, int], float], device_type="cpu", torch_v="2.15.0") -> pd.DataFrame:
+    return pd.DataFrame([{"check": c, "dataset": "d", "method": "m", "setting": "s", "metric": metric, "step": step,
+                          "value": v, "config_hash": "abc", "metric_weights": "random-seed0",
+                          "device_type": device_type, "torch_version": torch_v}
+                         for (c, metric, step), v in values.items()])
+
+
+@pytest.fixture
+def golden(tmp_path: Path) -> Path:
     path = tmp_path / "golden.csv"
-    golden_frame(_results({"psnr_rgb": 20.0, "rfid": 10.0, "ssim": 0.5})).to_csv(path, index=False)
-    diff = diff_golden(_results({"psnr_rgb": 20.29, "rfid": 11.5, "usage": 0.3}), path).set_index("metric")
-    assert diff.loc["psnr_rgb", "status"] == "match"      # |0.29| <= abs 0.3
-    assert diff.loc["rfid", "status"] == "drift"          # 15% > rel 10%
-    assert diff.loc["ssim", "status"] == "missing"
-    assert diff.loc["usage", "status"] == "new"
-    below = diff_golden(_results({"psnr_rgb": 19.6, "rfid": 9.1, "ssim": 0.5}), path).set_index("metric")
-    assert below.loc["psnr_rgb", "status"] == "drift" and below.loc["rfid", "status"] == "match"
+    _golden([("fixed_weights", "psnr_rgb", -1, 20.0, "rel", 1e-4), ("trajectory", "l1", 0, 0.5, "rel", 1e-4),
+             ("end_of_run", "rfid", -1, 10.0, "abs", 1.0)]).to_csv(path, index=False)
+    return path
 
 
-def test_other_platform_is_not_comparable(tmp_path: Path):
-    path = tmp_path / "golden.csv"
-    golden_frame(_results({"psnr_rgb": 20.0})).to_csv(path, index=False)
-    for kwargs in ({"device": "cuda:NVIDIA H100"}, {"torch_v": "2.11.0"}):
-        diff = diff_golden(_results({"psnr_rgb": 25.0}, **kwargs), path)
-        assert list(diff["status"]) == ["not-comparable"]
+def test_statuses_and_reasons(golden: Path):
+    diff = diff_golden(_observed({("fixed_weights", "psnr_rgb", -1): 20.001, ("trajectory", "l1", 0): 0.50001,
+                                  ("trajectory", "l1", 9): 0.7}), golden).set_index("metric")
+    assert diff.loc["psnr_rgb", "status"] == "match"  # 5e-5 relative, inside 1e-4
+    assert diff.loc["l1", "status"] == "match"
+    assert diff.loc["rfid", "status"] == "missing"
+    assert "l1" in diff.index and len(diff) == 3  # a step the golden file does not hold is not listed
+    below = diff_golden(_observed({("fixed_weights", "psnr_rgb", -1): 19.99, ("trajectory", "l1", 0): 0.5,
+                                   ("end_of_run", "rfid", -1): 8.9}), golden).set_index("metric")
+    assert below.loc["psnr_rgb", "status"] == "drift" and "band" in below.loc["psnr_rgb", "why"]
+    assert below.loc["rfid", "status"] == "drift"  # |1.1| > abs 1.0
+
+
+def test_other_platform_is_reported_not_checked(golden: Path):
+    values = {("fixed_weights", "psnr_rgb", -1): 99.0, ("trajectory", "l1", 0): 9.0, ("end_of_run", "rfid", -1): 0.0}
+    for kwargs, word in (({"device_type": "cuda"}, "device_type"), ({"torch_v": "2.11.0"}, "torch_version")):
+        diff = diff_golden(_observed(values, **kwargs), golden)
+        assert set(diff["status"]) == {"not-comparable"}
+        assert all(word in w for w in diff["why"])
+        code, lines = summarize(diff)
+        assert code == 0 and any(line.strip().startswith("NOT CHECKED: 3 of 3") for line in lines)
+
+
+def test_summary_exit_code(golden: Path):
+    ok = diff_golden(_observed({("fixed_weights", "psnr_rgb", -1): 20.0, ("trajectory", "l1", 0): 0.5,
+                                ("end_of_run", "rfid", -1): 10.5}), golden)
+    assert summarize(ok)[0] == 0
+    bad = diff_golden(_observed({("fixed_weights", "psnr_rgb", -1): 20.0, ("trajectory", "l1", 0): 0.5}), golden)
+    code, lines = summarize(bad)
+    assert code == 1 and any("MISSING end_of_run" in line for line in lines)
+
+
+def test_update_golden_keeps_bands(golden: Path, tmp_path: Path):
+    obs = _observed({("fixed_weights", "psnr_rgb", -1): 21.0, ("trajectory", "l1", 0): 0.4,
+                     ("end_of_run", "rfid", -1): 12.0})
+    target = tmp_path / "new.csv"
+    update_values(obs, golden, target)
+    new = read_golden(target).set_index("metric")
+    assert new.loc["psnr_rgb", "value"] == 21.0 and new.loc["rfid", "tolerance"] == 1.0
+    assert new.loc["rfid", "band_source"].startswith("value from update_golden; ")
+    with pytest.raises(SystemExit, match="lacks 1 golden rows"):
+        update_values(obs.iloc[:2], golden, target)
+
+
+def test_old_golden_format_is_refused(tmp_path: Path):
+    path = tmp_path / "old.csv"
+    pd.DataFrame([{"dataset": "d", "method": "m", "setting": "s", "metric": "ssim", "value": 0.5}]).to_csv(path)
+    with pytest.raises(SystemExit, match="lacks columns"):
+        read_golden(path)
+
+
+def test_shipped_golden_file_is_complete():
+    """Every check has rows, every band is positive and says where it came from, every row is unique."""
+    g = read_golden(resolve("pkg://results/golden/smoke.csv"))
+    assert list(g.columns) == GOLDEN_COLUMNS
+    assert set(g["check"]) == set(CHECKS)
+    assert (g["tolerance"] > 0).all() and g["band_source"].str.len().gt(10).all()
+    assert not g.duplicated(JOIN).any()
+    assert g[MUST_AGREE].notna().all().all()
+    # the tight checks are tight: fixed weights within 0.1%, the first trajectory steps within a few percent
+    assert g.loc[g["check"] == "fixed_weights", "tolerance"].max() < 1e-3
+    assert g.loc[g["check"] == "trajectory", "tolerance"].max() < 0.05
+    assert g.loc[(g["check"] == "trajectory") & (g["step"] == 0), "tolerance"].max() < 1e-3
+    traj = g[g["check"] == "trajectory"]
+    assert {"g_loss", "d_weight", "d_loss", "qloss", "lpips", "l1"} <= set(traj["metric"])

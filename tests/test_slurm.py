@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import OTHER_CPU, REPO, run_cli
 
 
 def _slurm_up() -> str | None:
@@ -51,7 +51,7 @@ def _wait(pred, timeout: float, what: str):
 def test_smoke_suite_through_slurm_gives_the_local_records(tmp_path, smoke):
     first, *_, local_root = smoke
     assert first.returncode == 0
-    res = run_cli(_args(tmp_path, "launcher=slurm", "launcher.poll_s=2"), cwd=REPO, timeout=1500)
+    res = run_cli(_args(tmp_path, "launcher=slurm", "launcher.poll_s=2"), cwd=REPO, timeout=1500, env=OTHER_CPU)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     ours = pd.read_csv(tmp_path / "results" / "smoke" / "results.csv")
     local = pd.read_csv(local_root / "results" / "smoke" / "results.csv")
@@ -62,7 +62,7 @@ def test_smoke_suite_through_slurm_gives_the_local_records(tmp_path, smoke):
     assert all(e["array"] for e in trains) and len({e["job_id"].split("_")[0] for e in trains}) == 1  # one array
     assert man["snapshot"] and Path(man["snapshot"], "bench", "run.py").is_file()
     again = run_cli(_args(tmp_path, "launcher=slurm"), cwd=REPO)
-    assert "4 already done, 0 to run" in again.stdout and "queued" not in again.stdout
+    assert "6 already done, 0 to run" in again.stdout and "queued" not in again.stdout
 
 
 def test_dependencies_cancel_status_and_resubmit(tmp_path):

@@ -1,0 +1,1 @@
+"""Shipped data: SLURM cluster profiles (package data, no code)."""
