@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any, Callable
 
 import torch
 
+from bench.atomic import write_text_atomic
 from bench.provenance import provenance, stable_hash
 
 
@@ -51,9 +51,7 @@ def is_done(work_dir: str | Path, key: str) -> bool:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -117,9 +115,7 @@ def weights_label(w: dict[str, Any]) -> str:
 
 def write_records_file(out: Path, rows: list[dict[str, Any]]) -> None:
     """records.jsonl, replaced atomically so a reader never sees half a file."""
-    tmp = out / ".records.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
-    tmp.replace(out / "records.jsonl")
+    write_text_atomic(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
 
 
 def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weights: dict[str, str],

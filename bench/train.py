@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from bench.atomic import atomic_path, write_text_atomic
 from bench.distributed import rank, world_size
 from bench.preempt import active_guard
 from models.losses import VQLPIPSWithDiscriminator
@@ -76,15 +77,12 @@ def _freeze(model: torch.nn.Module, prefixes: tuple[str, ...]) -> int:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def write_progress(path: Path, done: int, total: int, desc: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"done": done, "total": total, "desc": desc}))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({"done": done, "total": total, "desc": desc}))
 
 
 def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed: int, device: torch.device,

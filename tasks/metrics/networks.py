@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.atomic import atomic_path
 from bench.provenance import state_dict_hash
 from tasks.paths import cache_dir
 
@@ -107,9 +108,8 @@ def _random_inception_file(seed: int) -> Path:
             if p.dim() > 1:  # He-normal keeps activations alive through ~50 random layers
                 fan_in = p[0].numel()
                 p.data = torch.randn(p.shape, generator=gen) * (2.0 / fan_in) ** 0.5
-        tmp = path.with_suffix(".tmp")
-        torch.save(skeleton.state_dict(), tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save(skeleton.state_dict(), tmp)
     return path
 
 
@@ -152,8 +152,7 @@ def load_vgg16_features(spec: WeightsSpec) -> tuple[nn.Module, str]:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed)
                 state = vgg16(weights=None).state_dict()
-            tmp = path.with_suffix(".tmp")
-            torch.save(state, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
     model = FeatureExtractorVGG16("vgg16-fc2", ["fc2"], feature_extractor_weights_path=str(path))
     return model, state_dict_hash(model)
