@@ -85,6 +85,10 @@ def run_suite(cfg: dict[str, Any]) -> int:
     print(f"wrote {out_dir / 'results.csv'} ({len(df)} records) and {out_dir / 'results.md'}")
     code = 0 if report_ok else 1
     golden = suite.get("golden")
+    if df.empty and action != "status":  # nothing to diff or report: a run that produced no record failed
+        print(f"error: no records: no stage of suite {suite['name']} wrote a result (see NOT DONE above and the "
+              f"stages' failed.json under {rt.work_dir}/stages)")
+        return 1
     if action == "update_golden":
         if not golden or not report_ok:
             raise SystemExit("error: update_golden needs a suite with a golden path and a fully finished run")

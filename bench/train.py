@@ -29,6 +29,10 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN/inf; the message names the step, the terms, and the last good checkpoint."""
 
 
+class NoTrainingImagesError(RuntimeError):
+    """A whole pass over the training split gave no readable image: nothing would be trained."""
+
+
 class StepBatchSampler(Sampler[list[int]]):
     """Batch b of the run = samples [b*B, (b+1)*B) of a stream of seeded per-epoch permutations.
 
@@ -134,7 +138,7 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_skip_corrupt)
     model.train()
     criterion.discriminator.train()
-    n_corrupt, last_write, t0 = 0, 0.0, time.time()
+    n_corrupt, n_read, last_write, t0 = 0, 0, 0.0, time.time()
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", mininterval=2.0,
                disable=not lead)
     guard = active_guard()
@@ -143,6 +147,11 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     with log_path.open("a") if lead else open("/dev/null", "w") as log:
         for step, batch in enumerate(loader, start=start):
             n_corrupt += batch["n_corrupt"]
+            n_read += len(batch["image"]) if "image" in batch else 0
+            if n_read == 0 and (step + 1 - start) * cfg.batch_size * world >= len(dataset):
+                raise NoTrainingImagesError(
+                    f"no readable training image: all {len(dataset)} images of the split failed to decode "
+                    f"({n_corrupt} skipped); {entry.name} would train on nothing. Check the dataset files.")
             for opt in (opt_ae, opt_d):  # the schedule is a function of the step: resume-safe
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr_at(step)

@@ -102,7 +102,9 @@ def _random_inception_file(seed: int) -> Path:
     """A seeded random state dict with torch-fidelity's exact Inception layout, saved once and cached."""
     path = cache_dir("metric_weights") / f"inception-random-seed{seed}.pth"
     if not path.is_file():
-        skeleton = _inception_skeleton()
+        with torch.random.fork_rng(devices=[]):  # the 1-d parameters (fc.bias) keep their seeded default init
+            torch.manual_seed(seed)
+            skeleton = _inception_skeleton()
         gen = torch.Generator().manual_seed(seed)
         for name, p in skeleton.named_parameters():
             if p.dim() > 1:  # He-normal keeps activations alive through ~50 random layers
