@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -114,6 +116,8 @@ def _nulls(cfg: Any) -> dict[str, None]:
 
 def register_configs() -> None:
     """Put one `tokenizer/<name>`, `dataset/<name>`, `task/<name>` option per registry entry into Hydra."""
+    # two runs started in the same second get their own Hydra run folders (config.yaml: hydra.run.dir)
+    OmegaConf.register_new_resolver("vqbench_pid", os.getpid, replace=True)
     cs = ConfigStore.instance()
     for name in TOKENIZERS:
         entry = create_entry(name, "paper")
@@ -171,10 +175,40 @@ def check_overrides(overrides: list[str]) -> None:
                 raise SystemExit(f"error: unknown config key '{key}': '{part}' is not a key of {where}.{hint} "
                                  f"Valid keys there: {', '.join(valid)}")
             node, path = node[part], path + [part]
+    given = {}
     for key, ov in zip(keys, values):
         parsed = OverridesParser.create().parse_overrides([ov])[0]  # the value Hydra will pass on: 3.5, 'abc', 5
         if not parsed.is_sweep_override():
             check_value_of(base, key, parsed.value())
+            given[key] = parsed.value()
+    # before Hydra creates its run folder inside the work folder (a raw traceback if it cannot)
+    paths = {k: given.get(f"paths.{k}", base.paths[k]) for k in ("work_dir", "results_dir")}
+    check_paths({"paths": paths, "list": given.get("list", base.list), "action": given.get("action", base.action)})
+
+
+def check_writable(what: str, folder: str | Path) -> None:
+    """SystemExit unless `folder` is (or can be created as) a folder this process can write files in."""
+    path = Path(folder).expanduser()
+
+    def fail(reason: str) -> SystemExit:
+        return SystemExit(f"error: {what} '{folder}' is not a writable folder: {reason}. Pass another one, "
+                          f"e.g. {what}=/tmp/vqbench")
+
+    if path.exists() and not path.is_dir():
+        raise fail("it exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise fail(err.strerror or str(err)) from None
+
+
+def check_paths(cfg: Any) -> None:
+    """Work folder (stages, Hydra logs) and, for actions that write results, the results folder: writable now."""
+    check_writable("paths.work_dir", cfg["paths"]["work_dir"])
+    if not cfg.get("list") and cfg.get("action", "run") not in ("plan", "status"):
+        check_writable("paths.results_dir", cfg["paths"]["results_dir"])
 
 
 def listing(kind: str) -> str:

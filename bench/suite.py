@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bench import slurm, stage_runners  # noqa: F401  (registers the slurm executor and the stage runners)
-from bench.config import check_config, listing
+from bench.config import check_config, check_paths, listing
 from bench.executors import EXECUTORS
 from bench.golden import diff_golden, golden_frame, write_diff
 from bench.planner import plan
@@ -47,6 +47,7 @@ def run_suite(cfg: dict[str, Any]) -> int:
         print(listing(cfg["list"]))
         return 0
     check_config(cfg)  # bad types and ranges fail here, before any stage starts
+    check_paths(cfg)  # an unwritable work or results folder fails now, not after the stages ran
     suite, scale = cfg["suite"], cfg["scale"]
     work_dir = cfg["paths"]["work_dir"]
     out_dir = Path(cfg["paths"]["results_dir"]) / suite["name"]
