@@ -50,7 +50,7 @@ def test_kill_after_checkpoint_then_resume_gives_the_uninterrupted_log_and_usage
     killed = _train(part, 6)  # checkpoint after step 3 (ckpt_every=4); steps 4..6 ran, then kill -9
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     state = torch.load(part / "ckpt.pt", weights_only=False)
-    assert state["step"] == 4 and "hits" in state
+    assert state["step"] == 4
     assert len((part / "train_log.jsonl").read_text().splitlines()) >= 4  # lines up to the checkpoint survived
     res = _train(part, None)
     assert res.returncode == 0, res.stderr[-3000:]
