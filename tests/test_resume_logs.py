@@ -58,3 +58,56 @@ def test_kill_after_checkpoint_then_resume_gives_the_uninterrupted_log_and_usage
     a, b = (full / "train_log.jsonl").read_text(), (part / "train_log.jsonl").read_text()
     assert a == b  # every line, epoch_usage included, once and equal
     assert '"epoch_usage"' in a
+
+
+def test_prior_trainer_checkpoints_on_usr2_and_resumes_to_the_same_log(tmp_path: Path):
+    """SIGUSR2 mid-run: the prior trainer saves at the step boundary and hands over; the resumed log is whole."""
+    import dataclasses
+
+    import pytest
+
+    from bench.preempt import PreemptionGuard
+    from bench.train_prior import train_prior
+    from models.priors.registry import bind, create_prior
+
+    entry = bind(create_prior("dit_xl2", "smoke"), 64, (4, 4, 1), 8, 0)
+    entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=6, ckpt_every=100, deepspeed="off",
+                                                                 batch_size=4))
+    x, y = torch.randn(16, 8, 4, 4), torch.zeros(16, dtype=torch.long)
+    full, part = tmp_path / "full", tmp_path / "part"
+    full.mkdir()
+    part.mkdir()
+    torch.manual_seed(0)
+    train_prior(entry, x, y, full, 0, torch.device("cpu"))
+
+    calls: list[int] = []
+
+    def submitit_like(signum, frame):
+        calls.append(signum)
+        raise SystemExit(-1)  # submitit requeues and exits here
+    old = signal.signal(signal.SIGUSR2, submitit_like)
+    sent: list[int] = []
+
+    import bench.train_prior as tp
+
+    orig = tp.write_progress
+
+    def progress(path, done, total, desc):
+        orig(path, done, total, desc)
+        if done == 3 and not sent:
+            sent.append(done)
+            os.kill(os.getpid(), signal.SIGUSR2)
+    tp.write_progress = progress
+    try:
+        torch.manual_seed(0)
+        with PreemptionGuard(), pytest.raises(SystemExit):
+            train_prior(entry, x, y, part, 0, torch.device("cpu"))
+    finally:
+        tp.write_progress = orig
+        signal.signal(signal.SIGUSR2, old)
+    assert calls == [signal.SIGUSR2]
+    assert torch.load(part / "ckpt.pt", weights_only=False)["step"] == 4  # steps 0..3 done
+    torch.manual_seed(0)
+    summary = train_prior(entry, x, y, part, 0, torch.device("cpu"))
+    assert summary["resumed_from"] == 4
+    assert (part / "train_log.jsonl").read_text() == (full / "train_log.jsonl").read_text()
