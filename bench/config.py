@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge
-
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
@@ -177,7 +176,10 @@ def check_overrides(overrides: list[str]) -> None:
             node, path = node[part], path + [part]
     given = {}
     for key, ov in zip(keys, values):
-        parsed = OverridesParser.create().parse_overrides([ov])[0]  # the value Hydra will pass on: 3.5, 'abc', 5
+        try:
+            parsed = OverridesParser.create().parse_overrides([ov])[0]  # the value Hydra passes on: 3.5, 'abc', 5
+        except Exception:  # noqa: BLE001  a syntax error: Hydra reports it in its own words
+            continue
         if not parsed.is_sweep_override():
             check_value_of(base, key, parsed.value())
             given[key] = parsed.value()
