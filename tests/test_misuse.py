@@ -132,3 +132,19 @@ def test_two_fresh_caches_give_the_same_random_inception(tmp_path, monkeypatch):
         torch.manual_seed(1000 + i)  # a different global RNG state each time must not matter
         hashes.append(load_inception(WeightsSpec("random", 0))[1])
     assert hashes[0] == hashes[1]
+
+
+def test_fully_failed_run_with_a_golden_file_reports_not_done(tmp_path, monkeypatch, capsys):
+    """A NaN loss fails every stage: the run ends with its NOT DONE report and exit 1, not a KeyError traceback."""
+    import torch
+
+    from bench.suite import run_suite
+    from models import losses
+
+    monkeypatch.setattr(losses.VQLPIPSWithDiscriminator, "generator_loss",
+                        lambda self, *a, **k: (torch.tensor(float("nan"), requires_grad=True), {}))
+    cfg = compose(["suite=recon", "dataset=mini_faces", "train.steps=2", "launcher=debug"] + _paths(tmp_path))
+    cfg["suite"]["golden"] = str(REPO / "results" / "golden" / "smoke.csv")
+    assert run_suite(cfg) == 1
+    out = capsys.readouterr().out
+    assert "NOT DONE" in out and "NonFiniteLossError" in out and "no records" in out
