@@ -101,6 +101,34 @@ def test_success_clears_an_old_failed_json(tmp_path: Path):
     assert (out / "done.json").is_file() and not (out / "failed.json").exists()
 
 
+def test_run_stage_reports_a_live_owner_waits_and_never_runs_twice(tmp_path: Path, capsys):
+    """A second runner names the live owner, waits, and takes the finished result instead of running again."""
+    from bench.stages import RUNNERS, Runtime, Stage, run_stage, stage_dir, write_json_atomic
+
+    calls = []
+    RUNNERS["_count"] = lambda stage, out, rt, device: calls.append(1) or {"ran": True}
+    st = Stage("_count", "count", {"x": 2})
+    rt = Runtime(work_dir=str(tmp_path))
+    out = stage_dir(tmp_path, st.key)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD.format(repo=str(REPO), folder=str(out))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result: list[dict] = []
+        t = threading.Thread(target=lambda: result.append(run_stage(st, rt)), daemon=True)
+        t.start()
+        time.sleep(1.0)
+        assert not result and f"being run by pid {holder.pid}" in capsys.readouterr().out
+        write_json_atomic(out / "done.json", {"ran": "elsewhere"})  # the owner finishes the stage, then exits
+        holder.kill()
+        holder.wait()
+        t.join(10)
+        assert result == [{"ran": "elsewhere"}] and not calls
+    finally:
+        holder.kill()
+        del RUNNERS["_count"]
+
+
 TINY = ["suite=recon", "dataset=mini_faces", "train.steps=3", "scale.eval.max_images=8"]
 
 
