@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from bench.registry import unknown_name_message
+from bench.schema import ConfigValueError, check_fields, check_value, lookup
 from models.registry import KNOBS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry, latent_channels
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
@@ -19,6 +24,90 @@ CONF_DIR = Path(__file__).parent / "conf"
 GROUPS = ("suite", "scale", "launcher", "tokenizer", "dataset", "task")
 
 
+# What the non-registry config groups accept; the tokenizer and train parts are typed on their own dataclasses.
+@dataclass(frozen=True)
+class DatasetOptions:
+    root: str | None = None
+    file_list: str | None = None
+    on_corrupt: Literal["skip", "fail"] = "skip"
+    interpolation: Literal["bicubic", "bilinear", "lanczos", "area"] = "bicubic"
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    weights: Literal["pretrained", "random"] = "random"
+    seed: int = 0
+    weights_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    max_images: Annotated[int, Ge(1)] | None = None
+    max_ref_images: Annotated[int, Ge(2)] | None = None  # FID needs two images
+    num_workers: Annotated[int, Ge(0)] = 0
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    threads: Annotated[int, Ge(1)] = 1
+    device: str = "cpu"
+    metrics: MetricsOptions = MetricsOptions()
+    eval: EvalOptions = EvalOptions()
+
+
+@dataclass(frozen=True)
+class LauncherOptions:
+    max_parallel: Annotated[int, Ge(1)] = 1
+    timeout_min: Annotated[int, Ge(0)] = 0
+    detach: bool = False
+
+
+@dataclass(frozen=True)
+class TopOptions:
+    seed: Annotated[int, Ge(0)] = 0
+    action: Literal["run", "status", "collect", "compare", "update_golden", "plan"] = "run"
+
+
+def _schema(cfg: Any, key: str) -> tuple[Any, bool] | None:
+    """(declared type, null means 'use the entry's value') of a dotted override key, or None if untyped."""
+    parts = key.split(".")
+    if parts[0] == "train":
+        return lookup(TrainConfig, parts[1:]), True
+    if parts[0] == "tokenizer" and len(parts) > 2 and parts[1] in ("model", "loss"):
+        return lookup(type(getattr(create_entry(cfg["tokenizer"]["name"], "paper"), parts[1])), parts[2:]), True
+    roots = {"dataset": DatasetOptions, "scale": ScaleOptions, "launcher": LauncherOptions}
+    if parts[0] in roots:
+        return lookup(roots[parts[0]], parts[1:]), False
+    return lookup(TopOptions, parts), False
+
+
+def check_value_of(cfg: Any, key: str, value: Any) -> None:
+    """SystemExit naming key, value and what is allowed when `value` does not fit the key's declared type."""
+    found = _schema(cfg, key)
+    if found is None or found[0] is None or (found[1] and value is None):
+        return
+    try:
+        check_value(key, found[0], value)
+    except ConfigValueError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+def check_config(cfg: dict[str, Any]) -> None:
+    """Check a composed config's typed sections (dataset, scale, launcher, train, tokenizer parts) up front."""
+    try:
+        check_fields("dataset", DatasetOptions, {k: v for k, v in cfg["dataset"].items() if k != "name"})
+        check_fields("scale", ScaleOptions, cfg["scale"])
+        check_fields("launcher", LauncherOptions, cfg["launcher"])
+        check_fields("train", TrainConfig, cfg.get("train") or {}, null_ok=True)
+        entry = create_entry(cfg["tokenizer"]["name"], "paper")
+        for part in ("model", "loss"):
+            check_fields(f"tokenizer.{part}", type(getattr(entry, part)), cfg["tokenizer"].get(part) or {},
+                         null_ok=True)
+        check_fields("", TopOptions, {k: cfg[k] for k in ("seed", "action") if k in cfg})
+    except ConfigValueError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def _nulls(cfg: Any) -> dict[str, None]:
     """Every field of a dataclass as an overridable null ('use the entry's value')."""
     return {f.name: None for f in dataclasses.fields(cfg)}
@@ -26,6 +115,8 @@ def _nulls(cfg: Any) -> dict[str, None]:
 
 def register_configs() -> None:
     """Put one `tokenizer/<name>`, `dataset/<name>`, `task/<name>` option per registry entry into Hydra."""
+    # two runs started in the same second get their own Hydra run folders (config.yaml: hydra.run.dir)
+    OmegaConf.register_new_resolver("vqbench_pid", os.getpid, replace=True)
     cs = ConfigStore.instance()
     for name in TOKENIZERS:
         entry = create_entry(name, "paper")
@@ -51,11 +142,12 @@ def check_overrides(overrides: list[str]) -> None:
     """Fail early, naming the bad key or option with the valid choices and did-you-mean hints.
 
     Group choices (suite=, launcher=, ...) are checked first and then composed, so the remaining keys are
-    checked against the config the user actually selected.
+    checked against the config the user actually selected; then each value against its key's declared type.
     """
     from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    groups, keys = [], []
+    groups, keys, values = [], [], []
     for ov in overrides:
         if "=" not in ov or ov.startswith(("+", "~", "hydra.", "hydra/", "-")):
             continue
@@ -68,6 +160,7 @@ def check_overrides(overrides: list[str]) -> None:
                 groups.append(ov)
         else:
             keys.append(key)
+            values.append(ov)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         base = compose(config_name="config", overrides=groups)
     for key in keys:
@@ -81,6 +174,43 @@ def check_overrides(overrides: list[str]) -> None:
                 raise SystemExit(f"error: unknown config key '{key}': '{part}' is not a key of {where}.{hint} "
                                  f"Valid keys there: {', '.join(valid)}")
             node, path = node[part], path + [part]
+    given = {}
+    for key, ov in zip(keys, values):
+        try:
+            parsed = OverridesParser.create().parse_overrides([ov])[0]  # the value Hydra passes on: 3.5, 'abc', 5
+        except Exception:  # noqa: BLE001  a syntax error: Hydra reports it in its own words
+            continue
+        if not parsed.is_sweep_override():
+            check_value_of(base, key, parsed.value())
+            given[key] = parsed.value()
+    # before Hydra creates its run folder inside the work folder (a raw traceback if it cannot)
+    paths = {k: given.get(f"paths.{k}", base.paths[k]) for k in ("work_dir", "results_dir")}
+    check_paths({"paths": paths, "list": given.get("list", base.list), "action": given.get("action", base.action)})
+
+
+def check_writable(what: str, folder: str | Path) -> None:
+    """SystemExit unless `folder` is (or can be created as) a folder this process can write files in."""
+    path = Path(folder).expanduser()
+
+    def fail(reason: str) -> SystemExit:
+        return SystemExit(f"error: {what} '{folder}' is not a writable folder: {reason}. Pass another one, "
+                          f"e.g. {what}=/tmp/vqbench")
+
+    if path.exists() and not path.is_dir():
+        raise fail("it exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise fail(err.strerror or str(err)) from None
+
+
+def check_paths(cfg: Any) -> None:
+    """Work folder (stages, Hydra logs) and, for actions that write results, the results folder: writable now."""
+    check_writable("paths.work_dir", cfg["paths"]["work_dir"])
+    if not cfg.get("list") and cfg.get("action", "run") not in ("plan", "status"):
+        check_writable("paths.results_dir", cfg["paths"]["results_dir"])
 
 
 def listing(kind: str) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.claims import claim_owner
+from bench.lifeline import die_with, identity
 from bench.registry import Registry
 from bench.stages import Runtime, Stage, is_done, run_stage, stage_dir
 
@@ -62,6 +64,20 @@ class DebugExecutor(Executor):
         return report
 
 
+def local_job(stage: Stage, rt: Runtime, launcher: tuple[int, str | None]) -> dict:
+    """What a submitit local job runs: the stage, in a process that dies with the launcher (no orphans)."""
+    die_with(launcher)
+    return run_stage(stage, rt)
+
+
+def _report_owner(st: Stage, rt: Runtime) -> None:
+    """Say when another live process (an earlier run, a concurrent one) holds the stage: this run waits for it."""
+    owner = claim_owner(stage_dir(rt.work_dir, st.key))
+    if owner is not None:
+        tqdm.write(f"stage {st.name} is being run by pid {owner.get('pid')} on {owner.get('host')}; "
+                   "waiting for it instead of running it twice")
+
+
 class LocalExecutor(Executor):
     """submitit's local executor: each stage is a subprocess; ready stages run `max_parallel` at a time."""
 
@@ -83,7 +99,8 @@ class LocalExecutor(Executor):
                         pending.remove(st)
                         overall.update(1)
                     elif len(running) < max_parallel and all(is_done(rt.work_dir, k) for k in st.inputs):
-                        job = ex.submit(run_stage, st, rt)
+                        _report_owner(st, rt)
+                        job = ex.submit(local_job, st, rt, identity())
                         running[st.key] = (st, job)
                         pending.remove(st)
                         tqdm.write(f"started {st.name} (job {job.job_id}, log {job.paths.stderr})")
@@ -103,6 +120,10 @@ class LocalExecutor(Executor):
                     if key in bars:
                         bars.pop(key).close()
                 time.sleep(0.5)
+        except BaseException:  # Ctrl-C or a crash here: stop the jobs rather than leave them running
+            for _, job in running.values():
+                job.cancel(check=False)
+            raise
         finally:
             for b in bars.values():
                 b.close()

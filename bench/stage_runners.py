@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from bench.atomic import atomic_path
 from bench import downstream  # noqa: F401  registers the downstream stage runners
 from bench.resources import resolve
 from bench.provenance import device_string, package_versions, stable_hash, state_dict_hash
@@ -68,10 +69,9 @@ def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.devic
         raise ValueError(f"encoder '{c['encoder']}' gives {centres.shape[1]}-d features, the model expects {c['dim']}")
     codebook = torch.from_numpy(centres)
     encoder_hash = state_dict_hash(encoder.visual)
-    tmp = out / ".codebook.pt.tmp"
-    torch.save({"codebook": codebook, "encoder": c["encoder"], "encoder_weights": w["mode"],
-                "encoder_hash": encoder_hash}, tmp)
-    tmp.replace(out / "codebook.pt")
+    with atomic_path(out / "codebook.pt") as tmp:
+        torch.save({"codebook": codebook, "encoder": c["encoder"], "encoder_weights": w["mode"],
+                    "encoder_hash": encoder_hash}, tmp)
     return {"features": int(feats.shape[0]), "images": used, "n_embed": c["n_embed"], "dim": int(codebook.shape[1]),
             "encoder": c["encoder"], "encoder_weights": w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}"),
             "encoder_hash": encoder_hash, **info}

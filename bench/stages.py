@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from typing import Any, Callable
 
 import torch
 
+from bench.atomic import write_text_atomic
+from bench.claims import claim
 from bench.provenance import provenance, stable_hash
 
 
@@ -51,9 +52,7 @@ def is_done(work_dir: str | Path, key: str) -> bool:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,7 +85,16 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     missing = [k for k in stage.inputs if not is_done(rt.work_dir, k)]
     if missing:
         raise RuntimeError(f"stage {stage.name} cannot start: inputs not finished: {missing}")
-    out.mkdir(parents=True, exist_ok=True)
+    with claim(out, on_wait=lambda owner: print(f"stage {stage.name} ({stage.key}) is being run by pid "
+                                                 f"{owner.get('pid')} on {owner.get('host')}; waiting for it",
+                                                 flush=True)):
+        if (out / "done.json").is_file():  # the other runner finished it while we waited
+            return json.loads((out / "done.json").read_text())
+        return _run_claimed(stage, out, rt)
+
+
+def _run_claimed(stage: Stage, out: Path, rt: Runtime) -> dict[str, Any]:
+    """Run a stage whose folder this process has claimed; done.json and failed.json never coexist."""
     write_json_atomic(out / "stage.json", {"kind": stage.kind, "name": stage.name, "config": stage.config,
                                           "inputs": stage.inputs, "labels": stage.labels})
     (out / "failed.json").unlink(missing_ok=True)
@@ -101,6 +109,7 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
                                                "traceback": traceback.format_exc(), "time": time.time()})
         raise
     summary = {**summary, "wall_seconds": round(time.time() - t0, 2), "key": stage.key, "name": stage.name}
+    (out / "failed.json").unlink(missing_ok=True)  # a success clears any earlier failure
     write_json_atomic(out / "done.json", summary)
     return summary
 
@@ -117,9 +126,7 @@ def weights_label(w: dict[str, Any]) -> str:
 
 def write_records_file(out: Path, rows: list[dict[str, Any]]) -> None:
     """records.jsonl, replaced atomically so a reader never sees half a file."""
-    tmp = out / ".records.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
-    tmp.replace(out / "records.jsonl")
+    write_text_atomic(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
 
 
 def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weights: dict[str, str],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.atomic import atomic_path
 from bench.stages import Stage, stage_dir
 
 KEY_COLUMNS = ["suite", "table", "dataset", "method", "setting", "metric", "value"]
@@ -60,9 +61,8 @@ def consolidate(suite: dict, records: list[dict], out_dir: Path) -> pd.DataFrame
                 merged = pd.concat([d for d in (keep, current) if not d.empty], ignore_index=True) \
                     if not keep.empty else current
         merged = merged.sort_values(["dataset", "method", "setting", "metric"], kind="stable")
-        tmp = out_dir / ".results.csv.tmp"
-        merged.to_csv(tmp, index=False)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            merged.to_csv(tmp, index=False)
         (out_dir / "results.md").write_text(markdown_table(merged, suite))
     return current
 

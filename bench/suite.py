@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bench import slurm, stage_runners  # noqa: F401  (registers the slurm executor and the stage runners)
-from bench.config import listing
+from bench.config import check_config, check_paths, listing
 from bench.executors import EXECUTORS
 from bench.golden import diff_golden, observed_frame, summarize, update_values, write_diff
 from bench.planner import plan
@@ -47,6 +47,8 @@ def run_suite(cfg: dict[str, Any]) -> int:
     if cfg.get("list"):
         print(listing(cfg["list"]))
         return 0
+    check_config(cfg)  # bad types and ranges fail here, before any stage starts
+    check_paths(cfg)  # an unwritable work or results folder fails now, not after the stages ran
     suite, scale = cfg["suite"], cfg["scale"]
     work_dir = cfg["paths"]["work_dir"]
     out_dir = Path(cfg["paths"]["results_dir"]) / suite["name"]
@@ -85,6 +87,10 @@ def run_suite(cfg: dict[str, Any]) -> int:
     print(f"wrote {out_dir / 'results.csv'} ({len(df)} records) and {out_dir / 'results.md'}")
     code = 0 if report_ok else 1
     golden = suite.get("golden")
+    if df.empty and action != "status":  # nothing to diff or report: a run that produced no record failed
+        print(f"error: no records: no stage of suite {suite['name']} wrote a result (see NOT DONE above and the "
+              f"stages' failed.json under {rt.work_dir}/stages)")
+        return 1
     if golden:
         code = max(code, golden_check(action, Path(resolve(golden)), df, stages, work_dir, out_dir, report_ok))
     if action == "compare":

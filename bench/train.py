@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from bench.atomic import atomic_path, write_text_atomic
 from bench.distributed import rank, world_size
 from bench.preempt import active_guard
 from models.losses import VQLPIPSWithDiscriminator
@@ -31,6 +33,10 @@ TRAJECTORY_STEPS = 8
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN/inf; the message names the step, the terms, and the last good checkpoint."""
+
+
+class NoTrainingImagesError(RuntimeError):
+    """A whole pass over the training split gave no readable image: nothing would be trained."""
 
 
 class StepBatchSampler(Sampler[list[int]]):
@@ -81,15 +87,33 @@ def _freeze(model: torch.nn.Module, prefixes: tuple[str, ...]) -> int:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep the log lines of steps before `step` (the checkpoint resumed from); later and torn lines go,
+    so a resumed run's log equals an uninterrupted one's."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] < step:
+                keep.append(line + "\n")
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+            continue
+    write_text_atomic(path, "".join(keep))
+
+
+def sync_log(log: IO[str]) -> None:
+    """Flush and fsync a log, so every line written before a checkpoint survives a kill after it."""
+    log.flush()
+    os.fsync(log.fileno())
 
 
 def write_progress(path: Path, done: int, total: int, desc: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"done": done, "total": total, "desc": desc}))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({"done": done, "total": total, "desc": desc}))
 
 
 def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed: int, device: torch.device,
@@ -130,26 +154,37 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
         torch.set_rng_state(state["rng"])
         start = state["step"]
         tqdm.write(f"resuming {entry.name} from {ckpt_path} at step {start}/{cfg.steps}")
+    hits = torch.zeros(model.codebook_size, dtype=torch.bool)  # codes used this epoch (VQGAN-LC Fig. 3)
+    if start and "hits" in state:  # the epoch in progress at the checkpoint keeps the codes it had used
+        hits = state["hits"].to(torch.bool)
+    if lead:
+        truncate_log(log_path, start)
 
     def save_ckpt(step: int) -> None:
         if not lead:
             return
+        sync_log(log)  # the log holds every line up to the checkpoint; a resume truncates to it
         _atomic_save({"step": step, "model": model.state_dict(), "discriminator": criterion.discriminator.state_dict(),
-                      "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(), "rng": torch.get_rng_state()}, ckpt_path)
+                      "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(), "rng": torch.get_rng_state(),
+                      "hits": hits.clone()}, ckpt_path)
 
     sampler = StepBatchSampler(len(dataset), cfg.batch_size * world, seed, start, cfg.steps, me, world)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_skip_corrupt)
     model.train()
     criterion.discriminator.train()
-    n_corrupt, last_write, t0 = 0, 0.0, time.time()
+    n_corrupt, n_read, last_write, t0 = 0, 0, 0.0, time.time()
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", mininterval=2.0,
                disable=not lead)
     guard = active_guard()
-    hits = torch.zeros(model.codebook_size, dtype=torch.bool)  # codes used this epoch (VQGAN-LC Fig. 3)
     epoch_of = lambda st: (st * cfg.batch_size * world) // max(1, len(dataset))  # noqa: E731
     with log_path.open("a") if lead else open("/dev/null", "w") as log:
         for step, batch in enumerate(loader, start=start):
             n_corrupt += batch["n_corrupt"]
+            n_read += len(batch["image"]) if "image" in batch else 0
+            if n_read == 0 and (step + 1 - start) * cfg.batch_size * world >= len(dataset):
+                raise NoTrainingImagesError(
+                    f"no readable training image: all {len(dataset)} images of the split failed to decode "
+                    f"({n_corrupt} skipped); {entry.name} would train on nothing. Check the dataset files.")
             for opt in (opt_ae, opt_d):  # the schedule is a function of the step: resume-safe
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr_at(step)

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.train import NonFiniteLossError, StepBatchSampler, _atomic_save, write_progress
+from bench.preempt import active_guard
+from bench.train import (NonFiniteLossError, StepBatchSampler, _atomic_save, sync_log, truncate_log,
+                         write_progress)
 from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow
 from models.priors.registry import TOKEN_KINDS, PriorEntry, build_prior
@@ -117,7 +119,11 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
             torch.set_rng_state(state["rng"])
             start = state["step"]
 
+    log_path = out / "train_log.jsonl"
+    truncate_log(log_path, start)  # lines written after the checkpoint would repeat
+
     def save(step: int) -> None:
+        sync_log(log)  # every line up to the checkpoint survives a kill after it
         if engine is not None:
             engine.save_checkpoint(str(out / "ds_ckpt"), tag=f"step{step}", client_state={"step": step})
         else:
@@ -128,7 +134,8 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
     net = engine if engine is not None else model
     net.train()
     dtype = next(net.parameters()).dtype
-    t0, log = time.time(), (out / "train_log.jsonl").open("a")
+    t0, log = time.time(), log_path.open("a")
+    guard = active_guard()
     for step, idx in zip(range(start, cfg.steps), sampler):
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
         for group in opt.param_groups:
@@ -152,6 +159,8 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
             log.flush()
         if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
             save(step + 1)
+        if guard is not None and step + 1 < cfg.steps:
+            guard.poll(lambda: save(step + 1))  # SIGUSR2 / SIGTERM: checkpoint at this step boundary, then requeue
         write_progress(out / "progress.json", step + 1, cfg.steps, f"train {entry.name}")
     log.close()
     _atomic_save({"entry": entry.to_dict(), "state_dict": (engine.module if engine else model).state_dict()},

@@ -7,7 +7,9 @@ last layer (Esser et al. 2021, Eq. 7). The discriminator term and its update sta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,18 +21,18 @@ from models.discriminator import NLayerDiscriminator
 class LossConfig:
     """Loss weights, named as in taming's lossconfig params."""
 
-    disc_start: int = 250001
-    codebook_weight: float = 1.0
-    pixel_weight: float = 1.0
-    pixel_loss: str = "l1"  # taming: l1; RQ-VAE: mse
-    perceptual_weight: float = 1.0
-    disc_weight: float = 0.8
-    disc_factor: float = 1.0
-    disc_ndf: int = 64
-    disc_layers: int = 3
-    disc_loss: str = "hinge"
-    perceptual: str = "lpips"  # lpips (taming) | semantic (SeQ-GAN Eq. 3, VGG16 layers + logits)
-    semantic_alpha: float = 1.0  # SeQ-GAN semantic ratio alpha: phase 1 uses 1, phase 2 uses 0
+    disc_start: Annotated[int, Ge(0)] = 250001
+    codebook_weight: Annotated[float, Ge(0)] = 1.0
+    pixel_weight: Annotated[float, Ge(0)] = 1.0
+    pixel_loss: Literal["l1", "mse"] = "l1"  # taming: l1; RQ-VAE: mse
+    perceptual_weight: Annotated[float, Ge(0)] = 1.0
+    disc_weight: Annotated[float, Ge(0)] = 0.8
+    disc_factor: Annotated[float, Ge(0)] = 1.0
+    disc_ndf: Annotated[int, Ge(1)] = 64
+    disc_layers: Annotated[int, Ge(1)] = 3
+    disc_loss: Literal["hinge", "vanilla"] = "hinge"
+    perceptual: Literal["lpips", "semantic"] = "lpips"  # lpips (taming) | semantic (SeQ-GAN Eq. 3, VGG16 + logits)
+    semantic_alpha: Annotated[float, Ge(0), Le(1)] = 1.0  # SeQ-GAN semantic ratio alpha: phase 1 uses 1, phase 2 uses 0
     sem_layers: tuple[str, ...] = ("relu5_3", "logit")  # L_sem (Table 6 last row)
     low_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")  # L_low
 

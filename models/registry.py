@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
+from annotated_types import Ge, Gt, Lt
 import torch
 
 from bench.registry import Registry, RegistryError
+from bench.schema import check_fields
 from models.losses import LossConfig
 from models.tokenizer import Tokenizer
 from models.movq import MoVQ, MoVQConfig
@@ -27,18 +29,19 @@ SCALES = ("smoke", "paper")
 class TrainConfig:
     """Optimiser and schedule. lr = accumulate * n_gpu * batch_size * base_lr when lr_scaling='taming'."""
 
-    steps: int = 1000
-    batch_size: int = 12
-    n_gpu: int = 1
-    accumulate: int = 1
-    base_lr: float = 4.5e-6
-    lr_scaling: str = "taming"  # 'taming' (scaled by batch) or 'none' (base_lr used as-is)
-    betas: tuple[float, float] = (0.5, 0.9)
-    eps: float = 1e-8
-    ckpt_every: int = 5000
-    num_workers: int = 4
-    warmup_steps: int = 0  # linear warm-up from 0 (VQGAN-LC: 5 epochs)
-    schedule: str = "constant"  # constant (taming) | cosine (half-cycle to 0 after warm-up; VQGAN-LC, MAE lr_sched)
+    steps: Annotated[int, Ge(1)] = 1000
+    batch_size: Annotated[int, Ge(1)] = 12
+    n_gpu: Annotated[int, Ge(1)] = 1
+    accumulate: Annotated[int, Ge(1)] = 1
+    base_lr: Annotated[float, Gt(0)] = 4.5e-6
+    lr_scaling: Literal["taming", "none"] = "taming"  # 'taming' (scaled by batch) or 'none' (base_lr used as-is)
+    betas: tuple[Annotated[float, Ge(0), Lt(1)], Annotated[float, Ge(0), Lt(1)]] = (0.5, 0.9)
+    eps: Annotated[float, Gt(0)] = 1e-8
+    ckpt_every: Annotated[int, Ge(1)] = 5000
+    num_workers: Annotated[int, Ge(0)] = 4
+    warmup_steps: Annotated[int, Ge(0)] = 0  # linear warm-up from 0 (VQGAN-LC: 5 epochs)
+    # constant (taming) | cosine (half-cycle to 0 after warm-up; VQGAN-LC, MAE lr_sched)
+    schedule: Literal["constant", "cosine"] = "constant"
     freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed (SeQ-GAN phase 2: encoder, quant_conv, quantize)
 
     @property
@@ -119,6 +122,7 @@ def apply_overrides(entry: Any, overrides: dict[str, dict[str, Any]] | None) -> 
         unknown = sorted(set(values) - valid)
         if unknown:
             raise RegistryError(f"unknown {part} field(s) {unknown} for '{name}'; valid: {sorted(valid)}")
+        check_fields(part, type(cfg), values)  # wrong types and ranges fail here, before any stage starts
         values = {k: tuple(v) if isinstance(getattr(cfg, k), tuple) else v for k, v in values.items()}
         entry = dataclasses.replace(entry, **{part: dataclasses.replace(cfg, **values)})
     return entry

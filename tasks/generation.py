@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.atomic import atomic_path
 from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow
 from models.priors.registry import PriorEntry
@@ -127,6 +128,5 @@ def generation_metrics(fake: GenerationFeatures, ref_stats: FeatureStats, ref_vg
 
 
 def save_samples(path: Path, images: np.ndarray, labels: torch.Tensor) -> None:
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, images=images, labels=labels.numpy())
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz") as tmp:  # savez keeps a name that ends in .npz
+        np.savez_compressed(tmp, images=images, labels=labels.numpy())

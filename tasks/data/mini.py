@@ -39,9 +39,14 @@ def _write_atomically(name: str, fill) -> Path:
     try:
         fill(tmp)
         (tmp / "DONE").write_text(VERSION)
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        if final.exists() and not (final / "DONE").is_file():
+            # a partial folder from an older build: move it aside atomically, never delete under a reader
+            final.rename(Path(tempfile.mkdtemp(prefix=f".{name}-stale-", dir=final.parent)) / "old")
+        try:
+            tmp.rename(final)
+        except OSError:  # another process renamed its identical build into place first: use that one
+            if not (final / "DONE").is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

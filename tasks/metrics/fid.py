@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.atomic import atomic_path
+
 
 class FeatureStats:
     """Running mean/covariance of (n, d) feature batches."""
@@ -35,9 +37,8 @@ class FeatureStats:
         return {"mu": mu.numpy(), "sigma": sigma.numpy()}
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, n=self.n, sum=self.sum.numpy(), outer=self.outer.numpy())
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npz") as tmp:  # savez keeps a name that ends in .npz
+            np.savez(tmp, n=self.n, sum=self.sum.numpy(), outer=self.outer.numpy())
 
     @classmethod
     def load(cls, path: Path) -> "FeatureStats":

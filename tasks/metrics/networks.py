@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.atomic import atomic_path
 from bench.provenance import state_dict_hash
 from tasks.paths import cache_dir
 
@@ -101,15 +102,16 @@ def _random_inception_file(seed: int) -> Path:
     """A seeded random state dict with torch-fidelity's exact Inception layout, saved once and cached."""
     path = cache_dir("metric_weights") / f"inception-random-seed{seed}.pth"
     if not path.is_file():
-        skeleton = _inception_skeleton()
+        with torch.random.fork_rng(devices=[]):  # the 1-d parameters (fc.bias) keep their seeded default init
+            torch.manual_seed(seed)
+            skeleton = _inception_skeleton()
         gen = torch.Generator().manual_seed(seed)
         for name, p in skeleton.named_parameters():
             if p.dim() > 1:  # He-normal keeps activations alive through ~50 random layers
                 fan_in = p[0].numel()
                 p.data = torch.randn(p.shape, generator=gen) * (2.0 / fan_in) ** 0.5
-        tmp = path.with_suffix(".tmp")
-        torch.save(skeleton.state_dict(), tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save(skeleton.state_dict(), tmp)
     return path
 
 
@@ -152,8 +154,7 @@ def load_vgg16_features(spec: WeightsSpec) -> tuple[nn.Module, str]:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed)
                 state = vgg16(weights=None).state_dict()
-            tmp = path.with_suffix(".tmp")
-            torch.save(state, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
     model = FeatureExtractorVGG16("vgg16-fc2", ["fc2"], feature_extractor_weights_path=str(path))
     return model, state_dict_hash(model)

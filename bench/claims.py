@@ -1,0 +1,67 @@
+"""Exclusive claims on a folder through an OS file lock (fcntl.flock), so one process at a time works in it.
+
+The kernel drops a flock when its owner dies (even by kill -9), so a claim never outlives its process and
+needs no stale-lock cleanup. The owner writes its host and pid into the lock file, for others to report.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+LOCK_NAME = ".claim.lock"
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def claim_owner(folder: str | Path) -> dict | None:
+    """{'host', 'pid', 'since'} of the live process holding the folder's claim, or None when it is free."""
+    path = Path(folder) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        if _try_lock(fd):  # nobody holds it: whatever the file says is a dead owner's
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        try:
+            return json.loads(Path(path).read_text() or "{}") or {"host": "?", "pid": "?"}
+        except ValueError:
+            return {"host": "?", "pid": "?"}
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def claim(folder: str | Path, on_wait: Callable[[dict], None] | None = None,
+          poll_s: float = 0.5) -> Iterator[None]:
+    """Hold the folder's exclusive claim for the block, waiting while another process holds it.
+
+    `on_wait(owner)` is called once when the claim is busy, naming the live owner (host, pid).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_lock(fd):
+            if on_wait is not None:
+                on_wait(claim_owner(folder) or {"host": "?", "pid": "?"})
+            while not _try_lock(fd):  # polling, not a blocking flock: signals (SIGUSR2, Ctrl-C) stay prompt
+                time.sleep(poll_s)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
