@@ -78,6 +78,9 @@ class TokenizerEntry:
     # changes that give phase 1, whose weights phase 2 starts from. `phase` says which one this entry is.
     phase1: dict[str, dict[str, Any]] | None = None
     phase: int | None = None
+    # Paper scale, once planned: the paper recipe in its source's units plus the dataset size the steps came
+    # from (bench/recipe_plan.py). None at smoke scale, whose short recipes stay in steps.
+    recipe: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, used for config hashes and run manifests."""
@@ -86,6 +89,8 @@ class TokenizerEntry:
              "train": dataclasses.asdict(self.train)}
         if self.phase is not None:
             d["phase"] = self.phase
+        if self.recipe is not None:  # absent at smoke scale, so smoke stage keys stay as they were
+            d["recipe"] = self.recipe
         return d
 
 

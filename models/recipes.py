@@ -1,0 +1,183 @@
+"""Paper-scale training recipes as reviewable data, in each source's own units (epochs or iterations).
+
+A recipe is what a paper (or its official config) says about *how* to train: length, warm-up, discriminator
+start and checkpoint interval as `(value, unit)` with unit 'epochs' or 'iters', the global batch and GPU count,
+optimiser and loss values. Every field carries its source in `sources` (paper section, or repo + file + key);
+'unpublished default' marks a value neither paper nor code states. Steps are derived at plan time from the
+dataset's train-split size and the global batch (`derive`), never hard-coded.
+
+The same architecture entry can train under another paper's recipe (VQGAN-LC trains its VQGAN, FC and EMA
+baselines with its own recipe, Sec. 4.1): `recipe_for(paper, dataset)` picks it, `recipe_paper` says which
+paper's recipe a row of a paper suite uses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+UNITS = ("epochs", "iters")
+Qty = tuple[float, str]  # (value, unit): the quantity exactly as the source writes it
+
+
+class RecipeError(ValueError):
+    """An impossible recipe (GAN that never starts, warm-up past the end, batch not divisible by the GPUs)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One paper's recipe for one dataset; `train`/`loss` hold TrainConfig/LossConfig values it fixes."""
+
+    name: str  # "<paper>/<dataset>"
+    length: Qty
+    global_batch: int
+    n_gpu: int
+    warmup: Qty = (0, "iters")
+    disc_start: Qty = (0, "iters")
+    ckpt_every: Qty = (5000, "iters")
+    phase2_length: Qty | None = None  # two-phase recipes (SeQ-GAN): the second phase's length
+    phase2_train: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (part of the stage config, so a recipe change changes the stage key)."""
+        d = dataclasses.asdict(self)
+        d.pop("sources")
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items() if v not in (None, {})}
+
+
+# --- official sources, named once ------------------------------------------------------------------------
+TAMING_IN = "CompVis/taming-transformers configs/imagenet_vqgan.yaml"
+TAMING_FF = "CompVis/taming-transformers configs/faceshq_vqgan.yaml"
+TAMING_OPT = "CompVis/taming-transformers taming/models/vqgan.py configure_optimizers"
+LC_TRAIN = "zh460045050/VQGAN-LC vqgan-gpt-lc/training_vqgan.py"
+LC_SH = "zh460045050/VQGAN-LC vqgan-gpt-lc/runTrainVQ.sh"
+LC_PAPER = "VQGAN-LC paper Sec. 4.1"
+RQ_IN = "kakaobrain/rq-vae-transformer configs/imagenet256/stage1/in256-rqvae-8x8x4.yaml"
+RQ_FF = "kakaobrain/rq-vae-transformer configs/ffhq/stage1/ffhq256-rqvae-8x8x4.yaml"
+MOVQ_PAPER = "MoVQ paper Sec. 4.1 (batch 48 on 4 V100s, 40 epochs; VQGAN's hyper-parameters otherwise)"
+SEQ_PAPER = "SeQ-GAN paper Sec. 4.1"
+UNPUB = "unpublished default"
+
+_TAMING_TRAIN = {"base_lr": 4.5e-6, "lr_scaling": "taming", "betas": (0.5, 0.9), "eps": 1e-8, "schedule": "constant"}
+_TAMING_LOSS = {"disc_weight": 0.8, "codebook_weight": 1.0, "perceptual_weight": 1.0, "disc_layers": 3,
+                "disc_ndf": 64, "pixel_loss": "l1"}
+_TAMING_SRC = {"train.base_lr": f"{TAMING_IN} model.base_learning_rate",
+               "train.lr_scaling": "taming main.py: lr = accumulate * ngpu * batch * base_lr",
+               "train.betas": f"{TAMING_OPT} betas=(0.5, 0.9)",
+               "loss.disc_weight": f"{TAMING_IN} lossconfig.params.disc_weight",
+               "loss.codebook_weight": f"{TAMING_IN} lossconfig.params.codebook_weight",
+               "loss.disc_layers": "taming NLayerDiscriminator default n_layers=3",
+               "global_batch": f"{UNPUB} (the yaml's data.params.batch_size is 3 per GPU; GPU count unpublished; "
+                               "12 per GPU as in RQ-VAE's note on VQGAN, 8 GPUs)",
+               "length": f"{UNPUB} (taming trains until convergence)",
+               "ckpt_every": f"{UNPUB}"}
+
+
+def _taming(ds: str) -> Recipe:
+    src = TAMING_IN if ds == "imagenet" else TAMING_FF
+    return Recipe(f"taming/{ds}", (500_000, "iters"), 96, 8, disc_start=(250_001 if ds == "imagenet" else 30_001, "iters"),
+                  train=dict(_TAMING_TRAIN), loss=dict(_TAMING_LOSS),
+                  sources={**_TAMING_SRC, "disc_start": f"{src} lossconfig.params.disc_start"})
+
+
+def _movq(ds: str) -> Recipe:
+    base = _taming(ds)
+    return dataclasses.replace(base, name=f"movq/{ds}", length=(40, "epochs"), global_batch=48, n_gpu=4,
+                               sources={**base.sources, "length": MOVQ_PAPER, "global_batch": MOVQ_PAPER,
+                                        "n_gpu": MOVQ_PAPER,
+                                        "disc_start": f"VQGAN's per-dataset value ({base.sources['disc_start']})"})
+
+
+def _vqganlc(ds: str) -> Recipe:
+    return Recipe(f"vqganlc/{ds}", (20 if ds == "imagenet" else 800, "epochs"), 256, 32,
+                  warmup=(5, "epochs"), disc_start=(50_000, "iters"), ckpt_every=(1, "epochs"),
+                  train={"base_lr": 5e-4, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-7, "schedule": "cosine"},
+                  loss={"codebook_weight": 0.1, "disc_weight": 0.1, "perceptual_weight": 1.0, "disc_layers": 2,
+                        "disc_ndf": 64, "pixel_loss": "l1"},
+                  sources={"length": f"{LC_PAPER}: 20 epochs ImageNet, 800 FFHQ (runTrainVQ.sh: --epochs 100)",
+                           "global_batch": f"{LC_SH} --batch_size 256 (one process); paper: 32 V100s",
+                           "n_gpu": f"{LC_PAPER}: 32 Nvidia V100 GPUs",
+                           "warmup": f"{LC_PAPER}: 5-epoch linear warm-up; {LC_SH} --warmup_epochs 5",
+                           "disc_start": f"{LC_SH} --disc_start 50000 (iterations)",
+                           "ckpt_every": f"{LC_TRAIN} main: save_model_last_vqgan_ganloss every epoch",
+                           "train.base_lr": f"{LC_PAPER}: 5e-4 ({LC_SH}: --lr 1e-4)",
+                           "train.schedule": f"{LC_PAPER}: half-cycle cosine after warm-up",
+                           "train.betas": f"{LC_TRAIN} Adam betas=(0.5, 0.9)", "train.eps": f"{LC_TRAIN} Adam eps=1e-7",
+                           "loss.codebook_weight": f"{LC_TRAIN} --rate_q 0.1", "loss.disc_weight": f"{LC_TRAIN} --rate_d 0.1",
+                           "loss.perceptual_weight": f"{LC_TRAIN} --rate_p 1",
+                           "loss.disc_layers": "zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py "
+                                               "NLayerDiscriminator(n_layers=2)"})
+
+
+def _rqvae(ds: str) -> Recipe:
+    src = RQ_IN if ds == "imagenet" else RQ_FF
+    return Recipe(f"rqvae/{ds}", (10 if ds == "imagenet" else 150, "epochs"), 128, 4,
+                  warmup=(0.5 if ds == "imagenet" else 5, "epochs"), disc_start=(0, "iters"), ckpt_every=(5, "epochs"),
+                  train={"base_lr": 4e-5, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8, "schedule": "constant"},
+                  loss={"disc_weight": 0.75, "perceptual_weight": 1.0, "codebook_weight": 1.0, "disc_layers": 2,
+                        "disc_ndf": 64, "pixel_loss": "mse"},
+                  sources={"length": f"{src} experiment.epochs", "global_batch":
+                           f"{src} experiment.batch_size 32 per GPU; RQ-VAE paper: batch 128 (4 GPUs)",
+                           "n_gpu": "RQ-VAE paper Sec. 4: 128 = 4 x 32", "warmup": f"{src} optimizer.warmup.epoch",
+                           "disc_start": f"{src} gan.loss.disc_start", "ckpt_every": f"{src} experiment.save_ckpt_freq",
+                           "train.base_lr": f"{src} optimizer.init_lr", "train.betas": f"{src} optimizer.betas",
+                           "train.schedule": f"{src} optimizer.warmup.mode fix (constant after warm-up)",
+                           "loss.disc_weight": f"{src} gan.loss.disc_weight",
+                           "loss.perceptual_weight": f"{src} gan.loss.perceptual_weight",
+                           "loss.disc_layers": f"{src} gan.disc.arch.num_layers", "loss.pixel_loss": f"{src} arch.hparams.loss_type"})
+
+
+def _seqgan(ds: str) -> Recipe:
+    return Recipe(f"seqgan/{ds}", (500_000, "iters"), 64, 8, disc_start=(20_000, "iters"),
+                  phase2_length=(200_000, "iters"), phase2_train={"base_lr": 5e-5},
+                  train={"base_lr": 1e-4, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8, "schedule": "constant"},
+                  loss={"disc_weight": 0.8, "codebook_weight": 1.0, "perceptual_weight": 1.0},
+                  sources={"length": f"{SEQ_PAPER}: phase 1 500,000 iterations", "phase2_length":
+                           f"{SEQ_PAPER}: phase 2 200,000 iterations at lr 5e-5", "train.base_lr": f"{SEQ_PAPER}: Adam 1e-4",
+                           "global_batch": f"{UNPUB} (supplementary not available)", "n_gpu": UNPUB,
+                           "disc_start": UNPUB, "loss.disc_weight": f"{UNPUB} (taming)", "train.betas":
+                           f"{UNPUB} (taming's; MaskGIT's vqgan_config.py uses (0, 0.99) with a StyleGAN discriminator)",
+                           "ckpt_every": UNPUB})
+
+
+PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan}
+# The recipe an entry family trains with when no paper suite says otherwise (its own paper's).
+FAMILY_RECIPE = {"vqgan": "taming", "vqgan-fc": "vqganlc", "vqgan-ema": "vqganlc", "vqgan-lc": "vqganlc",
+                 "rqvae": "rqvae", "movq": "movq", "seqgan": "seqgan"}
+# Families each paper trains itself under its recipe; rows a paper cites from another paper keep that paper's.
+PAPER_TRAINS = {"vqganlc": {"vqgan", "vqgan-fc", "vqgan-ema", "vqgan-lc"},  # VQGAN-LC Sec. 4.1 "all ... models"
+                "movq": {"vqgan", "movq"},  # MoVQ Sec. 4.1 "all models"; Fig. 6a's baseline VQGAN
+                "seqgan": {"seqgan"}, "rqvae": {"rqvae"}, "taming": {"vqgan"}}
+# Datasets without a recipe of their own use the closest one (LSUN: FFHQ-like unconditional sets).
+_DATASET_FALLBACK = {"imagenet": "imagenet", "ffhq": "ffhq"}
+
+
+def recipe_paper(family: str, suite_paper: str | None = None) -> str:
+    """Which paper's recipe a row uses: the suite's paper where that paper trained the family itself."""
+    if suite_paper in PAPER_TRAINS and family in PAPER_TRAINS[suite_paper]:
+        return suite_paper
+    return FAMILY_RECIPE[family]
+
+
+def recipe_for(paper: str, dataset: str) -> Recipe:
+    """A paper's recipe for a dataset (datasets it never trained on use its FFHQ recipe, stated in sources)."""
+    if paper not in PAPERS:
+        raise RecipeError(f"unknown recipe '{paper}'; expected one of {sorted(PAPERS)}")
+    ds = _DATASET_FALLBACK.get(dataset, "ffhq")
+    r = PAPERS[paper](ds)
+    if ds != dataset:
+        r = dataclasses.replace(r, name=f"{paper}/{dataset}", sources={
+            **r.sources, "dataset": f"no published recipe for {dataset}: the {ds} recipe (unpublished default)"})
+    return r
+
+
+def to_steps(q: Qty, n_images: int, global_batch: int) -> int:
+    """Steps for a quantity: iterations as given; epochs -> ceil(epochs * images / global batch)."""
+    value, unit = q
+    if unit not in UNITS:
+        raise RecipeError(f"unit '{unit}' must be one of {UNITS}")
+    return int(value) if unit == "iters" else math.ceil(value * n_images / global_batch)
