@@ -74,8 +74,10 @@ def resolve_entry(name: str, scale: str, overrides: dict[str, dict[str, Any]], d
     explicit = {(part, k) for part, vals in overrides.items() for k, v in (vals or {}).items() if v is not None}
     gb = entry.train.batch_size * entry.train.n_gpu * entry.train.accumulate
 
+    basis = DATASETS.get(recipe.fallback).train_images if recipe.fallback else n
+
     def steps(q) -> int:
-        return to_steps(q, n, gb)
+        return to_steps(q, basis, gb)
 
     train = {"steps": steps(recipe.phase2_length or recipe.length), "warmup_steps": steps(recipe.warmup),
              "ckpt_every": max(1, steps(recipe.ckpt_every))}

@@ -230,12 +230,13 @@ def vqgan_fc_f16_16384(scale: str) -> TokenizerEntry:
 _RQ = "kakaobrain/rq-vae-transformer configs/*/stage1 (RQ-VAE, Lee et al. 2022)"
 
 
-def _rqvae(name: str, scale: str, side: int, depth: int, n_embed: int) -> TokenizerEntry:
+def _rqvae(name: str, scale: str, side: int, depth: int, n_embed: int, attn: int | None = None) -> TokenizerEntry:
     """f32 (8x8) or f16 (16x16) RQ-VAE: shared EMA codebook, restarts, MSE + LPIPS, adaptive weight 0.75."""
     if scale == "paper":
         ch_mult = (1, 1, 2, 2, 4, 4) if side == 8 else (1, 1, 2, 2, 4)
-        model = VQGANConfig(resolution=256, ch=128, ch_mult=ch_mult, num_res_blocks=2, attn_resolutions=(side,),
-                            z_channels=256, embed_dim=256, n_embed=n_embed, quantizer="rq", depth=depth)
+        model = VQGANConfig(resolution=256, ch=128, ch_mult=ch_mult, num_res_blocks=2,
+                            attn_resolutions=(attn or side,), z_channels=256, embed_dim=256, n_embed=n_embed,
+                            quantizer="rq", depth=depth)
         loss = LossConfig(disc_start=0, pixel_loss="mse", perceptual_weight=1.0, disc_weight=0.75,
                           codebook_weight=1.0, disc_ndf=64, disc_layers=2)
         train = TrainConfig(steps=10 * 5005, batch_size=16, n_gpu=8, base_lr=4e-5, lr_scaling="none",
@@ -275,7 +276,7 @@ def rqvae_8x8x16_16384(scale: str) -> TokenizerEntry:
 @register_tokenizer
 def rqvae_8x8x4_2048(scale: str) -> TokenizerEntry:
     """RQ-VAE 8x8x4, 2048 codes (FFHQ; MoVQ Table 1)."""
-    entry = _rqvae("rqvae_8x8x4_2048", scale, 8, 4, 2048)
+    entry = _rqvae("rqvae_8x8x4_2048", scale, 8, 4, 2048, attn=16)  # ffhq256-rqvae-8x8x4.yaml attn_resolutions [16]
     if scale == "paper":  # MoVQ Table 2 prints "RQVAE 100M + 355M" for FFHQ (EMA codebook buffers not counted)
         entry = dataclasses.replace(entry, published_params=100.0, published_decimals=0)
     return entry
