@@ -40,6 +40,7 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up from 0 (VQGAN-LC: 5 epochs)
     schedule: str = "constant"  # constant (taming) | cosine (half-cycle to 0 after warm-up; VQGAN-LC, MAE lr_sched)
     freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed (SeQ-GAN phase 2: encoder, quant_conv, quantize)
+    augment: str = "center"  # training crop: center | random_crop (taming, VQGAN-LC) | random_crop_flip (RQ-VAE)
 
     @property
     def lr(self) -> float:
@@ -85,13 +86,24 @@ class TokenizerEntry:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, used for config hashes and run manifests."""
         d = {"name": self.name, "scale": self.scale, "family": self.family,
-             "model": dataclasses.asdict(self.model), "loss": dataclasses.asdict(self.loss),
-             "train": dataclasses.asdict(self.train)}
+             "model": dataclasses.asdict(self.model), "loss": _asdict_stable(self.loss),
+             "train": _asdict_stable(self.train)}
         if self.phase is not None:
             d["phase"] = self.phase
         if self.recipe is not None:  # absent at smoke scale, so smoke stage keys stay as they were
             d["recipe"] = self.recipe
         return d
+
+
+# Fields added after stage keys were first published: left out of to_dict while at their default, so the
+# configs (and stage keys, and golden files keyed by them) of entries that do not use them stay as they were.
+_KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict"}
+
+
+def _asdict_stable(cfg: Any) -> dict[str, Any]:
+    """dataclasses.asdict without the _KEY_STABLE fields that hold their default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _KEY_STABLE or v != defaults[k]}
 
 
 TOKENIZERS: Registry[Callable[[str], TokenizerEntry]] = Registry("tokenizer")

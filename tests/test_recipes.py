@@ -163,3 +163,26 @@ def test_plan_json_has_derived_numbers_for_every_training_stage(tmp_path: Path, 
         assert {"dataset_images", "global_batch", "steps", "epochs", "images_seen", "warmup_steps",
                 "disc_start_step", "lr_peak", "schedule", "sources"} <= set(d)
         assert d["epochs"] == 40 and d["disc_start_step"] < d["steps"]
+
+
+def test_recipe_options_gan_start_crop_and_key_stability():
+    """VQGAN-LC's GAN starts at step > disc_start; random crops follow torch's RNG; unused options stay out of keys."""
+    import torch
+    from PIL import Image
+
+    from models.losses import LossConfig, VQLPIPSWithDiscriminator
+    from tasks.data.imagefolder import Protocol, resize_center_crop
+
+    strict = VQLPIPSWithDiscriminator(LossConfig(disc_start=5, disc_start_strict=True), torch.nn.Identity())
+    loose = VQLPIPSWithDiscriminator(LossConfig(disc_start=5), torch.nn.Identity())
+    assert (strict.disc_factor(5), strict.disc_factor(6), loose.disc_factor(5)) == (0.0, 1.0, 1.0)
+    img = Image.fromarray((torch.rand(40, 60, 3) * 255).byte().numpy())
+    crops = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        crops.append(resize_center_crop(img, Protocol(32, augment="random_crop_flip")).tobytes())
+    assert crops[0] == crops[1]
+    smoke = create_entry("vqgan_f16_1024", "smoke").to_dict()
+    assert "augment" not in smoke["train"] and "disc_start_strict" not in smoke["loss"]
+    lc = _resolve("vqgan_f16_16384", "imagenet", "vqganlc").to_dict()
+    assert lc["train"]["augment"] == "random_crop" and lc["loss"]["disc_start_strict"] is True
