@@ -100,7 +100,8 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
         if all(TASKS.get(t).task in NEEDS_NO_TRAINING for t in run["tasks"]):
             continue
         if scale["name"] == "paper":  # the paper recipe for this dataset, steps derived from its size
-            entry = resolve_entry(run["tokenizer"], "paper", over, d, cfg["suite"].get("recipe") or cfg["suite"].get("paper"))
+            paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
+            entry = resolve_entry(run["tokenizer"], "paper", over, d, paper)
             tok_cfg = entry.to_dict()
         inputs = _codebook_inputs(cfg, entry, data_name, weights, stages)
         if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights

@@ -54,7 +54,8 @@ def _check(entry: TokenizerEntry, recipe: Recipe, what: str = "") -> None:
     where = f"{entry.name}{what} (recipe {recipe.name})"
     if loss.disc_weight > 0 and loss.disc_factor > 0 and loss.disc_start >= t.steps:
         raise RecipeError(f"{where}: loss.disc_start={loss.disc_start} >= train.steps={t.steps}: the discriminator "
-                          f"would never train (recipe disc_start={list(recipe.disc_start)}, length={list(recipe.length)})")
+                          f"would never train (recipe disc_start={list(recipe.disc_start)}, "
+                          f"length={list(recipe.length)})")
     if t.warmup_steps > t.steps:
         raise RecipeError(f"{where}: train.warmup_steps={t.warmup_steps} > train.steps={t.steps} "
                           f"(recipe warmup={list(recipe.warmup)}, length={list(recipe.length)})")

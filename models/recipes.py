@@ -79,7 +79,8 @@ _TAMING_SRC = {"train.base_lr": f"{TAMING_IN} model.base_learning_rate",
                "length": f"{UNPUB} (taming trains until convergence)",
                "ckpt_every": f"{UNPUB}",
                "train.augment": "taming taming/data/imagenet.py ImageNetTrain random_crop (default True)",
-               "loss.d_recompute_recon": "taming taming/models/vqgan.py training_step: optimizer_idx 1 calls self(x) again",
+               "loss.d_recompute_recon": "taming taming/models/vqgan.py training_step: optimizer_idx 1 calls "
+                                         "self(x) again",
                "loss.lpips_train_mode": "taming vqperceptual.py LPIPS().eval() is undone by Lightning's model.train(): "
                                         "LPIPS dropout active while training",
                "loss.disc_start_strict": "taming vqperceptual.py adopt_weight: GAN off while global_step < disc_start"}
@@ -87,7 +88,8 @@ _TAMING_SRC = {"train.base_lr": f"{TAMING_IN} model.base_learning_rate",
 
 def _taming(ds: str) -> Recipe:
     src = TAMING_IN if ds == "imagenet" else TAMING_FF
-    return Recipe(f"taming/{ds}", (500_000, "iters"), 96, 8, disc_start=(250_001 if ds == "imagenet" else 30_001, "iters"),
+    start = 250_001 if ds == "imagenet" else 30_001
+    return Recipe(f"taming/{ds}", (500_000, "iters"), 96, 8, disc_start=(start, "iters"),
                   train=dict(_TAMING_TRAIN), loss=dict(_TAMING_LOSS),
                   sources={**_TAMING_SRC, "disc_start": f"{src} lossconfig.params.disc_start"})
 
@@ -117,7 +119,8 @@ def _vqganlc(ds: str) -> Recipe:
                            "train.base_lr": f"{LC_PAPER}: 5e-4 ({LC_SH}: --lr 1e-4)",
                            "train.schedule": f"{LC_PAPER}: half-cycle cosine after warm-up",
                            "train.betas": f"{LC_TRAIN} Adam betas=(0.5, 0.9)", "train.eps": f"{LC_TRAIN} Adam eps=1e-7",
-                           "loss.codebook_weight": f"{LC_TRAIN} --rate_q 0.1", "loss.disc_weight": f"{LC_TRAIN} --rate_d 0.1",
+                           "loss.codebook_weight": f"{LC_TRAIN} --rate_q 0.1",
+                           "loss.disc_weight": f"{LC_TRAIN} --rate_d 0.1",
                            "loss.perceptual_weight": f"{LC_TRAIN} --rate_p 1",
                            "train.augment": f"{LC_TRAIN} albumentations RandomCrop after SmallestMaxSize",
                            "loss.d_recompute_recon": "zh460045050/VQGAN-LC vqgan-gpt-lc/engine_training_vqgan.py: "
@@ -133,8 +136,8 @@ def _rqvae(ds: str) -> Recipe:
     src = RQ_IN if ds == "imagenet" else RQ_FF
     return Recipe(f"rqvae/{ds}", (10 if ds == "imagenet" else 150, "epochs"), 128, 4,
                   warmup=(0.5 if ds == "imagenet" else 5, "epochs"), disc_start=(0, "iters"), ckpt_every=(5, "epochs"),
-                  train={"base_lr": 4e-5, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8, "schedule": "constant",
-                         "augment": "random_crop_flip"},
+                  train={"base_lr": 4e-5, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8,
+                         "schedule": "constant", "augment": "random_crop_flip"},
                   loss={"disc_weight": 0.75, "perceptual_weight": 1.0, "codebook_weight": 1.0, "disc_layers": 2,
                         "disc_ndf": 64, "pixel_loss": "mse", "lpips_train_mode": True},
                   sources={"length": f"{src} experiment.epochs", "global_batch":
@@ -145,7 +148,8 @@ def _rqvae(ds: str) -> Recipe:
                            "train.schedule": f"{src} optimizer.warmup.mode fix (constant after warm-up)",
                            "loss.disc_weight": f"{src} gan.loss.disc_weight",
                            "loss.perceptual_weight": f"{src} gan.loss.perceptual_weight",
-                           "loss.disc_layers": f"{src} gan.disc.arch.num_layers", "loss.pixel_loss": f"{src} arch.hparams.loss_type",
+                           "loss.disc_layers": f"{src} gan.disc.arch.num_layers",
+                           "loss.pixel_loss": f"{src} arch.hparams.loss_type",
                            "train.augment": f"{src} dataset.transforms (random crop + horizontal flip for training)",
                            "loss.lpips_train_mode": "RQ-VAE trains with the LPIPS module in train mode (dropout on)",
                            "loss.d_recompute_recon": f"{UNPUB} (one forward per step)"})
@@ -154,17 +158,20 @@ def _rqvae(ds: str) -> Recipe:
 def _seqgan(ds: str) -> Recipe:
     return Recipe(f"seqgan/{ds}", (500_000, "iters"), 64, 8, disc_start=(20_000, "iters"),
                   phase2_length=(200_000, "iters"), phase2_train={"base_lr": 5e-5},
-                  train={"base_lr": 1e-4, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8, "schedule": "constant",
-                         "augment": "random_crop"},
+                  train={"base_lr": 1e-4, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8,
+                         "schedule": "constant", "augment": "random_crop"},
                   loss={"disc_weight": 0.8, "codebook_weight": 1.0, "perceptual_weight": 1.0, "d_recompute_recon": True,
                         "lpips_train_mode": True},
                   sources={"length": f"{SEQ_PAPER}: phase 1 500,000 iterations", "phase2_length":
-                           f"{SEQ_PAPER}: phase 2 200,000 iterations at lr 5e-5", "train.base_lr": f"{SEQ_PAPER}: Adam 1e-4",
+                           f"{SEQ_PAPER}: phase 2 200,000 iterations at lr 5e-5",
+                           "train.base_lr": f"{SEQ_PAPER}: Adam 1e-4",
                            "global_batch": f"{UNPUB} (supplementary not available)", "n_gpu": UNPUB,
                            "disc_start": UNPUB, "loss.disc_weight": f"{UNPUB} (taming)", "train.betas":
-                           f"{UNPUB} (taming's; MaskGIT's vqgan_config.py uses (0, 0.99) with a StyleGAN discriminator)",
+                           f"{UNPUB} (taming's; MaskGIT's vqgan_config.py uses (0, 0.99) with a StyleGAN "
+                           "discriminator)",
                            "ckpt_every": UNPUB, "train.augment": f"{UNPUB} (taming's)",
-                           "loss.d_recompute_recon": f"{UNPUB} (taming's)", "loss.lpips_train_mode": f"{UNPUB} (taming's)"})
+                           "loss.d_recompute_recon": f"{UNPUB} (taming's)",
+                           "loss.lpips_train_mode": f"{UNPUB} (taming's)"})
 
 
 PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan}
@@ -236,7 +243,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("smoke recipes", "taming / VQGAN-LC / RQ-VAE trainers (random crop, D on a fresh reconstruction, "
               "LPIPS dropout on, VQGAN-LC GAN at step > disc_start)", "as the paper recipes set them",
               "smoke entries keep centre crop, reused reconstruction, LPIPS in eval mode, GAN at step >= disc_start",
-              "the default suite's golden numbers (vqgan_f16_1024 smoke) must not move; paper scale follows the sources"),
+              "the default suite's golden numbers (vqgan_f16_1024 smoke) must not move; paper scale follows "
+              "the sources"),
     Deviation("seqgan recipe", "SeQ-GAN builds on MaskGIT's trainer (maskgit/configs/vqgan_config.py)",
               "StyleGAN discriminator, non-saturating loss + R1 10, adversarial weight 0.1, Adam (0, 0.99), "
               "variance-scaling codebook init", "taming's PatchGAN, hinge, adaptive weight 0.8, Adam (0.5, 0.9)",
@@ -244,7 +252,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "lr and iterations, so the taming-style trainer stays the default until the MaskGIT recipe exists"),
     Deviation("multi-GPU GAN", "all three official trainers (DDP on the whole model)",
               "discriminator gradients averaged across GPUs", "only the tokenizer is DDP-wrapped",
-              "not done yet: ranks' discriminators drift apart; EMA statistics are all-reduced; epoch usage is rank 0's"),
+              "not done yet: ranks' discriminators drift apart; EMA statistics are all-reduced; epoch usage "
+              "is rank 0's"),
     Deviation("vqganlc codebook", "VQGAN-LC codebook_generation/minibatch_kmeans_per_class.py",
               "k-means, 100 centres per class over all features", "k-means over a seeded 2M-feature subset",
               "per-class clustering not implemented; the paper says k-means on all features"),

@@ -1,8 +1,10 @@
 """Tokenizer registry: one named function per published configuration, each with a paper and a smoke form.
 
 `entry = create_entry("vqgan_f16_1024", scale="smoke", overrides)` gives the architecture, loss and
-training recipe; `build_tokenizer(entry)` the module. Every field's source is in `entry.sources`; a field
-marked 'unpublished default' is a documented guess that a user may override.
+training recipe; `build_tokenizer(entry)` the module. At paper scale the training length, batch, optimiser and GAN
+values written here are the family's fallbacks: a planned stage takes them from its paper's recipe in
+`models/recipes.py` (source units, per dataset), resolved by `bench/recipe_plan.py`. Every field's source is
+in `entry.sources`; a field marked 'unpublished default' is a documented guess that a user may override.
 """
 from __future__ import annotations
 
@@ -184,7 +186,7 @@ def _vqgan(name: str, scale: str, n_embed: int, published: float | None) -> Toke
         train = TrainConfig(steps=500_000, batch_size=12, n_gpu=8, base_lr=4.5e-6, ckpt_every=5000, num_workers=8)
         sources = {"model": _TAMING, "loss": _TAMING, "train.base_lr": _TAMING, "train.betas": _TAMING,
                    "train.batch_size": _TAMING, "train.n_gpu": "unpublished default",
-                   "train.steps": "unpublished default (taming trains until convergence; disc_start=250001)"}
+                   "train": "models/recipes.py taming/<dataset> (derived at plan time)"}
     else:
         model = VQGANConfig(resolution=32, ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(8,),
                             z_channels=32, embed_dim=32, n_embed=max(64, n_embed // 16))
@@ -254,7 +256,7 @@ def _rqvae(name: str, scale: str, side: int, depth: int, n_embed: int, attn: int
         train = TrainConfig(steps=10 * 5005, batch_size=16, n_gpu=8, base_lr=4e-5, lr_scaling="none",
                             ckpt_every=5000, num_workers=8)
         sources = {"model": _RQ, "loss": _RQ, "train.base_lr": _RQ,
-                   "train.steps": "RQ-VAE paper: 10 epochs of ImageNet at batch 128 (8 GPUs x 16)",
+                   "train": "models/recipes.py rqvae/<dataset> (10 ImageNet / 150 FFHQ epochs, derived at plan time)",
                    "loss.disc_start": "unpublished default (the released config starts the GAN loss late in "
                                       "training; set loss.disc_start to match)"}
     else:
@@ -318,7 +320,7 @@ def _movq(name: str, scale: str, n_embed: int) -> TokenizerEntry:
         loss = LossConfig(disc_start=250001, codebook_weight=1.0, perceptual_weight=1.0, disc_weight=0.8)
         train = TrainConfig(steps=40 * 1250, batch_size=12, n_gpu=4, base_lr=4.5e-6, ckpt_every=5000, num_workers=8)
         sources = {"model": _MOVQ, "train.batch_size": "MoVQ: batch 48 over 4 V100s",
-                   "train.steps": "MoVQ: 40 epochs; steps given for FFHQ 60k images at batch 48",
+                   "train": "models/recipes.py movq/<dataset> (40 epochs at batch 48, derived at plan time)",
                    "loss": "MoVQ follows VQGAN's hyper-parameters (taming lossconfig)",
                    "model.f0": "MoVQ Fig. 6a best (Fourier features)",
                    "model.fourier_scale": "unpublished default"}
@@ -366,7 +368,7 @@ def _vqganlc(name: str, scale: str, n_embed: int) -> TokenizerEntry:
                    "loss.disc_weight": "code: rate_d 0.1 times the adaptive weight", "loss.disc_start": "code: 50,000",
                    "loss.disc_layers": "code: NLayerDiscriminator(n_layers=2)",
                    "train.base_lr": "paper: 5e-4 (the released script uses --lr 1e-4; override train.base_lr)",
-                   "train.steps": "paper: 20 ImageNet epochs at batch 256 (the released script: 100 epochs)",
+                   "train": "models/recipes.py vqganlc/<dataset> (20 ImageNet / 800 FFHQ epochs, derived at plan time)",
                    "train.schedule": "paper: 5-epoch linear warm-up, then half-cycle cosine",
                    "train.batch_size": "paper: 32 V100s; the script's batch 256 in total",
                    "train.eps": "code: Adam eps 1e-7", "model.codebook_max_features": "unpublished default "
