@@ -9,6 +9,7 @@ from typing import Any
 from bench.registry import RegistryError
 from bench.resources import PKG_PREFIX, resolve
 from bench.planner_downstream import DOWNSTREAM, plan_downstream
+from bench.recipe_plan import resolve_entry
 from bench.stages import Stage
 from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, latent_channels,
                              phase1_entry)
@@ -101,6 +102,10 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             stages.setdefault(facts.key, facts)
         if run["tasks"] and all(TASKS.get(t).task in NEEDS_NO_TRAINING for t in run["tasks"]):
             continue  # (tasks: [] trains only: the default suite's trajectory probe)
+        if scale["name"] == "paper":  # the paper recipe for this dataset, steps derived from its size
+            paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
+            entry = resolve_entry(run["tokenizer"], "paper", over, d, paper)
+            tok_cfg = entry.to_dict()
         inputs = _codebook_inputs(cfg, entry, data_name, weights, stages)
         if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
             first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})

@@ -42,9 +42,9 @@ def load_trained_tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any])
     return model
 
 
-def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None):
-    """Open a split as planned: registry entry + root + protocol + corrupt policy."""
-    return DATASETS.get(d["name"]).open(split, Protocol(d["resolution"], d["interpolation"]), d.get("root"),
+def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None, augment: str = "center"):
+    """Open a split as planned: registry entry + root + protocol (+ training crop) + corrupt policy."""
+    return DATASETS.get(d["name"]).open(split, Protocol(d["resolution"], d["interpolation"], augment), d.get("root"),
                                         d["on_corrupt"], max_images, d.get("file_list"))
 
 
@@ -113,7 +113,7 @@ def load_previous_phase(model: torch.nn.Module, state: dict[str, torch.Tensor]) 
 def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     c = stage.config
     entry = entry_from_config(c["tokenizer"])
-    data = open_dataset(c["dataset"], "train")
+    data = open_dataset(c["dataset"], "train", augment=entry.train.augment)
     summary = train_tokenizer(entry, data, out, c["seed"], device, weights_spec(c["metric_weights"], rt),
                               init=_train_init(stage, rt, entry) if stage.inputs else None)
     # the platform the training ran on: the golden trajectory check compares only like with like

@@ -57,8 +57,10 @@ def run_suite(cfg: dict[str, Any]) -> int:
                  weights_dir=scale["metrics"]["weights_dir"])
     action = cfg.get("action", "run")
     if action == "plan":
+        from bench.recipe_plan import write_plan
         for st in stages:
             print(f"{'done   ' if is_done(work_dir, st.key) else 'pending'}  {st.key}  {st.name}  <- {list(st.inputs)}")
+        write_plan(stages, scale["name"], out_dir)
         return 0
     if action == "status":
         slurm.print_status(stages, work_dir, suite["name"])

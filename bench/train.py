@@ -5,6 +5,7 @@ both optimisers and RNG state, so an interrupted run continues where it stopped 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -129,6 +130,8 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     """
     cfg = entry.train
     world, me = world_size(), rank()
+    if cfg.lr_scaling == "taming" and world != cfg.n_gpu:  # taming main.py scales lr by the real GPU count
+        cfg = dataclasses.replace(cfg, n_gpu=world)
     lead = me == 0
     torch.manual_seed(seed)
     model = build_tokenizer(entry)
@@ -203,7 +206,11 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                 g_loss.backward()
                 opt_ae.step()
                 if criterion.disc_factor(step) > 0:
-                    d_loss, d_terms = criterion.discriminator_loss(x, out.recon, step)
+                    recon = out.recon
+                    if entry.loss.d_recompute_recon:  # taming / VQGAN-LC: D sees the updated generator's output
+                        with torch.no_grad():
+                            recon = net(x).recon
+                    d_loss, d_terms = criterion.discriminator_loss(x, recon, step)
                     if not torch.isfinite(d_loss):
                         raise NonFiniteLossError(f"non-finite discriminator loss at step {step} of {entry.name}")
                     opt_d.zero_grad(set_to_none=True)

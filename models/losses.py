@@ -35,6 +35,10 @@ class LossConfig:
     semantic_alpha: Annotated[float, Ge(0), Le(1)] = 1.0  # SeQ-GAN semantic ratio alpha: phase 1 uses 1, phase 2 uses 0
     sem_layers: tuple[str, ...] = ("relu5_3", "logit")  # L_sem (Table 6 last row)
     low_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")  # L_low
+    # Recipe options (paper recipes set them from their sources; the defaults keep the smoke numbers):
+    d_recompute_recon: bool = False  # discriminator step on a fresh reconstruction after the G step (taming, VQGAN-LC)
+    lpips_train_mode: bool = False  # LPIPS with its dropout active during training, as the references run it
+    disc_start_strict: bool = False  # GAN on at step > disc_start (VQGAN-LC) instead of >= (taming adopt_weight)
 
 
 def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
@@ -60,13 +64,14 @@ class VQLPIPSWithDiscriminator(nn.Module):
         if cfg.disc_loss not in D_LOSSES:
             raise ValueError(f"disc_loss must be one of {sorted(D_LOSSES)}, got '{cfg.disc_loss}'")
         self.cfg = cfg
-        self.perceptual = perceptual.eval().requires_grad_(False)
+        self.perceptual = perceptual.train(cfg.lpips_train_mode).requires_grad_(False)
         self.discriminator = NLayerDiscriminator(3, cfg.disc_ndf, cfg.disc_layers)
         self.d_loss_fn = D_LOSSES[cfg.disc_loss]
 
     def disc_factor(self, step: int) -> float:
         """taming's adopt_weight: 0 before disc_start, disc_factor after."""
-        return self.cfg.disc_factor if step >= self.cfg.disc_start else 0.0
+        on = step > self.cfg.disc_start if self.cfg.disc_start_strict else step >= self.cfg.disc_start
+        return self.cfg.disc_factor if on else 0.0
 
     def generator_loss(self, x: torch.Tensor, recon: torch.Tensor, qloss: torch.Tensor, step: int,
                        last_layer: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

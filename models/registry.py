@@ -1,8 +1,10 @@
 """Tokenizer registry: one named function per published configuration, each with a paper and a smoke form.
 
 `entry = create_entry("vqgan_f16_1024", scale="smoke", overrides)` gives the architecture, loss and
-training recipe; `build_tokenizer(entry)` the module. Every field's source is in `entry.sources`; a field
-marked 'unpublished default' is a documented guess that a user may override.
+training recipe; `build_tokenizer(entry)` the module. At paper scale the training length, batch, optimiser and GAN
+values written here are the family's fallbacks: a planned stage takes them from its paper's recipe in
+`models/recipes.py` (source units, per dataset), resolved by `bench/recipe_plan.py`. Every field's source is
+in `entry.sources`; a field marked 'unpublished default' is a documented guess that a user may override.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class TrainConfig:
     # constant (taming) | cosine (half-cycle to 0 after warm-up; VQGAN-LC, MAE lr_sched)
     schedule: Literal["constant", "cosine"] = "constant"
     freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed (SeQ-GAN phase 2: encoder, quant_conv, quantize)
+    augment: str = "center"  # training crop: center | random_crop (taming, VQGAN-LC) | random_crop_flip (RQ-VAE)
 
     @property
     def lr(self) -> float:
@@ -81,15 +84,31 @@ class TokenizerEntry:
     # changes that give phase 1, whose weights phase 2 starts from. `phase` says which one this entry is.
     phase1: dict[str, dict[str, Any]] | None = None
     phase: int | None = None
+    # Paper scale, once planned: the paper recipe in its source's units plus the dataset size the steps came
+    # from (bench/recipe_plan.py). None at smoke scale, whose short recipes stay in steps.
+    recipe: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, used for config hashes and run manifests."""
         d = {"name": self.name, "scale": self.scale, "family": self.family,
-             "model": dataclasses.asdict(self.model), "loss": dataclasses.asdict(self.loss),
-             "train": dataclasses.asdict(self.train)}
+             "model": dataclasses.asdict(self.model), "loss": _asdict_stable(self.loss),
+             "train": _asdict_stable(self.train)}
         if self.phase is not None:
             d["phase"] = self.phase
+        if self.recipe is not None:  # absent at smoke scale, so smoke stage keys stay as they were
+            d["recipe"] = self.recipe
         return d
+
+
+# Fields added after stage keys were first published: left out of to_dict while at their default, so the
+# configs (and stage keys, and golden files keyed by them) of entries that do not use them stay as they were.
+_KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict"}
+
+
+def _asdict_stable(cfg: Any) -> dict[str, Any]:
+    """dataclasses.asdict without the _KEY_STABLE fields that hold their default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _KEY_STABLE or v != defaults[k]}
 
 
 TOKENIZERS: Registry[Callable[[str], TokenizerEntry]] = Registry("tokenizer")
@@ -171,7 +190,7 @@ def _vqgan(name: str, scale: str, n_embed: int, published: float | None) -> Toke
         train = TrainConfig(steps=500_000, batch_size=12, n_gpu=8, base_lr=4.5e-6, ckpt_every=5000, num_workers=8)
         sources = {"model": _TAMING, "loss": _TAMING, "train.base_lr": _TAMING, "train.betas": _TAMING,
                    "train.batch_size": _TAMING, "train.n_gpu": "unpublished default",
-                   "train.steps": "unpublished default (taming trains until convergence; disc_start=250001)"}
+                   "train": "models/recipes.py taming/<dataset> (derived at plan time)"}
     else:
         model = VQGANConfig(resolution=32, ch=32, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(8,),
                             z_channels=32, embed_dim=32, n_embed=max(64, n_embed // 16))
@@ -229,18 +248,19 @@ def vqgan_fc_f16_16384(scale: str) -> TokenizerEntry:
 _RQ = "kakaobrain/rq-vae-transformer configs/*/stage1 (RQ-VAE, Lee et al. 2022)"
 
 
-def _rqvae(name: str, scale: str, side: int, depth: int, n_embed: int) -> TokenizerEntry:
+def _rqvae(name: str, scale: str, side: int, depth: int, n_embed: int, attn: int | None = None) -> TokenizerEntry:
     """f32 (8x8) or f16 (16x16) RQ-VAE: shared EMA codebook, restarts, MSE + LPIPS, adaptive weight 0.75."""
     if scale == "paper":
         ch_mult = (1, 1, 2, 2, 4, 4) if side == 8 else (1, 1, 2, 2, 4)
-        model = VQGANConfig(resolution=256, ch=128, ch_mult=ch_mult, num_res_blocks=2, attn_resolutions=(side,),
-                            z_channels=256, embed_dim=256, n_embed=n_embed, quantizer="rq", depth=depth)
+        model = VQGANConfig(resolution=256, ch=128, ch_mult=ch_mult, num_res_blocks=2,
+                            attn_resolutions=(attn or side,), z_channels=256, embed_dim=256, n_embed=n_embed,
+                            quantizer="rq", depth=depth)
         loss = LossConfig(disc_start=0, pixel_loss="mse", perceptual_weight=1.0, disc_weight=0.75,
                           codebook_weight=1.0, disc_ndf=64, disc_layers=2)
         train = TrainConfig(steps=10 * 5005, batch_size=16, n_gpu=8, base_lr=4e-5, lr_scaling="none",
                             ckpt_every=5000, num_workers=8)
         sources = {"model": _RQ, "loss": _RQ, "train.base_lr": _RQ,
-                   "train.steps": "RQ-VAE paper: 10 epochs of ImageNet at batch 128 (8 GPUs x 16)",
+                   "train": "models/recipes.py rqvae/<dataset> (10 ImageNet / 150 FFHQ epochs, derived at plan time)",
                    "loss.disc_start": "unpublished default (the released config starts the GAN loss late in "
                                       "training; set loss.disc_start to match)"}
     else:
@@ -274,7 +294,7 @@ def rqvae_8x8x16_16384(scale: str) -> TokenizerEntry:
 @register_tokenizer
 def rqvae_8x8x4_2048(scale: str) -> TokenizerEntry:
     """RQ-VAE 8x8x4, 2048 codes (FFHQ; MoVQ Table 1)."""
-    entry = _rqvae("rqvae_8x8x4_2048", scale, 8, 4, 2048)
+    entry = _rqvae("rqvae_8x8x4_2048", scale, 8, 4, 2048, attn=16)  # ffhq256-rqvae-8x8x4.yaml attn_resolutions [16]
     if scale == "paper":  # MoVQ Table 2 prints "RQVAE 100M + 355M" for FFHQ (EMA codebook buffers not counted)
         entry = dataclasses.replace(entry, published_params=100.0, published_decimals=0)
     return entry
@@ -304,7 +324,7 @@ def _movq(name: str, scale: str, n_embed: int) -> TokenizerEntry:
         loss = LossConfig(disc_start=250001, codebook_weight=1.0, perceptual_weight=1.0, disc_weight=0.8)
         train = TrainConfig(steps=40 * 1250, batch_size=12, n_gpu=4, base_lr=4.5e-6, ckpt_every=5000, num_workers=8)
         sources = {"model": _MOVQ, "train.batch_size": "MoVQ: batch 48 over 4 V100s",
-                   "train.steps": "MoVQ: 40 epochs; steps given for FFHQ 60k images at batch 48",
+                   "train": "models/recipes.py movq/<dataset> (40 epochs at batch 48, derived at plan time)",
                    "loss": "MoVQ follows VQGAN's hyper-parameters (taming lossconfig)",
                    "model.f0": "MoVQ Fig. 6a best (Fourier features)",
                    "model.fourier_scale": "unpublished default"}
@@ -352,7 +372,7 @@ def _vqganlc(name: str, scale: str, n_embed: int) -> TokenizerEntry:
                    "loss.disc_weight": "code: rate_d 0.1 times the adaptive weight", "loss.disc_start": "code: 50,000",
                    "loss.disc_layers": "code: NLayerDiscriminator(n_layers=2)",
                    "train.base_lr": "paper: 5e-4 (the released script uses --lr 1e-4; override train.base_lr)",
-                   "train.steps": "paper: 20 ImageNet epochs at batch 256 (the released script: 100 epochs)",
+                   "train": "models/recipes.py vqganlc/<dataset> (20 ImageNet / 800 FFHQ epochs, derived at plan time)",
                    "train.schedule": "paper: 5-epoch linear warm-up, then half-cycle cosine",
                    "train.batch_size": "paper: 32 V100s; the script's batch 256 in total",
                    "train.eps": "code: Adam eps 1e-7", "model.codebook_max_features": "unpublished default "

@@ -142,3 +142,19 @@ def test_multichannel_chunks_share_one_codebook():
         expect = torch.cdist(zj, q.vq.embedding.weight).argmin(1)
         assert torch.equal(out.indices[..., j].reshape(-1), expect)
     assert torch.allclose(q.lookup(out.indices), out.z_q, atol=1e-6)
+
+
+def test_ema_and_rq_quantise_with_the_codes_from_before_the_update():
+    """taming / VQGAN-LC / RQ-VAE: counts start at zero; a training step's output uses the pre-update codes."""
+    from models.quantizers.ema import EMAVectorQuantizer
+    from models.quantizers.rq import ResidualQuantizer
+
+    torch.manual_seed(0)
+    for q in (EMAVectorQuantizer(16, 4), ResidualQuantizer(16, 4, depth=1)):
+        assert float(q.codebook.cluster_size.abs().sum()) == 0.0
+        before = q.codebook.embed.clone()
+        z = torch.randn(2, 4, 3, 3)
+        out = q.train()(z)
+        expect = before[out.indices[..., 0]].permute(0, 3, 1, 2)
+        assert torch.allclose(out.z_q, expect, atol=1e-6)
+        assert not torch.equal(q.codebook.embed, before)  # the update did happen

@@ -38,6 +38,9 @@ def suite(name: str, paper: str, table: str, description: str, runs: list[dict],
                     "golden": None, "runs": runs}
 
 
+# VQGAN-LC's f8 (1,024 tokens) backbone: vqgan-gpt-lc/vqgan_configs/vq-f8.yaml ch_mult, attn_resolutions;
+# ldm-lc/configs/imagenet-f8-vqgan-lc-100K.yaml first_stage_config embed_dim 4
+LC_F8 = {"model__ch_mult": [1, 2, 2, 4], "model__attn_resolutions": [16], "model__embed_dim": 4}
 FC, EMA, LC, VQ = "vqgan_fc_f16_16384", "vqgan_ema_f16_16384", "vqganlc_f16_100k", "vqgan_f16_16384"
 # ---- VQGAN-LC
 suite("vqganlc_t1", "vqganlc", "T1", "VQGAN-LC Table 1: rFID and LDM generation FID of VQGAN-FC / -EMA / -LC at "
@@ -50,7 +53,7 @@ suite("vqganlc_t2", "vqganlc", "T2", "VQGAN-LC Table 2: ImageNet reconstruction 
       + [run(FC, "imagenet", "VQGAN-FC", f"tokens=256 K={k}", model__n_embed=k) for k in (16384, 50000, 100000)]
       + [run(EMA, "imagenet", "VQGAN-EMA", f"tokens=256 K={k}", model__n_embed=k) for k in (16384, 50000, 100000)]
       + [run(LC, "imagenet", "VQGAN-LC", f"tokens=256 K={k}", model__n_embed=k) for k in (16384, 50000, 100000)]
-      + [run(LC, "imagenet", "VQGAN-LC", "tokens=1024 K=100000", model__ch_mult=[1, 1, 2, 2], model__attn_resolutions=[32])]
+      + [run(LC, "imagenet", "VQGAN-LC", "tokens=1024 K=100000", **LC_F8)]
       + [run(f"rqvae_8x8x{d}_16384", "imagenet", "RQ-VAE", f"tokens={64 * d} K=16384") for d in (4, 8, 16)])
 suite("vqganlc_t3", "vqganlc", "T3", "VQGAN-LC Table 3: FFHQ reconstruction.",
       [run("rqvae_8x8x4_2048", "ffhq", "RQ-VAE", "tokens=256 K=2048"), run(VQ, "ffhq", "VQGAN", "tokens=256 K=16384"),
@@ -163,8 +166,7 @@ suite("vqganlc_t4", "vqganlc", "T4", "VQGAN-LC Table 4: class-conditional ImageN
       [run(t, "imagenet", m, "tokens=256 K=%d" % k, G, lc_rows(LCG, m, "tokens=256 K=%d" % k))
        for t, m, k in [(FC, "VQGAN-FC", 16384), (EMA, "VQGAN-EMA", 16384), (LC, "VQGAN-LC", 100000)]]
       + [run(LC, "imagenet", "VQGAN-LC", "tokens=1024 K=100000", G,
-             lc_rows({"ldm_cin": "LDM"}, "VQGAN-LC", "tokens=1024 K=100000"), model__ch_mult=[1, 1, 2, 2],
-             model__attn_resolutions=[32])])
+             lc_rows({"ldm_cin": "LDM"}, "VQGAN-LC", "tokens=1024 K=100000"), **LC_F8)])
 suite("vqganlc_t5", "vqganlc", "T5", "VQGAN-LC Table 5: unconditional FFHQ generation with LDM and GPT-404M.",
       [run(t, "ffhq", m, "tokens=256 K=%d" % k, G, lc_rows({"ldm_cin": "LDM", "gpt_vqganlc": "GPT-404M"}, m,
                                                        "tokens=256 K=%d" % k))

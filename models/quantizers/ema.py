@@ -21,9 +21,10 @@ class EMACodebook(nn.Module):
                  restart_threshold: float = 0.0) -> None:
         super().__init__()
         self.n_embed, self.decay, self.eps, self.restart_threshold = n_embed, decay, eps, restart_threshold
-        embed = torch.randn(n_embed, embed_dim) / embed_dim**0.5
+        # taming EMAVectorQuantizer / VQGAN-LC / RQ-VAE VQEmbedding: unit-normal codes, counts from zero
+        embed = torch.randn(n_embed, embed_dim)
         self.register_buffer("embed", embed)
-        self.register_buffer("cluster_size", torch.ones(n_embed))
+        self.register_buffer("cluster_size", torch.zeros(n_embed))
         self.register_buffer("embed_avg", embed.clone())
 
     def search(self, z_flat: torch.Tensor) -> torch.Tensor:
@@ -74,9 +75,10 @@ class EMAVectorQuantizer(nn.Module):
         b, d, h, w = z.shape
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         idx = self.codebook.search(z_flat.detach())
+        # the batch is quantised with the codes from before this step's EMA update (taming, VQGAN-LC, RQ-VAE)
+        z_q = self.codebook.embed[idx].view(b, h, w, d).permute(0, 3, 1, 2)
         if self.training:
             self.codebook.update(z_flat.detach(), idx)
-        z_q = self.codebook.embed[idx].view(b, h, w, d).permute(0, 3, 1, 2)
         commit = F.mse_loss(z, z_q.detach())
         z_q = z + (z_q - z).detach()
         return QuantOutput(z_q, idx.view(b, h, w, 1), self.beta * commit, {"commit": commit.detach()})

@@ -31,9 +31,9 @@ class ResidualQuantizer(nn.Module):
         indices, commits = [], []
         for _ in range(self.depth):
             idx = self.codebook.search(residual)
+            q = self.codebook.embed[idx]  # codes from before the EMA update and restart (RQ-VAE quantizations.py)
             if self.training:
                 self.codebook.update(residual, idx)
-            q = self.codebook.embed[idx]
             residual = residual - q
             aggregate = aggregate + q
             indices.append(idx)

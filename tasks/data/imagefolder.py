@@ -37,20 +37,32 @@ class Protocol:
 
     resolution: int
     interpolation: str = "bicubic"
+    augment: str = "center"  # training only: random_crop (taming, VQGAN-LC) | random_crop_flip (RQ-VAE)
 
     def describe(self) -> str:
         return f"resize shorter side to {self.resolution} ({self.interpolation}), center crop {self.resolution}"
 
 
 def resize_center_crop(img: Image.Image, p: Protocol) -> Image.Image:
-    """Shorter side to p.resolution with PIL's antialiasing resampler, then the central square."""
+    """Shorter side to p.resolution with PIL's antialiasing resampler, then the central square (or, with
+    p.augment, a random square and an optional horizontal flip, drawn from torch's RNG so a resumed run
+    restored to the same RNG state draws the same crops)."""
     w, h = img.size
     s = p.resolution / min(w, h)
     nw, nh = max(p.resolution, round(w * s)), max(p.resolution, round(h * s))
     if (nw, nh) != (w, h):
         img = img.resize((nw, nh), INTERPOLATIONS[p.interpolation])
-    left, top = (nw - p.resolution) // 2, (nh - p.resolution) // 2
-    return img.crop((left, top, left + p.resolution, top + p.resolution))
+    if p.augment == "center":
+        left, top = (nw - p.resolution) // 2, (nh - p.resolution) // 2
+    elif p.augment in ("random_crop", "random_crop_flip"):
+        left = int(torch.randint(0, nw - p.resolution + 1, ()))
+        top = int(torch.randint(0, nh - p.resolution + 1, ()))
+    else:
+        raise ValueError(f"train.augment must be center, random_crop or random_crop_flip, got '{p.augment}'")
+    img = img.crop((left, top, left + p.resolution, top + p.resolution))
+    if p.augment == "random_crop_flip" and bool(torch.rand(()) < 0.5):
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return img
 
 
 def list_images(root: Path, split: str, file_list: str | None = None) -> list[Path]:

@@ -23,6 +23,7 @@ class DatasetEntry:
     val_split: str = "val"
     num_classes: int = 1
     version: str = ""  # recipe version of sets vqbench builds; part of every stage key that reads them
+    train_images: int | None = None  # nominal train-split size: paper recipes in epochs convert with it when no data
 
     def resolve_root(self, root: str | None) -> Path:
         """Configured root, else the env var, else the built-in builder; or a clear error."""
@@ -60,11 +61,11 @@ for _entry in (
     DatasetEntry("mini_faces", "the 100 faces of skimage.data.lfw_subset() (25x25 grey, 80 train / 20 val)",
                  builder=build_mini_faces, version=MINI_VERSION),
     DatasetEntry("imagenet", "ILSVRC-2012, 1.28M train / 50k val, class folders", env_var="VQBENCH_IMAGENET",
-                 num_classes=1000),
+                 num_classes=1000, train_images=1_281_167),
     DatasetEntry("ffhq", "FFHQ 1024->256, 60k train / 10k val (taming split)", env_var="VQBENCH_FFHQ",
-                 val_split="validation"),
-    DatasetEntry("lsun_church", "LSUN church_outdoor", env_var="VQBENCH_LSUN_CHURCH"),
-    DatasetEntry("lsun_bedroom", "LSUN bedroom", env_var="VQBENCH_LSUN_BEDROOM"),
-    DatasetEntry("lsun_cat", "LSUN cat", env_var="VQBENCH_LSUN_CAT"),
+                 val_split="validation", train_images=60_000),
+    DatasetEntry("lsun_church", "LSUN church_outdoor", env_var="VQBENCH_LSUN_CHURCH", train_images=126_227),
+    DatasetEntry("lsun_bedroom", "LSUN bedroom", env_var="VQBENCH_LSUN_BEDROOM", train_images=3_033_042),
+    DatasetEntry("lsun_cat", "LSUN cat", env_var="VQBENCH_LSUN_CAT", train_images=1_657_266),
 ):
     DATASETS.add(_entry.name, _entry)

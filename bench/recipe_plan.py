@@ -1,0 +1,165 @@
+"""Plan-time recipe resolution: a paper-scale entry gets its paper's recipe for the dataset it trains on, with
+steps derived from the train-split size and the global batch; impossible recipes are refused here, naming the
+entry, the fields and their values. Also writes `results/<suite>/plan.json` with each stage's derived numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from models.recipes import Recipe, RecipeError, recipe_for, recipe_paper, to_steps
+from models.registry import TokenizerEntry, TrainConfig, apply_overrides, create_entry
+from tasks.data.imagefolder import DatasetNotFoundError, list_images
+from tasks.data.registry import DATASETS
+
+SECONDS_PER_TRAIN_IMAGE = 0.016  # REPRODUCE.md basis: H100 fp32, taming f16 at batch 12: 0.19 s/step
+SECONDS_PER_EVAL_IMAGE = 240 / 50_000  # REPRODUCE.md: 50k-image reconstruction ~4 min
+_EXPLICIT = {("train", "steps"), ("train", "warmup_steps"), ("train", "ckpt_every"), ("loss", "disc_start")}
+
+
+@functools.lru_cache(maxsize=None)
+def _count(name: str, root: str | None, file_list: str | None) -> tuple[int, str]:
+    entry = DATASETS.get(name)
+    try:
+        path = entry.resolve_root(root)
+        return len(list_images(path, entry.train_split, file_list)), "counted"
+    except DatasetNotFoundError:
+        if entry.train_images is None:
+            raise RecipeError(f"dataset '{name}': no data to count and no nominal train size "
+                              "(tasks/data/registry.py train_images)") from None
+        return entry.train_images, "nominal"
+
+
+def train_images(dataset: dict[str, Any]) -> tuple[int, str]:
+    """Train-split size: counted when the data is present, else the registry's nominal size."""
+    return _count(dataset["name"], dataset.get("root"), dataset.get("file_list"))
+
+
+def _with_recipe(entry: TokenizerEntry, recipe: Recipe) -> TokenizerEntry:
+    """The recipe's optimiser, batch and loss values on the architecture entry (before user overrides)."""
+    if recipe.global_batch % recipe.n_gpu:
+        raise RecipeError(f"{entry.name}: recipe {recipe.name} global_batch={recipe.global_batch} is not divisible "
+                          f"by n_gpu={recipe.n_gpu}")
+    train = {**recipe.train, "batch_size": recipe.global_batch // recipe.n_gpu, "n_gpu": recipe.n_gpu,
+             **(recipe.phase2_train if entry.phase == 2 else {})}
+    return apply_overrides(entry, {"train": train, "loss": dict(recipe.loss)})
+
+
+def _check(entry: TokenizerEntry, recipe: Recipe, what: str = "") -> None:
+    """Refuse a GAN that never starts and a warm-up that outlasts training."""
+    t, loss = entry.train, entry.loss
+    where = f"{entry.name}{what} (recipe {recipe.name})"
+    if loss.disc_weight > 0 and loss.disc_factor > 0 and loss.disc_start >= t.steps:
+        raise RecipeError(f"{where}: loss.disc_start={loss.disc_start} >= train.steps={t.steps}: the discriminator "
+                          f"would never train (recipe disc_start={list(recipe.disc_start)}, "
+                          f"length={list(recipe.length)})")
+    if t.warmup_steps > t.steps:
+        raise RecipeError(f"{where}: train.warmup_steps={t.warmup_steps} > train.steps={t.steps} "
+                          f"(recipe warmup={list(recipe.warmup)}, length={list(recipe.length)})")
+    if t.batch_size < 1 or t.n_gpu < 1:
+        raise RecipeError(f"{where}: train.batch_size={t.batch_size}, train.n_gpu={t.n_gpu} must be >= 1")
+
+
+def resolve_entry(name: str, scale: str, overrides: dict[str, dict[str, Any]], dataset: dict[str, Any],
+                  suite_paper: str | None = None) -> TokenizerEntry:
+    """The entry a training stage runs: smoke as registered; paper with its recipe's steps for this dataset."""
+    if scale != "paper":
+        return create_entry(name, scale, overrides)
+    raw = create_entry(name, "paper")
+    recipe = recipe_for(recipe_paper(raw.family, suite_paper), dataset["name"])
+    n, how = train_images(dataset)
+    entry = apply_overrides(_with_recipe(raw, recipe), overrides)
+    explicit = {(part, k) for part, vals in overrides.items() for k, v in (vals or {}).items() if v is not None}
+    gb = entry.train.batch_size * entry.train.n_gpu * entry.train.accumulate
+
+    basis = DATASETS.get(recipe.fallback).train_images if recipe.fallback else n
+
+    def steps(q) -> int:
+        return to_steps(q, basis, gb)
+
+    train = {"steps": steps(recipe.phase2_length or recipe.length), "warmup_steps": steps(recipe.warmup),
+             "ckpt_every": max(1, steps(recipe.ckpt_every))}
+    train = {k: v for k, v in train.items() if ("train", k) not in explicit}
+    loss = {} if ("loss", "disc_start") in explicit else {"disc_start": steps(recipe.disc_start)}
+    entry = apply_overrides(entry, {"train": train, "loss": loss})
+    if entry.phase1 is not None:  # two-phase: phase 1 runs the recipe's first length at its own lr
+        p1 = {**entry.phase1, "train": {**entry.phase1.get("train", {}), "steps": steps(recipe.length),
+                                        "base_lr": recipe.train.get("base_lr", raw.train.base_lr)}}
+        entry = dataclasses.replace(entry, phase1=p1)
+    entry = dataclasses.replace(entry, recipe={**recipe.to_dict(), "dataset_images": n, "dataset_images_from": how})
+    _check(entry, recipe)
+    if entry.phase1 is not None:
+        from models.registry import phase1_entry
+        _check(phase1_entry(entry), recipe, " phase 1")
+    return entry
+
+
+def derived(tok: dict[str, Any], n_images: int | None) -> dict[str, Any]:
+    """What a training stage's config implies: steps, epochs, images seen, warm-up, GAN start, peak lr."""
+    t, loss, model = tok["train"], tok["loss"], tok["model"]
+    tc = TrainConfig(**{**t, "betas": tuple(t["betas"]), "freeze": tuple(t["freeze"])})
+    gb = tc.batch_size * tc.n_gpu * tc.accumulate
+    recipe = tok.get("recipe")
+    d: dict[str, Any] = {"dataset_images": n_images, "global_batch": gb, "steps": tc.steps,
+                         "epochs": round(tc.steps * gb / n_images, 3) if n_images else None,
+                         "images_seen": tc.steps * gb, "warmup_steps": tc.warmup_steps,
+                         "disc_start_step": loss["disc_start"], "lr_peak": tc.lr, "schedule": tc.schedule}
+    if model.get("quantizer") in ("ema", "rq"):
+        d["ema_decay"] = model.get("ema_decay")
+    if recipe:
+        paper, ds = recipe["name"].split("/", 1)
+        d["recipe"] = recipe["name"]
+        d["dataset_images_from"] = recipe.get("dataset_images_from")
+        d["sources"] = recipe_for(paper, ds).sources
+    else:
+        d["sources"] = {"all": "smoke scale: the registry's short recipe, in steps"}
+    return d
+
+
+def plan_records(stages: list, scale: str) -> list[dict[str, Any]]:
+    """One JSON object per stage: key, kind, name, inputs, the full resolved config, and derived numbers."""
+    out = []
+    for st in stages:
+        rec = {"key": st.key, "kind": st.kind, "name": st.name, "inputs": list(st.inputs), "config": st.config,
+               "derived": {}}
+        if st.kind == "train_tokenizer":
+            tok = st.config["tokenizer"]
+            r = tok.get("recipe")
+            n = r["dataset_images"] if r else _smoke_images(st.config["dataset"])
+            rec["derived"] = derived(tok, n)
+            rec["derived"]["gpu_hours"] = round(rec["derived"]["images_seen"] * SECONDS_PER_TRAIN_IMAGE / 3600, 2)
+        elif st.kind == "eval_reconstruction":
+            n = st.config.get("max_images") or (50_000 if scale == "paper" else None)
+            rec["derived"] = {"gpu_hours": round(n * SECONDS_PER_EVAL_IMAGE / 3600, 2) if n else None}
+        out.append(rec)
+    return out
+
+
+def _smoke_images(dataset: dict[str, Any]) -> int | None:
+    try:
+        return train_images(dataset)[0]
+    except (RecipeError, DatasetNotFoundError):
+        return None
+
+
+def write_plan(stages: list, scale: str, out_dir: Path) -> Path:
+    """results/<suite>/plan.json, and a short per-stage summary with the GPU-hour estimate on stdout."""
+    records = plan_records(stages, scale)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "plan.json"
+    path.write_text(json.dumps(records, indent=1, default=str))
+    total = 0.0
+    for r in records:
+        d = r["derived"]
+        if r["kind"] == "train_tokenizer":
+            total += d["gpu_hours"]
+            ep = f"{d['epochs']:g} ep" if d["epochs"] is not None else "? ep"
+            print(f"  {r['key']}  {d['steps']:>9,d} steps  {ep:>10s}  batch {d['global_batch']:4d}  "
+                  f"GAN from {d['disc_start_step']:,}  ~{d['gpu_hours']:g} GPU-h  [{d.get('recipe', 'smoke')}]")
+        elif d.get("gpu_hours"):
+            total += d["gpu_hours"]
+    print(f"wrote {path} ({len(records)} stages; training + reconstruction ~{total:,.0f} H100 GPU-hours)")
+    return path

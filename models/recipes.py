@@ -1,0 +1,272 @@
+"""Paper-scale training recipes as reviewable data, in each source's own units (epochs or iterations).
+
+A recipe is what a paper (or its official config) says about *how* to train: length, warm-up, discriminator
+start and checkpoint interval as `(value, unit)` with unit 'epochs' or 'iters', the global batch and GPU count,
+optimiser and loss values. Every field carries its source in `sources` (paper section, or repo + file + key);
+'unpublished default' marks a value neither paper nor code states. Steps are derived at plan time from the
+dataset's train-split size and the global batch (`derive`), never hard-coded.
+
+The same architecture entry can train under another paper's recipe (VQGAN-LC trains its VQGAN, FC and EMA
+baselines with its own recipe, Sec. 4.1): `recipe_for(paper, dataset)` picks it, `recipe_paper` says which
+paper's recipe a row of a paper suite uses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+UNITS = ("epochs", "iters")
+Qty = tuple[float, str]  # (value, unit): the quantity exactly as the source writes it
+
+
+class RecipeError(ValueError):
+    """An impossible recipe (GAN that never starts, warm-up past the end, batch not divisible by the GPUs)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One paper's recipe for one dataset; `train`/`loss` hold TrainConfig/LossConfig values it fixes."""
+
+    name: str  # "<paper>/<dataset>"
+    length: Qty
+    global_batch: int
+    n_gpu: int
+    warmup: Qty = (0, "iters")
+    disc_start: Qty = (0, "iters")
+    ckpt_every: Qty = (5000, "iters")
+    phase2_length: Qty | None = None  # two-phase recipes (SeQ-GAN): the second phase's length
+    fallback: str | None = None  # set when the paper has no recipe for the dataset: whose step counts it borrows
+    phase2_train: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (part of the stage config, so a recipe change changes the stage key)."""
+        d = dataclasses.asdict(self)
+        d.pop("sources")
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items() if v not in (None, {})}
+
+
+# --- official sources, named once ------------------------------------------------------------------------
+TAMING_IN = "CompVis/taming-transformers configs/imagenet_vqgan.yaml"
+TAMING_FF = "CompVis/taming-transformers configs/faceshq_vqgan.yaml"
+TAMING_OPT = "CompVis/taming-transformers taming/models/vqgan.py configure_optimizers"
+LC_TRAIN = "zh460045050/VQGAN-LC vqgan-gpt-lc/training_vqgan.py"
+LC_SH = "zh460045050/VQGAN-LC vqgan-gpt-lc/runTrainVQ.sh"
+LC_PAPER = "VQGAN-LC paper Sec. 4.1"
+RQ_IN = "kakaobrain/rq-vae-transformer configs/imagenet256/stage1/in256-rqvae-8x8x4.yaml"
+RQ_FF = "kakaobrain/rq-vae-transformer configs/ffhq/stage1/ffhq256-rqvae-8x8x4.yaml"
+MOVQ_PAPER = "MoVQ paper Sec. 4.1 (batch 48 on 4 V100s, 40 epochs; VQGAN's hyper-parameters otherwise)"
+SEQ_PAPER = "SeQ-GAN paper Sec. 4.1"
+UNPUB = "unpublished default"
+
+_TAMING_TRAIN = {"base_lr": 4.5e-6, "lr_scaling": "taming", "betas": (0.5, 0.9), "eps": 1e-8, "schedule": "constant",
+                 "augment": "random_crop"}
+_TAMING_LOSS = {"disc_weight": 0.8, "codebook_weight": 1.0, "perceptual_weight": 1.0, "disc_layers": 3,
+                "disc_ndf": 64, "pixel_loss": "l1", "d_recompute_recon": True, "lpips_train_mode": True,
+                "disc_start_strict": False}
+_TAMING_SRC = {"train.base_lr": f"{TAMING_IN} model.base_learning_rate",
+               "train.lr_scaling": "taming main.py: lr = accumulate * ngpu * batch * base_lr",
+               "train.betas": f"{TAMING_OPT} betas=(0.5, 0.9)",
+               "loss.disc_weight": f"{TAMING_IN} lossconfig.params.disc_weight",
+               "loss.codebook_weight": f"{TAMING_IN} lossconfig.params.codebook_weight",
+               "loss.disc_layers": "taming NLayerDiscriminator default n_layers=3",
+               "global_batch": f"{UNPUB} (the yaml's data.params.batch_size is 3 per GPU; GPU count unpublished; "
+                               "12 per GPU as in RQ-VAE's note on VQGAN, 8 GPUs)",
+               "length": f"{UNPUB} (taming trains until convergence)",
+               "ckpt_every": f"{UNPUB}",
+               "train.augment": "taming taming/data/imagenet.py ImageNetTrain random_crop (default True)",
+               "loss.d_recompute_recon": "taming taming/models/vqgan.py training_step: optimizer_idx 1 calls "
+                                         "self(x) again",
+               "loss.lpips_train_mode": "taming vqperceptual.py LPIPS().eval() is undone by Lightning's model.train(): "
+                                        "LPIPS dropout active while training",
+               "loss.disc_start_strict": "taming vqperceptual.py adopt_weight: GAN off while global_step < disc_start"}
+
+
+def _taming(ds: str) -> Recipe:
+    src = TAMING_IN if ds == "imagenet" else TAMING_FF
+    start = 250_001 if ds == "imagenet" else 30_001
+    return Recipe(f"taming/{ds}", (500_000, "iters"), 96, 8, disc_start=(start, "iters"),
+                  train=dict(_TAMING_TRAIN), loss=dict(_TAMING_LOSS),
+                  sources={**_TAMING_SRC, "disc_start": f"{src} lossconfig.params.disc_start"})
+
+
+def _movq(ds: str) -> Recipe:
+    base = _taming(ds)
+    return dataclasses.replace(base, name=f"movq/{ds}", length=(40, "epochs"), global_batch=48, n_gpu=4,
+                               sources={**base.sources, "length": MOVQ_PAPER, "global_batch": MOVQ_PAPER,
+                                        "n_gpu": MOVQ_PAPER,
+                                        "disc_start": f"VQGAN's per-dataset value ({base.sources['disc_start']})"})
+
+
+def _vqganlc(ds: str) -> Recipe:
+    return Recipe(f"vqganlc/{ds}", (20 if ds == "imagenet" else 800, "epochs"), 256, 32,
+                  warmup=(5, "epochs"), disc_start=(50_000, "iters"), ckpt_every=(1, "epochs"),
+                  train={"base_lr": 5e-4, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-7, "schedule": "cosine",
+                         "augment": "random_crop"},
+                  loss={"codebook_weight": 0.1, "disc_weight": 0.1, "perceptual_weight": 1.0, "disc_layers": 2,
+                        "disc_ndf": 64, "pixel_loss": "l1", "d_recompute_recon": True, "lpips_train_mode": True,
+                        "disc_start_strict": True},
+                  sources={"length": f"{LC_PAPER}: 20 epochs ImageNet, 800 FFHQ (runTrainVQ.sh: --epochs 100)",
+                           "global_batch": f"{LC_SH} --batch_size 256 (one process); paper: 32 V100s",
+                           "n_gpu": f"{LC_PAPER}: 32 Nvidia V100 GPUs",
+                           "warmup": f"{LC_PAPER}: 5-epoch linear warm-up; {LC_SH} --warmup_epochs 5",
+                           "disc_start": f"{LC_SH} --disc_start 50000 (iterations)",
+                           "ckpt_every": f"{LC_TRAIN} main: save_model_last_vqgan_ganloss every epoch",
+                           "train.base_lr": f"{LC_PAPER}: 5e-4 ({LC_SH}: --lr 1e-4)",
+                           "train.schedule": f"{LC_PAPER}: half-cycle cosine after warm-up",
+                           "train.betas": f"{LC_TRAIN} Adam betas=(0.5, 0.9)", "train.eps": f"{LC_TRAIN} Adam eps=1e-7",
+                           "loss.codebook_weight": f"{LC_TRAIN} --rate_q 0.1",
+                           "loss.disc_weight": f"{LC_TRAIN} --rate_d 0.1",
+                           "loss.perceptual_weight": f"{LC_TRAIN} --rate_p 1",
+                           "train.augment": f"{LC_TRAIN} albumentations RandomCrop after SmallestMaxSize",
+                           "loss.d_recompute_recon": "zh460045050/VQGAN-LC vqgan-gpt-lc/engine_training_vqgan.py: "
+                                                     "the discriminator step runs the model again",
+                           "loss.lpips_train_mode": f"{LC_TRAIN}: the whole model (LPIPS inside) in train mode",
+                           "loss.disc_start_strict": "zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py: "
+                                                     "GAN loss when step > disc_start",
+                           "loss.disc_layers": "zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py "
+                                               "NLayerDiscriminator(n_layers=2)"})
+
+
+def _rqvae(ds: str) -> Recipe:
+    src = RQ_IN if ds == "imagenet" else RQ_FF
+    return Recipe(f"rqvae/{ds}", (10 if ds == "imagenet" else 150, "epochs"), 128, 4,
+                  warmup=(0.5 if ds == "imagenet" else 5, "epochs"), disc_start=(0, "iters"), ckpt_every=(5, "epochs"),
+                  train={"base_lr": 4e-5, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8,
+                         "schedule": "constant", "augment": "random_crop_flip"},
+                  loss={"disc_weight": 0.75, "perceptual_weight": 1.0, "codebook_weight": 1.0, "disc_layers": 2,
+                        "disc_ndf": 64, "pixel_loss": "mse", "lpips_train_mode": True},
+                  sources={"length": f"{src} experiment.epochs", "global_batch":
+                           f"{src} experiment.batch_size 32 per GPU; RQ-VAE paper: batch 128 (4 GPUs)",
+                           "n_gpu": "RQ-VAE paper Sec. 4: 128 = 4 x 32", "warmup": f"{src} optimizer.warmup.epoch",
+                           "disc_start": f"{src} gan.loss.disc_start", "ckpt_every": f"{src} experiment.save_ckpt_freq",
+                           "train.base_lr": f"{src} optimizer.init_lr", "train.betas": f"{src} optimizer.betas",
+                           "train.schedule": f"{src} optimizer.warmup.mode fix (constant after warm-up)",
+                           "loss.disc_weight": f"{src} gan.loss.disc_weight",
+                           "loss.perceptual_weight": f"{src} gan.loss.perceptual_weight",
+                           "loss.disc_layers": f"{src} gan.disc.arch.num_layers",
+                           "loss.pixel_loss": f"{src} arch.hparams.loss_type",
+                           "train.augment": f"{src} dataset.transforms (random crop + horizontal flip for training)",
+                           "loss.lpips_train_mode": "RQ-VAE trains with the LPIPS module in train mode (dropout on)",
+                           "loss.d_recompute_recon": f"{UNPUB} (one forward per step)"})
+
+
+def _seqgan(ds: str) -> Recipe:
+    return Recipe(f"seqgan/{ds}", (500_000, "iters"), 64, 8, disc_start=(20_000, "iters"),
+                  phase2_length=(200_000, "iters"), phase2_train={"base_lr": 5e-5},
+                  train={"base_lr": 1e-4, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8,
+                         "schedule": "constant", "augment": "random_crop"},
+                  loss={"disc_weight": 0.8, "codebook_weight": 1.0, "perceptual_weight": 1.0, "d_recompute_recon": True,
+                        "lpips_train_mode": True},
+                  sources={"length": f"{SEQ_PAPER}: phase 1 500,000 iterations", "phase2_length":
+                           f"{SEQ_PAPER}: phase 2 200,000 iterations at lr 5e-5",
+                           "train.base_lr": f"{SEQ_PAPER}: Adam 1e-4",
+                           "global_batch": f"{UNPUB} (supplementary not available)", "n_gpu": UNPUB,
+                           "disc_start": UNPUB, "loss.disc_weight": f"{UNPUB} (taming)", "train.betas":
+                           f"{UNPUB} (taming's; MaskGIT's vqgan_config.py uses (0, 0.99) with a StyleGAN "
+                           "discriminator)",
+                           "ckpt_every": UNPUB, "train.augment": f"{UNPUB} (taming's)",
+                           "loss.d_recompute_recon": f"{UNPUB} (taming's)",
+                           "loss.lpips_train_mode": f"{UNPUB} (taming's)"})
+
+
+PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan}
+# The recipe an entry family trains with when no paper suite says otherwise (its own paper's).
+FAMILY_RECIPE = {"vqgan": "taming", "vqgan-fc": "vqganlc", "vqgan-ema": "vqganlc", "vqgan-lc": "vqganlc",
+                 "rqvae": "rqvae", "movq": "movq", "seqgan": "seqgan"}
+# Families each paper trains itself under its recipe; rows a paper cites from another paper keep that paper's.
+PAPER_TRAINS = {"vqganlc": {"vqgan", "vqgan-fc", "vqgan-ema", "vqgan-lc"},  # VQGAN-LC Sec. 4.1 "all ... models"
+                "movq": {"vqgan", "movq"},  # MoVQ Sec. 4.1 "all models"; Fig. 6a's baseline VQGAN
+                "seqgan": {"seqgan"}, "rqvae": {"rqvae"}, "taming": {"vqgan"}}
+# Datasets without a recipe of their own use the closest one (LSUN: FFHQ-like unconditional sets).
+_DATASET_FALLBACK = {"imagenet": "imagenet", "ffhq": "ffhq"}
+
+
+def recipe_paper(family: str, suite_paper: str | None = None) -> str:
+    """Which paper's recipe a row uses: the suite's paper where that paper trained the family itself."""
+    if suite_paper in PAPER_TRAINS and family in PAPER_TRAINS[suite_paper]:
+        return suite_paper
+    return FAMILY_RECIPE[family]
+
+
+def recipe_for(paper: str, dataset: str) -> Recipe:
+    """A paper's recipe for a dataset (datasets it never trained on use its FFHQ recipe, stated in sources)."""
+    if paper not in PAPERS:
+        raise RecipeError(f"unknown recipe '{paper}'; expected one of {sorted(PAPERS)}")
+    ds = _DATASET_FALLBACK.get(dataset, "ffhq")
+    r = PAPERS[paper](ds)
+    if ds != dataset:  # same optimisation steps as on the borrowed dataset, so iteration-valued GAN starts still fit
+        r = dataclasses.replace(r, name=f"{paper}/{dataset}", fallback=ds, sources={
+            **r.sources, "dataset": f"no published recipe for {dataset}: the {ds} recipe with its step counts "
+                                    f"(epochs converted with the nominal {ds} train size; unpublished default)"})
+    return r
+
+
+def to_steps(q: Qty, n_images: int, global_batch: int) -> int:
+    """Steps for a quantity: iterations as given; epochs -> ceil(epochs * images / global batch)."""
+    value, unit = q
+    if unit not in UNITS:
+        raise RecipeError(f"unit '{unit}' must be one of {UNITS}")
+    return int(value) if unit == "iters" else math.ceil(value * n_images / global_batch)
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A place where vqbench deliberately differs from an official value, and why."""
+
+    ours: str  # what differs: a tests/data/official_configs.yaml `ours` target, or a behaviour
+    source: str  # the official file (or paper section) whose value we do not follow
+    official: str
+    vqbench: str
+    reason: str
+
+
+# The one deviations table (REPRODUCE.md shows it; tests/test_recipes.py keeps the two in sync).
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation("recipe:taming/imagenet:batch_per_gpu", "taming configs/imagenet_vqgan.yaml data.params.batch_size",
+              "3 per GPU (GPU count unpublished)", "12 per GPU x 8 GPUs",
+              "the released model's batch is unpublished; RQ-VAE's config notes VQGAN at batch 12; lr scales with it"),
+    Deviation("recipe:vqganlc/imagenet:length", "VQGAN-LC vqgan-gpt-lc/runTrainVQ.sh --epochs", "100 epochs",
+              "20 epochs (paper Sec. 4.1)", "the tables are the paper's; its text states 20 ImageNet epochs"),
+    Deviation("recipe:vqganlc/imagenet:train.base_lr", "VQGAN-LC vqgan-gpt-lc/runTrainVQ.sh --lr", "1e-4",
+              "5e-4 (paper Sec. 4.1)", "the paper's stated value; override train.base_lr=1e-4 for the script's"),
+    Deviation("cited rows", "VQGAN-LC Tables 2-3 RQ-VAE rows; SeQ-GAN Table 2 VQGAN / RQ-VAE / MoVQ rows",
+              "numbers cited from their own papers", "each cited row trains with its own paper's recipe",
+              "a paper suite applies its recipe to the families that paper trained itself (models/recipes.py "
+              "PAPER_TRAINS); cited rows were not retrained by the citing paper"),
+    Deviation("taming length", "taming-transformers (no stated length)", "trained until convergence",
+              "500,000 iterations", "unpublished; long enough for the ImageNet GAN start at 250,001"),
+    Deviation("smoke recipes", "taming / VQGAN-LC / RQ-VAE trainers (random crop, D on a fresh reconstruction, "
+              "LPIPS dropout on, VQGAN-LC GAN at step > disc_start)", "as the paper recipes set them",
+              "smoke entries keep centre crop, reused reconstruction, LPIPS in eval mode, GAN at step >= disc_start",
+              "the default suite's golden numbers (vqgan_f16_1024 smoke) must not move; paper scale follows "
+              "the sources"),
+    Deviation("seqgan recipe", "SeQ-GAN builds on MaskGIT's trainer (maskgit/configs/vqgan_config.py)",
+              "StyleGAN discriminator, non-saturating loss + R1 10, adversarial weight 0.1, Adam (0, 0.99), "
+              "variance-scaling codebook init", "taming's PatchGAN, hinge, adaptive weight 0.8, Adam (0.5, 0.9)",
+              "not implemented yet (no StyleGAN discriminator or R1 penalty in models/); the paper states only "
+              "lr and iterations, so the taming-style trainer stays the default until the MaskGIT recipe exists"),
+    Deviation("multi-GPU GAN", "all three official trainers (DDP on the whole model)",
+              "discriminator gradients averaged across GPUs", "only the tokenizer is DDP-wrapped",
+              "not done yet: ranks' discriminators drift apart; EMA statistics are all-reduced; epoch usage "
+              "is rank 0's"),
+    Deviation("vqganlc codebook", "VQGAN-LC codebook_generation/minibatch_kmeans_per_class.py",
+              "k-means, 100 centres per class over all features", "k-means over a seeded 2M-feature subset",
+              "per-class clustering not implemented; the paper says k-means on all features"),
+    Deviation("movq params", "MoVQ Table 2 (82.7M)", "82.7M", "73.2M (paper reading) / 78.2M (ai-forever code)",
+              "the remaining layers are unpublished (registry param_gap)"),
+    Deviation("lsun recipes", "SeQ-GAN Sec. 4.1 (LSUN: fine-tune the ImageNet tokenizer one epoch)",
+              "ImageNet model + 1 epoch", "the FFHQ recipe, trained on the LSUN set",
+              "fine-tuning from another stage's weights is not wired for one-phase entries yet"),
+)
+
+
+def deviations_markdown() -> str:
+    """The deviations table as markdown, as REPRODUCE.md shows it."""
+    rows = ["| what | official source | official | vqbench | why |", "|---|---|---|---|---|"]
+    rows += [f"| `{d.ours}` | {d.source} | {d.official} | {d.vqbench} | {d.reason} |" for d in DEVIATIONS]
+    return "\n".join(rows)
