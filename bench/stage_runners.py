@@ -11,15 +11,14 @@ from torch.utils.data import DataLoader
 from bench import downstream  # noqa: F401  registers the downstream stage runners
 from bench.resources import resolve
 from bench.provenance import device_string, package_versions, stable_hash, state_dict_hash
-from bench.stages import (Runtime, Stage, record_provenance, runner, stage_dir, weights_label, write_json_atomic,
-                          write_records, write_records_file)
+from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
 from bench.train import train_tokenizer, write_progress
 from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.registry import DATASETS
 from tasks.metrics.networks import WeightsSpec
-from tasks.metrics.registry import METRICS
+from tasks.metrics.protocols import get_protocol
 from tasks.paths import cache_dir
 from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
@@ -144,24 +143,19 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     result = evaluate_reconstruction(model, loader, task.metrics, weights, device, ref_path, total=len(loader),
                                      on_batch=lambda i: write_progress(out / "progress.json", i, len(loader),
                                                                        f"eval {entry.name} on {d['name']}"))
-    prov = record_provenance(stage, device, c["seed"], result.weights)
     protocol = {
         "split": f"{d['name']}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
         "resolution": d["resolution"], "crop": Protocol(d["resolution"], d["interpolation"]).describe(),
         "metric_weights": weights_label(c["metric_weights"]),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
         "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",
+        "tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size,
+        "eval_protocol": get_protocol(c.get("protocol")).name,
     }
-    metric_protocol = {k: v for m in task.metrics for k, v in METRICS.get(m).protocol.items()}
-    base = {**stage.labels, **metric_protocol, **protocol, **prov, "tokens_per_image": model.tokens_per_image,
-            "codebook_size": model.codebook_size}
-    records = []
-    for metric, value in result.values.items():
-        m = METRICS.get(metric)
-        records.append({**base, "metric": metric, "value": value, "unit": m.unit, "direction": m.direction})
-    write_records_file(out, records)
+    # the one record writer: each row gets its own metric's protocol facts (bench/stages.py write_records)
+    n_records = write_records(out, stage, device, c["seed"], result.weights, result.values, protocol)
     write_json_atomic(out / "values.json", result.values)
-    return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": len(records)}
+    return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": n_records}
 
 
 @runner("model_facts")
