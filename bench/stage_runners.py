@@ -40,10 +40,10 @@ def load_trained_tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any])
     return model
 
 
-def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None):
-    """Open a split as planned: registry entry + root + protocol + corrupt policy."""
+def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None, subset_seed: int = 0):
+    """Open a split as planned: registry entry + root + protocol + corrupt policy; max_images: a seeded draw."""
     return DATASETS.get(d["name"]).open(split, Protocol(d["resolution"], d["interpolation"]), d.get("root"),
-                                        d["on_corrupt"], max_images, d.get("file_list"))
+                                        d["on_corrupt"], max_images, d.get("file_list"), subset_seed)
 
 
 def weights_spec(cfg: dict[str, Any], rt: Runtime) -> WeightsSpec:
@@ -137,8 +137,11 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, num_workers=c["num_workers"],
                         collate_fn=collate_skip_corrupt)
     weights = weights_spec(c["metric_weights"], rt)
-    ref_key = stable_hash([d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"],
-                           rt.weights_dir, package_versions()])
+    key_parts = [d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"], rt.weights_dir,
+                 package_versions()]
+    if data.subset.seed is not None:  # a random draw: its seed names the images (the default key is unchanged)
+        key_parts.append(data.subset.facts())
+    ref_key = stable_hash(key_parts)
     ref_path = cache_dir("refstats") / f"{d['name']}-{ref_key}.npz"  # real-image FID statistics, reused
     result = evaluate_reconstruction(model, loader, task.metrics, weights, device, ref_path, total=len(loader),
                                      on_batch=lambda i: write_progress(out / "progress.json", i, len(loader),
@@ -150,7 +153,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
         "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",
         "tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size,
-        "eval_protocol": get_protocol(c.get("protocol")).name,
+        "eval_protocol": get_protocol(c.get("protocol")).name, **data.subset.facts(),
     }
     # the one record writer: each row gets its own metric's protocol facts (bench/stages.py write_records)
     n_records = write_records(out, stage, device, c["seed"], result.weights, result.values, protocol)

@@ -86,14 +86,16 @@ class GenerationFeatures:
         self.stats, self.logits, self.vgg_feats = FeatureStats(2048), [], []
 
     @torch.no_grad()
-    def update(self, images_u8: np.ndarray) -> None:
+    def update(self, images_u8: np.ndarray, vgg_mask: torch.Tensor | None = None) -> None:
+        """Add a batch; `vgg_mask` picks the images whose VGG features are kept (default: the first keep_vgg)."""
         x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).contiguous().to(self.device)
         pool, logits = self.inception(x)
         self.stats.update(pool)
         self.logits.append(logits.cpu())
         have = sum(len(v) for v in self.vgg_feats)
-        if have < self.keep_vgg:
-            self.vgg_feats.append(self.vgg_net(x[: self.keep_vgg - have])[0].cpu())
+        sel = x if vgg_mask is None else x[vgg_mask.to(x.device)]
+        if have < self.keep_vgg and len(sel):
+            self.vgg_feats.append(self.vgg_net(sel[: self.keep_vgg - have])[0].cpu())
 
 
 @functools.lru_cache(maxsize=2)
