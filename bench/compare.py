@@ -197,6 +197,10 @@ def paper_table(cmp: pd.DataFrame) -> tuple[str, str]:
             tex_cells += [rf"\textbf{{{pv}}}" if pv_md != pv else pv, rf"\textbf{{{ov}}}" if ov_md != ov else ov,
                           _fmt(r.delta)]
         summary = ", ".join(f"{s}×{statuses.count(s)}" if statuses.count(s) > 1 else s for s in dict.fromkeys(statuses))
+        small = [m for m in metrics if (r := cell.get((ds, method, setting, m))) is not None
+                 and str(getattr(r, "small_sample", "") or "") not in ("", "nan")]
+        if small:  # FID from fewer images than feature dims: rank-deficient, flagged in the row itself
+            summary += f" (small sample: {', '.join(small)})"
         md.append(f"| {ds} | {method} | {setting} | " + " | ".join(md_cells) + f" | {summary} |")
         tex.append(" & ".join(_tex(x) for x in (ds, method, setting)) + " & " + " & ".join(tex_cells)
                    + f" & {_tex(summary)} " + r"\\")

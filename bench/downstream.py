@@ -16,7 +16,7 @@ from bench.train import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
-from tasks.metrics.fid import FeatureStats
+from tasks.metrics.fid import FeatureStats, sample_size_facts
 from tasks.metrics.networks import WeightsSpec
 from tasks.token_cache import encode_split, load_cache
 
@@ -124,8 +124,8 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     images = samples["images"]
     for i in range(0, len(images), 64):
         feats.update(images[i:i + 64])
-    values = generation_metrics(feats, FeatureStats.load(ref_dir / "inception_stats.npz"),
-                                torch.load(ref_dir / "vgg_fc2.pt"))
+    ref_stats = FeatureStats.load(ref_dir / "inception_stats.npz")
+    values = generation_metrics(feats, ref_stats, torch.load(ref_dir / "vgg_fc2.pt"))
     entry = prior_entry(c)
     sample_done = json.loads((stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "done.json").read_text())
     s, proc = entry.sample, entry.process
@@ -143,7 +143,9 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     subset_file = ref_dir / "subset.json"  # which reference images (written by gen_reference)
     if subset_file.is_file():
         protocol.update(json.loads(subset_file.read_text()))
-    n = write_records(out, stage, device, c["seed"], feats.hashes, values, protocol)
+    fid_row = {"metric": "fid", "value": values["fid"], **sample_size_facts(feats.stats.n, ref_stats.n)}
+    n = write_records(out, stage, device, c["seed"], feats.hashes, {k: v for k, v in values.items() if k != "fid"},
+                      protocol, [fid_row])
     return {**values, "records": n}
 
 

@@ -156,7 +156,9 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
         "eval_protocol": get_protocol(c.get("protocol")).name, **data.subset.facts(),
     }
     # the one record writer: each row gets its own metric's protocol facts (bench/stages.py write_records)
-    n_records = write_records(out, stage, device, c["seed"], result.weights, result.values, protocol)
+    plain = {m: v for m, v in result.values.items() if m not in result.metric_facts}
+    own = [{"metric": m, "value": result.values[m], **f} for m, f in result.metric_facts.items()]  # e.g. rfid's n
+    n_records = write_records(out, stage, device, c["seed"], result.weights, plain, protocol, own)
     write_json_atomic(out / "values.json", result.values)
     return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": n_records}
 

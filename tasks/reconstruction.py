@@ -5,14 +5,14 @@ Real-image FID statistics are cached by (dataset, split, images, protocol, Incep
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
 from tqdm import tqdm
 
-from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool
+from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool, sample_size_facts
 from tasks.metrics.image import PSNR, SSIM, to_uint8
 from tasks.metrics.networks import WeightsSpec, load_inception, load_lpips
 from tasks.metrics.usage import CodebookUsage
@@ -26,6 +26,7 @@ class ReconResult:
     weights: dict[str, str]
     n_images: int
     n_corrupt: int
+    metric_facts: dict[str, dict[str, object]] = field(default_factory=dict)  # extra columns of one metric's row
 
 
 @torch.no_grad()
@@ -82,6 +83,7 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
     if n == 0:
         raise RuntimeError(f"no readable images to evaluate ({n_corrupt} unreadable)")
     values = {m: p.compute() for m, p in psnr.items()}
+    facts: dict[str, dict[str, object]] = {}
     if ssim:
         values["ssim"] = ssim.compute()
     values.update({m: s / n for m, s in lp_sum.items()})
@@ -95,4 +97,5 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
             ref_stats_path.parent.mkdir(parents=True, exist_ok=True)
             real_stats.save(ref_stats_path)
         values["rfid"] = frechet_distance(real_stats.statistics(), fake_stats.statistics())
-    return ReconResult(values, hashes, n, n_corrupt)
+        facts["rfid"] = sample_size_facts(fake_stats.n, real_stats.n, metric="rFID")
+    return ReconResult(values, hashes, n, n_corrupt, facts)

@@ -88,3 +88,28 @@ def test_protocol_inexact_and_small_sample_are_flagged(tmp_path: Path):
     c = compare(row, pd.DataFrame([r])).iloc[0]
     assert c.status == "match" and "inexact" in c.why and "drop_last" in c.why
     assert "small sample" in c.why and c.small_sample
+
+
+def test_small_sample_fid_warns_and_is_labelled():
+    from tasks.metrics.fid import SmallSampleWarning, sample_size_facts
+
+    with pytest.warns(SmallSampleWarning, match="rank-deficient"):
+        facts = sample_size_facts(20, 50_000)
+    assert facts["fid_sample_count"] == 20 and facts["fid_reference_count"] == 50_000 and facts["small_sample"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sample_size_facts(50_000, 50_000)["small_sample"] == ""
+
+
+def test_small_sample_rows_are_marked_in_the_paper_table(tmp_path: Path):
+    from bench.compare import paper_table
+
+    rec = _record(tmp_path, "rfid", "torch-fidelity", small_sample="rFID from images 8 <= 2048 feature dims")
+    row = pd.DataFrame([{"paper": "movq", "table": "T", "dataset": "imagenet", "method": "M", "setting": "S",
+                         "metric": "rfid", "unit": "", "ours": True, "tokenizer_implemented": True,
+                         "paper_value": 1.0}])
+    cmp = compare(row, pd.DataFrame([rec]))
+    md, tex = paper_table(cmp)
+    assert "small sample: rfid" in md and "small sample" in tex
