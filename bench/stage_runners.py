@@ -141,11 +141,14 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
                  package_versions()]
     if data.subset.seed is not None:  # a random draw: its seed names the images (the default key is unchanged)
         key_parts.append(data.subset.facts())
+    if c.get("protocol"):  # another protocol's reference statistics (clean-fid: raw images, clean resize)
+        key_parts.append(get_protocol(c["protocol"]).name)
     ref_key = stable_hash(key_parts)
     ref_path = cache_dir("refstats") / f"{d['name']}-{ref_key}.npz"  # real-image FID statistics, reused
     result = evaluate_reconstruction(model, loader, task.metrics, weights, device, ref_path, total=len(loader),
                                      on_batch=lambda i: write_progress(out / "progress.json", i, len(loader),
-                                                                       f"eval {entry.name} on {d['name']}"))
+                                                                       f"eval {entry.name} on {d['name']}"),
+                                     protocol=c.get("protocol"), raw_paths=list(data.paths))
     protocol = {
         "split": f"{d['name']}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
         "resolution": d["resolution"], "crop": Protocol(d["resolution"], d["interpolation"]).describe(),

@@ -130,3 +130,10 @@ def fact_keys() -> set[str]:
     for f in _PROTOCOL_FREE.values():
         keys |= set(f)
     return keys
+
+
+def eval_stage_options(eval_cfg: dict) -> dict[str, str]:
+    """Extra eval-stage config for a non-default protocol (scale.eval.protocol); {} for the default, so the
+    default suite's stage keys do not change."""
+    name = get_protocol(eval_cfg.get("protocol")).name
+    return {} if name == DEFAULT_PROTOCOL else {"protocol": name}
