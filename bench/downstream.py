@@ -16,6 +16,8 @@ from bench.train import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
+from tasks.metrics.adm import REF_BATCH
+from tasks.metrics.protocols import get_protocol
 from tasks.metrics.fid import FeatureStats, sample_size_facts
 from tasks.metrics.networks import WeightsSpec
 from tasks.token_cache import encode_split, load_cache
@@ -77,7 +79,11 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
     data = open_dataset(c["dataset"], c["split"], c["max_images"], seed)  # max_ref_images: a seeded draw
     # precision/recall reference features: a seeded random draw over the images read, not the first keep_vgg
     vgg_pick, vgg_draw = draw_indices(len(data), c["keep_vgg"], seed)
-    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"])
+    adm_protocol = c.get("protocol") == "adm"
+    if adm_protocol:  # the ADM evaluator's reference batch: a seeded random 10k (REF_BATCH) of the split
+        vgg_pick, vgg_draw = draw_indices(len(data), c.get("ref_batch", REF_BATCH), seed)
+    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"],
+                               keep_pool=adm_protocol)
     loader = DataLoader(data, batch_size=64, shuffle=False, num_workers=0, collate_fn=collate_skip_corrupt)
     keep = torch.zeros(len(data), dtype=torch.bool)
     keep[vgg_pick] = True
@@ -87,6 +93,8 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
         write_progress(out / "progress.json", i + 1, len(loader), "reference features")
     feats.stats.save(out / "inception_stats.npz")
     torch.save(torch.cat(feats.vgg_feats), out / "vgg_fc2.pt")
+    if adm_protocol:
+        torch.save(torch.cat(feats.pool), out / "inception_pool_ref.pt")
     write_json_atomic(out / "hashes.json", feats.hashes)
     subset = {**data.subset.facts("ref_subset"), **vgg_draw.facts("ref_prc_subset")}
     write_json_atomic(out / "subset.json", subset)
@@ -120,12 +128,17 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     w = c["metric_weights"]
     samples = np.load(stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "samples.npz")
     ref_dir = stage_dir(rt.work_dir, _input(stage, "gen_reference"))
-    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"])
+    protocol_name = get_protocol(c.get("protocol")).name
+    adm_protocol = protocol_name == "adm"
+    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"],
+                               keep_pool=adm_protocol)
     images = samples["images"]
     for i in range(0, len(images), 64):
         feats.update(images[i:i + 64])
     ref_stats = FeatureStats.load(ref_dir / "inception_stats.npz")
-    values = generation_metrics(feats, ref_stats, torch.load(ref_dir / "vgg_fc2.pt"))
+    ref_pool = torch.load(ref_dir / "inception_pool_ref.pt") if adm_protocol else None
+    values = generation_metrics(feats, ref_stats, torch.load(ref_dir / "vgg_fc2.pt"), protocol=protocol_name,
+                                ref_pool=ref_pool)
     entry = prior_entry(c)
     sample_done = json.loads((stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "done.json").read_text())
     s, proc = entry.sample, entry.process
@@ -139,7 +152,7 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
                 "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
                 "metric_weights": weights_label(w), "scale": c["prior"]["scale"],
                 "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
-                "codebook_size": c["codebook_size"]}
+                "codebook_size": c["codebook_size"], "eval_protocol": protocol_name}
     subset_file = ref_dir / "subset.json"  # which reference images (written by gen_reference)
     if subset_file.is_file():
         protocol.update(json.loads(subset_file.read_text()))

@@ -52,3 +52,21 @@ def test_inception_score_matches_the_evaluator_loop():
     logits = rng.normal(size=(130, 20)) * 3
     assert inception_score(torch.from_numpy(logits), split_size=50) == pytest.approx(_evaluator_is(logits, 50),
                                                                                     rel=1e-10)
+
+
+def test_generation_metrics_under_the_adm_protocol():
+    from types import SimpleNamespace
+
+    from tasks.generation import generation_metrics
+    from tasks.metrics.fid import FeatureStats
+
+    rng = np.random.default_rng(2)
+    pool_s, pool_r = torch.from_numpy(rng.normal(size=(60, 8))), torch.from_numpy(rng.normal(size=(80, 8)))
+    logits = torch.from_numpy(rng.normal(size=(60, 5)))
+    fs, rs = FeatureStats(8), FeatureStats(8)
+    fs.update(pool_s)
+    rs.update(pool_r)
+    fake = SimpleNamespace(stats=fs, logits=[logits[:30], logits[30:]], vgg_feats=[], pool=[pool_s[:30], pool_s[30:]])
+    out = generation_metrics(fake, rs, torch.zeros(0, 4096), protocol="adm", ref_pool=pool_r)
+    assert (out["precision"], out["recall"]) == pytest.approx(_evaluator_pr(pool_r.numpy(), pool_s.numpy()))
+    assert out["is"] == pytest.approx(_evaluator_is(logits.numpy(), 5000))

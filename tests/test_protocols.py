@@ -113,3 +113,15 @@ def test_small_sample_rows_are_marked_in_the_paper_table(tmp_path: Path):
     cmp = compare(row, pd.DataFrame([rec]))
     md, tex = paper_table(cmp)
     assert "small sample: rfid" in md and "small sample" in tex
+
+
+def test_protocol_selector_reaches_only_the_stages_it_defines():
+    from tasks.metrics.protocols import eval_stage_options
+
+    assert eval_stage_options({}) == {} and eval_stage_options({"protocol": "torch-fidelity"}) == {}
+    assert eval_stage_options({"protocol": "vqganlc"}) == {"protocol": "vqganlc"}
+    assert eval_stage_options({"protocol": "vqganlc"}, "generation") == {}
+    assert eval_stage_options({"protocol": "adm"}) == {}
+    assert eval_stage_options({"protocol": "adm"}, "generation") == {"protocol": "adm"}
+    with pytest.raises(ValueError, match="unknown evaluation protocol"):
+        eval_stage_options({"protocol": "nope"})

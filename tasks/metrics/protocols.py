@@ -132,8 +132,11 @@ def fact_keys() -> set[str]:
     return keys
 
 
-def eval_stage_options(eval_cfg: dict) -> dict[str, str]:
-    """Extra eval-stage config for a non-default protocol (scale.eval.protocol); {} for the default, so the
-    default suite's stage keys do not change."""
-    name = get_protocol(eval_cfg.get("protocol")).name
-    return {} if name == DEFAULT_PROTOCOL else {"protocol": name}
+def eval_stage_options(eval_cfg: dict, task: str = "reconstruction") -> dict[str, str]:
+    """Extra stage config for a non-default protocol (scale.eval.protocol) that defines `task`'s metrics; {} for
+    the default (so the default suite's stage keys do not change) and for a protocol of another task."""
+    from tasks.metrics.registry import METRICS
+
+    p = get_protocol(eval_cfg.get("protocol"))
+    covers = any(METRICS.get(m).task == task for m in p.facts)
+    return {} if p.name == DEFAULT_PROTOCOL or not covers else {"protocol": p.name}
