@@ -14,39 +14,20 @@ from pathlib import Path
 import pandas as pd
 
 from bench.resources import data_path
+from tasks.metrics.protocols import PAPER_PROTOCOL, protocol_facts, supports
+from tasks.metrics.registry import METRICS, paper_metric_facts
 
 PAPER_NUMBERS = data_path("results", "paper_numbers.csv")
 BASE_KEY = ["dataset", "method", "setting", "metric"]
 
-# our metric -> (the paper's metric name, the protocol facts our number carries)
-OUR_METRICS: dict[str, tuple[str, dict[str, str]]] = {
-    "rfid": ("rfid", {"fid_impl": "torch-fidelity"}),
-    "psnr_rgb": ("psnr", {"psnr_colour": "rgb"}),
-    "psnr_y": ("psnr", {"psnr_colour": "y"}),
-    "ssim": ("ssim", {"ssim_data_range": "1"}),
-    "lpips_alex": ("lpips", {"lpips_net": "alex"}),
-    "lpips_vgg": ("lpips", {"lpips_net": "vgg"}),
-    "usage": ("usage", {"usage_def": "hit-rate"}),
-    "fid": ("fid", {"fid_impl": "torch-fidelity"}),
-    "is": ("is", {}),
-    "precision": ("precision", {}),
-    "recall": ("recall", {}),
-    "top1": ("top1", {}),
-}
-# What each paper's evaluation used, where known (REFERENCE_NOTES: VQGAN-LC eval_reconstruction.py uses clean-fid
-# and Y-channel PSNR; MoVQ follows taming's torch-fidelity protocol; SeQ-GAN's code is not public).
-PAPER_PROTOCOL: dict[str, dict[str, str]] = {
-    "vqganlc": {"fid_impl": "clean-fid", "psnr_colour": "y", "ssim_data_range": "1", "usage_def": "hit-rate"},
-    "movq": {"fid_impl": "torch-fidelity"},
-    "seqgan": {},
-}
-DIRECTION = {"rfid": "lower", "fid": "lower", "lpips": "lower", "psnr": "higher", "ssim": "higher", "usage": "higher",
-             "is": "higher", "precision": "higher", "recall": "higher", "top1": "higher", "params_m": "lower"}
-# A reproduction 'matches' inside these bands (seed-to-seed spread reported by the papers' own ablations:
-# VQGAN-LC T2 vs T7 vs T10 print the same model at rFID 2.62 / 2.66 and SSIM 58.1 / 58.9).
-TOLERANCE = {"rfid": ("rel", 0.10), "fid": ("rel", 0.10), "psnr": ("abs", 0.3), "ssim": ("abs", 0.01),
-             "lpips": ("abs", 0.01), "usage": ("abs", 0.02), "is": ("rel", 0.05), "precision": ("abs", 0.02),
-             "recall": ("abs", 0.02), "top1": ("abs", 0.5)}
+# Everything below is derived from the metric registry and the protocol table (tasks/metrics/registry.py,
+# tasks/metrics/protocols.py): direction, tolerance, our metric -> paper metric, and each paper's protocol.
+_PAPER_FACTS = paper_metric_facts()
+DIRECTION = {k: d for k, (d, _) in _PAPER_FACTS.items()}
+TOLERANCE = {k: t for k, (_, t) in _PAPER_FACTS.items()}
+OUR_METRICS: dict[str, str] = {n: METRICS.get(n).paper_metric for n in METRICS.names() if METRICS.get(n).paper_metric}
+# Which of our metrics a paper's column is, where the paper says (VQGAN-LC: pyiqa PSNR on Y, pyiqa 'lpips' = alex)
+PAPER_VARIANT: dict[str, dict[str, str]] = {"vqganlc": {"psnr": "psnr_y", "lpips": "lpips_alex"}}
 STATUSES = ("match", "better", "worse", "missing", "protocol-mismatch", "not-comparable", "paper-only")
 
 
@@ -58,27 +39,61 @@ def load_paper_numbers(path: Path = PAPER_NUMBERS) -> pd.DataFrame:
     return df
 
 
+def _present(v: object) -> bool:
+    return v is not None and not (isinstance(v, float) and pd.isna(v)) and str(v) != ""
+
+
+def record_facts(r: pd.Series | dict) -> dict[str, str]:
+    """The protocol facts a record carries, read from its own columns (records written before the protocol
+    columns existed carry the default protocol's facts)."""
+    proto = r.get("eval_protocol")
+    expected = protocol_facts(r["metric"], proto if _present(proto) else None)
+    if not _present(proto):
+        return expected
+    return {k: str(r[k]) if _present(r.get(k)) else "" for k in expected}
+
+
 def _ours_long(records: pd.DataFrame) -> pd.DataFrame:
     """Our records renamed to the paper's keys: base dataset/setting, paper metric name, protocol facts."""
     rows = []
     for _, r in records.iterrows():
         if r["metric"] not in OUR_METRICS:
             continue
-        metric, facts = OUR_METRICS[r["metric"]]
         dataset = str(r["dataset"]).split("~")[0]
         setting = re.sub(r" \[[^\]]*\]$", "", str(r["setting"]))
-        rows.append({"dataset": dataset, "method": r["method"], "setting": setting, "metric": metric,
-                     "our_metric": r["metric"], "ours": float(r["value"]), "facts": facts,
+        small = r.get("small_sample")
+        rows.append({"dataset": dataset, "method": r["method"], "setting": setting, "metric": OUR_METRICS[r["metric"]],
+                     "our_metric": r["metric"], "ours": float(r["value"]), "facts": record_facts(r),
                      "scale": r.get("scale", ""), "metric_weights": r.get("metric_weights", ""),
-                     "config_hash": r.get("config_hash", "")})
+                     "config_hash": r.get("config_hash", ""),
+                     "small_sample": str(small) if _present(small) and str(small) not in ("False", "false") else ""})
     return pd.DataFrame(rows, columns=BASE_KEY + ["our_metric", "ours", "facts", "scale", "metric_weights",
-                                                  "config_hash"])
+                                                  "config_hash", "small_sample"])
 
 
-def _contradicts(paper: str, facts: dict[str, str]) -> list[str]:
-    """Protocol facts of ours that a paper's known protocol contradicts."""
-    known = PAPER_PROTOCOL.get(paper, {})
-    return [f"{k}: ours {v}, paper {known[k]}" for k, v in facts.items() if k in known and known[k] != v]
+def paper_facts(paper: str, paper_metric: str, our_metric: str) -> tuple[str | None, dict[str, str] | None]:
+    """(protocol name, facts) the paper's number was measured with; (None, None): the paper's code is unknown;
+    (name, None): vqbench has no implementation of that metric under the paper's protocol."""
+    task = METRICS.get(our_metric).task
+    name = PAPER_PROTOCOL.get(paper, {}).get(task)
+    if name is None:
+        return None, None
+    variant = PAPER_VARIANT.get(paper, {}).get(paper_metric, our_metric)
+    if not supports(name, variant):
+        return name, None
+    # the protocol's name is not held against ours: two protocols that compute a metric identically agree
+    return name, {k: v for k, v in protocol_facts(variant, name).items() if k not in ("protocol_inexact",
+                                                                                      "eval_protocol")}
+
+
+def _contradicts(paper: str, paper_metric: str, our_metric: str, facts: dict[str, str]) -> list[str]:
+    """Protocol facts of ours that the paper's known protocol contradicts."""
+    name, known = paper_facts(paper, paper_metric, our_metric)
+    if name is None:
+        return []
+    if known is None:
+        return [f"no faithful '{name}' implementation of {paper_metric} in vqbench"]
+    return [f"{k}: ours {facts.get(k) or '-'}, paper {v}" for k, v in known.items() if facts.get(k) != v]
 
 
 def status_of(paper_value: float, ours: float, metric: str) -> str:
@@ -105,10 +120,11 @@ def compare(paper_rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
         if cand.empty:
             status = "missing" if bool(p["tokenizer_implemented"]) else "paper-only"
             out.append({**base, "our_value": float("nan"), "delta": float("nan"), "status": status, "our_metric": "",
-                        "why": "" if status == "missing" else "method not implemented in vqbench"})
+                        "eval_protocol": "", "small_sample": "", "why": "" if status == "missing" else "method not implemented in vqbench"})
             continue
         # prefer the candidate whose protocol agrees with the paper's (e.g. psnr_y for VQGAN-LC)
-        cand = cand.assign(n_bad=[len(_contradicts(p["paper"], f)) for f in cand["facts"]]).sort_values("n_bad", kind="stable")
+        bad = [_contradicts(p["paper"], p["metric"], m, f) for m, f in zip(cand["our_metric"], cand["facts"])]
+        cand = cand.assign(n_bad=[len(b) for b in bad], bad=bad).sort_values("n_bad", kind="stable")
         c = cand.iloc[0]
         delta = c["ours"] - p["paper_value"]
         why = ""
@@ -116,10 +132,20 @@ def compare(paper_rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
             status, why = "not-comparable", f"scale={c['scale']}, metric weights={c['metric_weights']}"
             delta = float("nan")  # never held against a published number
         elif c["n_bad"]:
-            status, why = "protocol-mismatch", "; ".join(_contradicts(p["paper"], c["facts"]))
+            status, why = "protocol-mismatch", "; ".join(c["bad"])
         else:
             status = status_of(p["paper_value"], c["ours"], p["metric"])
+            notes = []
+            if c["facts"].get("protocol_inexact"):
+                notes.append(f"protocol {c['facts'].get('eval_protocol')} inexact: {c['facts']['protocol_inexact']}")
+            if METRICS.get(c["our_metric"]).task != "other" and paper_facts(p["paper"], p["metric"],
+                                                                             c["our_metric"])[0] is None:
+                notes.append("the paper's evaluation code is not public: protocol unverified")
+            why = "; ".join(notes)
+        if c["small_sample"]:
+            why = "; ".join(x for x in (why, f"small sample: {c['small_sample']}") if x)
         out.append({**base, "our_value": c["ours"], "delta": delta, "status": status, "our_metric": c["our_metric"],
+                    "eval_protocol": c["facts"].get("eval_protocol", ""), "small_sample": c["small_sample"],
                     "why": why})
     return pd.DataFrame(out)
 
@@ -171,6 +197,10 @@ def paper_table(cmp: pd.DataFrame) -> tuple[str, str]:
             tex_cells += [rf"\textbf{{{pv}}}" if pv_md != pv else pv, rf"\textbf{{{ov}}}" if ov_md != ov else ov,
                           _fmt(r.delta)]
         summary = ", ".join(f"{s}×{statuses.count(s)}" if statuses.count(s) > 1 else s for s in dict.fromkeys(statuses))
+        small = [m for m in metrics if (r := cell.get((ds, method, setting, m))) is not None
+                 and str(getattr(r, "small_sample", "") or "") not in ("", "nan")]
+        if small:  # FID from fewer images than feature dims: rank-deficient, flagged in the row itself
+            summary += f" (small sample: {', '.join(small)})"
         md.append(f"| {ds} | {method} | {setting} | " + " | ".join(md_cells) + f" | {summary} |")
         tex.append(" & ".join(_tex(x) for x in (ds, method, setting)) + " & " + " & ".join(tex_cells)
                    + f" & {_tex(summary)} " + r"\\")

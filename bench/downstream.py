@@ -15,7 +15,10 @@ from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write
 from bench.train import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior
 from tasks.data.imagefolder import collate_skip_corrupt
-from tasks.metrics.fid import FeatureStats
+from tasks.data.subset import draw_indices
+from tasks.metrics.adm import REF_BATCH
+from tasks.metrics.protocols import get_protocol
+from tasks.metrics.fid import FeatureStats, sample_size_facts
 from tasks.metrics.networks import WeightsSpec
 from tasks.token_cache import encode_split, load_cache
 
@@ -72,17 +75,30 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
 
     c = stage.config
     w = c["metric_weights"]
-    data = open_dataset(c["dataset"], c["split"], c["max_images"])
-    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"])
+    seed = c.get("subset_seed", 0)
+    data = open_dataset(c["dataset"], c["split"], c["max_images"], subset_seed=seed)  # max_ref_images: a seeded draw
+    # precision/recall reference features: a seeded random draw over the images read, not the first keep_vgg
+    vgg_pick, vgg_draw = draw_indices(len(data), c["keep_vgg"], seed)
+    adm_protocol = c.get("protocol") == "adm"
+    if adm_protocol:  # the ADM evaluator's reference batch: a seeded random 10k (REF_BATCH) of the split
+        vgg_pick, vgg_draw = draw_indices(len(data), c.get("ref_batch", REF_BATCH), seed)
+    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"],
+                               keep_pool=adm_protocol)
     loader = DataLoader(data, batch_size=64, shuffle=False, num_workers=0, collate_fn=collate_skip_corrupt)
+    keep = torch.zeros(len(data), dtype=torch.bool)
+    keep[vgg_pick] = True
     for i, batch in enumerate(loader):
         if "image" in batch:
-            feats.update(to_uint8(batch["image"]).permute(0, 2, 3, 1).numpy())
+            feats.update(to_uint8(batch["image"]).permute(0, 2, 3, 1).numpy(), vgg_mask=keep[batch["index"]])
         write_progress(out / "progress.json", i + 1, len(loader), "reference features")
     feats.stats.save(out / "inception_stats.npz")
     torch.save(torch.cat(feats.vgg_feats), out / "vgg_fc2.pt")
+    if adm_protocol:
+        torch.save(torch.cat(feats.pool), out / "inception_pool_ref.pt")
     write_json_atomic(out / "hashes.json", feats.hashes)
-    return {"images": feats.stats.n, "vgg_features": sum(len(v) for v in feats.vgg_feats), **feats.hashes}
+    subset = {**data.subset.facts("ref_subset"), **vgg_draw.facts("ref_prc_subset")}
+    write_json_atomic(out / "subset.json", subset)
+    return {"images": feats.stats.n, "vgg_features": sum(len(v) for v in feats.vgg_feats), **feats.hashes, **subset}
 
 
 @runner("sample_prior")
@@ -112,12 +128,17 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     w = c["metric_weights"]
     samples = np.load(stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "samples.npz")
     ref_dir = stage_dir(rt.work_dir, _input(stage, "gen_reference"))
-    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"])
+    protocol_name = get_protocol(c.get("protocol")).name
+    adm_protocol = protocol_name == "adm"
+    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"],
+                               keep_pool=adm_protocol)
     images = samples["images"]
     for i in range(0, len(images), 64):
         feats.update(images[i:i + 64])
-    values = generation_metrics(feats, FeatureStats.load(ref_dir / "inception_stats.npz"),
-                                torch.load(ref_dir / "vgg_fc2.pt"))
+    ref_stats = FeatureStats.load(ref_dir / "inception_stats.npz")
+    ref_pool = torch.load(ref_dir / "inception_pool_ref.pt") if adm_protocol else None
+    values = generation_metrics(feats, ref_stats, torch.load(ref_dir / "vgg_fc2.pt"), protocol=protocol_name,
+                                ref_pool=ref_pool)
     entry = prior_entry(c)
     sample_done = json.loads((stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "done.json").read_text())
     s, proc = entry.sample, entry.process
@@ -131,8 +152,13 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
                 "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
                 "metric_weights": weights_label(w), "scale": c["prior"]["scale"],
                 "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
-                "codebook_size": c["codebook_size"]}
-    n = write_records(out, stage, device, c["seed"], feats.hashes, values, protocol)
+                "codebook_size": c["codebook_size"], "eval_protocol": protocol_name}
+    subset_file = ref_dir / "subset.json"  # which reference images (written by gen_reference)
+    if subset_file.is_file():
+        protocol.update(json.loads(subset_file.read_text()))
+    fid_row = {"metric": "fid", "value": values["fid"], **sample_size_facts(feats.stats.n, ref_stats.n)}
+    n = write_records(out, stage, device, c["seed"], feats.hashes, {k: v for k, v in values.items() if k != "fid"},
+                      protocol, [fid_row])
     return {**values, "records": n}
 
 
@@ -157,12 +183,13 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
     return {**res, "records": n}
 
 
-def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """n val images, a seeded random draw across the split; and the draw's protocol columns."""
     from bench.stage_runners import open_dataset
 
-    data = open_dataset(c["dataset"], "val", n)
+    data = open_dataset(c["dataset"], "val", n, subset_seed=c.get("subset_seed", 0))
     batch = collate_skip_corrupt([data[i] for i in range(len(data))])
-    return batch["image"], batch["label"]
+    return batch["image"], batch["label"], data.subset.facts()
 
 
 @runner("analysis")
@@ -184,9 +211,9 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
             rows.append({"metric": "usage", "value": r["usage"], "setting_suffix": f" epoch={r['epoch']}",
                          "epoch": r["epoch"], "split": "train assignments"})
     else:
-        images, labels = _val_batch(c, c["images"])
+        images, labels, subset = _val_batch(c, c["images"])
         images = images.to(device)
-        base.update(split=f"{c['dataset']['name']}/val", image_count=int(len(images)))
+        base.update(split=f"{c['dataset']['name']}/val", image_count=int(len(images)), **subset)
         if kind == "token_replacement":
             for r in analyses.token_replacement(tokenizer, images, c["ms"]):
                 rows.append({"metric": "psnr_rgb", "value": r["psnr_rgb"], "M": r["M"],

@@ -15,6 +15,7 @@ from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create
                              phase1_entry)
 from tasks.data.registry import DATASETS
 from tasks.registry import TASKS
+from tasks.metrics.protocols import eval_stage_options
 
 EVAL_KINDS = {"reconstruction": "eval_reconstruction", "model_facts": "model_facts"}
 NEEDS_NO_TRAINING = {"model_facts"}
@@ -91,7 +92,8 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
                 ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} ({kind} weights) on {ds}",
                            {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
                             "task_version": task.version, "seed": cfg["seed"], "metric_weights": weights,
-                            "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"]},
+                            "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
+                            **eval_stage_options(scale["eval"])},
                            labels=labels)
                 stages.setdefault(ev.key, ev)
             continue
@@ -126,7 +128,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
                        {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
                         "seed": cfg["seed"], "metric_weights": weights, "max_images": scale["eval"]["max_images"],
-                        "num_workers": scale["eval"]["num_workers"]},
+                        "num_workers": scale["eval"]["num_workers"], **eval_stage_options(scale["eval"])},
                        inputs=(train.key,), labels=labels)
             stages.setdefault(ev.key, ev)
 

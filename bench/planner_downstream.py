@@ -10,6 +10,7 @@ from bench.stages import Stage
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
 from models.registry import TokenizerEntry, latent_channels
 from tasks.data.registry import DATASETS
+from tasks.metrics.protocols import eval_stage_options
 
 DOWNSTREAM = {"generation", "classification", "token_replacement", "ar_visualization", "masked_reconstruction",
               "usage_over_training"}
@@ -61,7 +62,7 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
             raise RegistryError(f"task 'generation' needs priors: [...] in the suite run; registered: {PRIORS.names()}")
         ref = Stage("gen_reference", f"reference statistics of {d['name']}/train",
                     {"dataset": d, "split": "train", "max_images": cfg["scale"]["eval"].get("max_ref_images"),
-                     "metric_weights": weights, "keep_vgg": 50_000}, labels=labels)
+                     "metric_weights": weights, "keep_vgg": 50_000, **_gen_options(cfg)}, labels=labels)
         stages.setdefault(ref.key, ref)
         for p in priors:
             store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
@@ -76,7 +77,8 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
             ev = Stage("eval_generation", f"generation metrics {p['name']} + {entry.name}",
                        {**common, "prior": p, "dataset": d, "ref_split": "train", "metric_weights": weights,
                         "keep_vgg": 50_000, "tokens_per_image": _tokens(entry),
-                        "codebook_size": entry.model.n_embed}, inputs=(sp.key, ref.key), labels=plab)
+                        "codebook_size": entry.model.n_embed, **_gen_options(cfg)}, inputs=(sp.key, ref.key),
+                       labels=plab)
             stages.setdefault(ev.key, ev)
         return
     if task.task == "classification":
@@ -113,6 +115,11 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
                {**common, **extra, "analysis": task.task, "dataset": d, "scale": scale, "metric_weights": weights},
                inputs=tuple(inputs), labels=alab)
     stages.setdefault(st.key, st)
+
+
+def _gen_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Generation-protocol config (scale.eval.protocol=adm); {} otherwise, so existing stage keys hold."""
+    return eval_stage_options(cfg["scale"]["eval"], "generation")
 
 
 def _tokens(entry: TokenizerEntry) -> int:

@@ -12,15 +12,14 @@ from bench.atomic import atomic_path
 from bench import downstream  # noqa: F401  registers the downstream stage runners
 from bench.resources import resolve
 from bench.provenance import device_string, package_versions, stable_hash, state_dict_hash
-from bench.stages import (Runtime, Stage, record_provenance, runner, stage_dir, weights_label, write_json_atomic,
-                          write_records, write_records_file)
+from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
 from bench.train import train_tokenizer, write_progress
 from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.registry import DATASETS
 from tasks.metrics.networks import WeightsSpec
-from tasks.metrics.registry import METRICS
+from tasks.metrics.protocols import get_protocol
 from tasks.paths import cache_dir
 from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
@@ -42,10 +41,12 @@ def load_trained_tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any])
     return model
 
 
-def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None, augment: str = "center"):
-    """Open a split as planned: registry entry + root + protocol (+ training crop) + corrupt policy."""
+def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None, augment: str = "center",
+                 subset_seed: int = 0):
+    """Open a split as planned: registry entry + root + protocol (+ training crop) + corrupt policy;
+    max_images: a seeded draw across the split."""
     return DATASETS.get(d["name"]).open(split, Protocol(d["resolution"], d["interpolation"], augment), d.get("root"),
-                                        d["on_corrupt"], max_images, d.get("file_list"))
+                                        d["on_corrupt"], max_images, d.get("file_list"), subset_seed)
 
 
 def weights_spec(cfg: dict[str, Any], rt: Runtime) -> WeightsSpec:
@@ -138,30 +139,33 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, num_workers=c["num_workers"],
                         collate_fn=collate_skip_corrupt)
     weights = weights_spec(c["metric_weights"], rt)
-    ref_key = stable_hash([d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"],
-                           rt.weights_dir, package_versions()])
+    key_parts = [d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"], rt.weights_dir,
+                 package_versions()]
+    if data.subset.seed is not None:  # a random draw: its seed names the images (the default key is unchanged)
+        key_parts.append(data.subset.facts())
+    if c.get("protocol"):  # another protocol's reference statistics (clean-fid: raw images, clean resize)
+        key_parts.append(get_protocol(c["protocol"]).name)
+    ref_key = stable_hash(key_parts)
     ref_path = cache_dir("refstats") / f"{d['name']}-{ref_key}.npz"  # real-image FID statistics, reused
     result = evaluate_reconstruction(model, loader, task.metrics, weights, device, ref_path, total=len(loader),
                                      on_batch=lambda i: write_progress(out / "progress.json", i, len(loader),
-                                                                       f"eval {entry.name} on {d['name']}"))
-    prov = record_provenance(stage, device, c["seed"], result.weights)
+                                                                       f"eval {entry.name} on {d['name']}"),
+                                     protocol=c.get("protocol"), raw_paths=list(data.paths))
     protocol = {
         "split": f"{d['name']}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
         "resolution": d["resolution"], "crop": Protocol(d["resolution"], d["interpolation"]).describe(),
         "metric_weights": weights_label(c["metric_weights"]),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
         "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",
+        "tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size,
+        "eval_protocol": get_protocol(c.get("protocol")).name, **data.subset.facts(),
     }
-    metric_protocol = {k: v for m in task.metrics for k, v in METRICS.get(m).protocol.items()}
-    base = {**stage.labels, **metric_protocol, **protocol, **prov, "tokens_per_image": model.tokens_per_image,
-            "codebook_size": model.codebook_size}
-    records = []
-    for metric, value in result.values.items():
-        m = METRICS.get(metric)
-        records.append({**base, "metric": metric, "value": value, "unit": m.unit, "direction": m.direction})
-    write_records_file(out, records)
+    # the one record writer: each row gets its own metric's protocol facts (bench/stages.py write_records)
+    plain = {m: v for m, v in result.values.items() if m not in result.metric_facts}
+    own = [{"metric": m, "value": result.values[m], **f} for m, f in result.metric_facts.items()]  # e.g. rfid's n
+    n_records = write_records(out, stage, device, c["seed"], result.weights, plain, protocol, own)
     write_json_atomic(out / "values.json", result.values)
-    return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": len(records)}
+    return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": n_records}
 
 
 @runner("model_facts")

@@ -132,6 +132,7 @@ def write_records_file(out: Path, rows: list[dict[str, Any]]) -> None:
 def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weights: dict[str, str],
                   values: dict[str, float], protocol: dict[str, Any], extra_rows: list[dict] | None = None) -> int:
     """One row per metric (or per analysis row), with provenance, protocol and the metric's own facts."""
+    from tasks.metrics.protocols import protocol_facts
     from tasks.metrics.registry import METRICS
 
     base = {**stage.labels, **record_provenance(stage, device, seed, weights), **protocol}
@@ -140,6 +141,6 @@ def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weig
     for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting
         r["setting"] = str(stage.labels.get("setting", "")) + r.get("setting_suffix", "")
         meta = METRICS.get(r["metric"])
-        r.update(unit=meta.unit, direction=meta.direction, **meta.protocol)
+        r.update(unit=meta.unit, direction=meta.direction, **protocol_facts(r["metric"], r.get("eval_protocol")))
     write_records_file(out, rows)
     return len(rows)

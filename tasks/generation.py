@@ -21,9 +21,11 @@ from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow
 from models.priors.registry import PriorEntry
 from models.tokenizer import Tokenizer
+from tasks.metrics import adm
 from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import to_uint8
 from tasks.metrics.networks import WeightsSpec, load_inception, load_vgg16_features
+from tasks.metrics.protocols import get_protocol
 
 
 def class_plan(n: int, n_classes: int, mode: str, seed: int) -> torch.Tensor:
@@ -80,21 +82,26 @@ def sample_images(entry: PriorEntry, prior: torch.nn.Module, tokenizer: Tokenize
 class GenerationFeatures:
     """Streams uint8 images through Inception (pool3 + logits) and VGG16 fc2, keeping what each metric needs."""
 
-    def __init__(self, weights: WeightsSpec, device: torch.device, keep_vgg: int) -> None:
+    def __init__(self, weights: WeightsSpec, device: torch.device, keep_vgg: int, keep_pool: bool = False) -> None:
         self.inception, self.vgg_net, inc_hash, vgg_hash = _networks(weights, str(device))
-        self.device, self.keep_vgg = device, keep_vgg
+        self.device, self.keep_vgg, self.keep_pool = device, keep_vgg, keep_pool
         self.hashes = {"inception": inc_hash, "vgg16_fidelity": vgg_hash}
         self.stats, self.logits, self.vgg_feats = FeatureStats(2048), [], []
+        self.pool: list[torch.Tensor] = []  # pool_3 features, kept for the ADM protocol's precision/recall
 
     @torch.no_grad()
-    def update(self, images_u8: np.ndarray) -> None:
+    def update(self, images_u8: np.ndarray, vgg_mask: torch.Tensor | None = None) -> None:
+        """Add a batch; `vgg_mask` picks the images whose VGG features are kept (default: the first keep_vgg)."""
         x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).contiguous().to(self.device)
         pool, logits = self.inception(x)
         self.stats.update(pool)
         self.logits.append(logits.cpu())
+        if self.keep_pool:
+            self.pool.append((pool if vgg_mask is None else pool[vgg_mask.to(pool.device)]).cpu())
         have = sum(len(v) for v in self.vgg_feats)
-        if have < self.keep_vgg:
-            self.vgg_feats.append(self.vgg_net(x[: self.keep_vgg - have])[0].cpu())
+        sel = x if vgg_mask is None else x[vgg_mask.to(x.device)]
+        if have < self.keep_vgg and len(sel):
+            self.vgg_feats.append(self.vgg_net(sel[: self.keep_vgg - have])[0].cpu())
 
 
 @functools.lru_cache(maxsize=2)
@@ -110,12 +117,20 @@ def _vgg_matrix(feats: list[torch.Tensor]) -> torch.Tensor:
 
 
 def generation_metrics(fake: GenerationFeatures, ref_stats: FeatureStats, ref_vgg: torch.Tensor,
-                       isc_splits: int = 10, k: int = 3) -> dict[str, float]:
-    """FID vs the reference statistics, Inception Score, precision and recall (k-NN manifolds, VGG16 fc2)."""
+                       isc_splits: int = 10, k: int = 3, protocol: str | None = None,
+                       ref_pool: torch.Tensor | None = None) -> dict[str, float]:
+    """FID vs the reference statistics, Inception Score, precision and recall (k-NN manifolds, VGG16 fc2);
+    protocol 'adm': the ADM evaluator's IS splits and Inception-pool precision/recall vs `ref_pool`."""
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torch_fidelity.metric_prc import prc_features_to_metric
 
     fid = frechet_distance(fake.stats.statistics(), ref_stats.statistics())
+    if get_protocol(protocol).name == "adm":
+        if ref_pool is None or not fake.pool:
+            raise ValueError("the adm protocol needs Inception pool features of the reference batch and samples")
+        precision, recall = adm.precision_recall(ref_pool, torch.cat(fake.pool), k)
+        return {"fid": fid, "is": adm.inception_score(torch.cat(fake.logits)), "precision": precision,
+                "recall": recall}
     logits = torch.cat(fake.logits)
     isc = isc_features_to_metric(logits, splits=min(isc_splits, len(logits)), shuffle=True, rng_seed=2020)
     fake_vgg = _vgg_matrix(fake.vgg_feats)

@@ -5,16 +5,18 @@ Real-image FID statistics are cached by (dataset, split, images, protocol, Incep
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
 from tqdm import tqdm
 
-from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool
+from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool, sample_size_facts
+from tasks.metrics import vqganlc
 from tasks.metrics.image import PSNR, SSIM, to_uint8
 from tasks.metrics.networks import WeightsSpec, load_inception, load_lpips
+from tasks.metrics.protocols import get_protocol, supports
 from tasks.metrics.usage import CodebookUsage
 
 
@@ -26,17 +28,29 @@ class ReconResult:
     weights: dict[str, str]
     n_images: int
     n_corrupt: int
+    metric_facts: dict[str, dict[str, object]] = field(default_factory=dict)  # extra columns of one metric's row
 
 
 @torch.no_grad()
 def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[str, Any]], metrics: tuple[str, ...],
                             weights: WeightsSpec, device: torch.device, ref_stats_path: Path | None = None,
                             total: int | None = None,
-                            on_batch: Callable[[int], None] | None = None) -> ReconResult:
-    """Run every batch through encode -> decode_indices and update the requested streaming metrics."""
+                            on_batch: Callable[[int], None] | None = None, protocol: str | None = None,
+                            raw_paths: list[Path] | None = None) -> ReconResult:
+    """Run every batch through encode -> decode_indices and update the requested streaming metrics.
+
+    protocol None / 'torch-fidelity': vqbench's uint8 metrics; 'vqganlc': VQGAN-LC's eval_reconstruction.py
+    (tasks/metrics/vqganlc.py), whose rFID reference is the raw images at `raw_paths` (no crop)."""
+    name = get_protocol(protocol).name
+    for m in metrics:
+        if not supports(name, m):
+            raise ValueError(f"evaluation protocol '{name}' does not define metric '{m}'")
+    lc = name == "vqganlc"
+    if lc and "rfid" in metrics and raw_paths is None:
+        raise ValueError("the vqganlc protocol scores rFID against the raw split images: pass raw_paths")
     tokenizer.eval()
-    psnr = {m: PSNR(m.split("_")[1]) for m in metrics if m.startswith("psnr_")}
-    ssim = SSIM(data_range=1.0) if "ssim" in metrics else None
+    psnr = {m: (vqganlc.FloatPSNR if lc else PSNR)(m.split("_")[1]) for m in metrics if m.startswith("psnr_")}
+    ssim = (vqganlc.PiqSSIM() if lc else SSIM(data_range=1.0)) if "ssim" in metrics else None
     lp, hashes = {}, {}
     for m in metrics:
         if m.startswith("lpips_"):
@@ -62,31 +76,47 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
         x = batch["image"].to(device)
         enc = tokenizer.encode(x)
         recon = tokenizer.decode_indices(enc.indices)
-        real_u8, fake_u8 = to_uint8(x).cpu(), to_uint8(recon).cpu()
+        if lc:  # VQGAN-LC: float [0, 1] images, recon clamped; LPIPS on [-1, 1] inputs, recon unclamped
+            real_m, fake_m = vqganlc.to_unit(x, clamp=False).cpu(), vqganlc.to_unit(recon, clamp=True).cpu()
+            fake_u8 = vqganlc.saved_png_uint8(recon).cpu()
+        else:
+            real_m, fake_m = real_u8, fake_u8 = to_uint8(x).cpu(), to_uint8(recon).cpu()
         for metric in psnr.values():
-            metric.update(real_u8, fake_u8)
+            metric.update(real_m, fake_m)
         if ssim:
-            ssim.update(real_u8, fake_u8)
-        for m, net in lp.items():  # LPIPS sees the uint8-rounded images, like every other metric here
-            d = net(real_u8.to(device).float() / 127.5 - 1, fake_u8.to(device).float() / 127.5 - 1)
+            ssim.update(real_m, fake_m)
+        for m, net in lp.items():
+            if lc:
+                d = vqganlc.pyiqa_lpips(net, x, recon)
+            else:  # LPIPS sees the uint8-rounded images, like every other metric here
+                d = net(real_u8.to(device).float() / 127.5 - 1, fake_u8.to(device).float() / 127.5 - 1)
             lp_sum[m] += float(d.sum())
         if usage:
             usage.update(enc.indices)
         if inception is not None:
-            fake_stats.update(inception_pool(inception, fake_u8.to(device)))
-            if not cached:
-                real_stats.update(inception_pool(inception, real_u8.to(device)))
+            if lc:
+                fake_stats.update(vqganlc.clean_features(inception, list(fake_u8.permute(0, 2, 3, 1).numpy()),
+                                                         device))
+            else:
+                fake_stats.update(inception_pool(inception, fake_u8.to(device)))
+                if not cached:
+                    real_stats.update(inception_pool(inception, real_u8.to(device)))
         n += x.shape[0]
     if on_batch:
         on_batch(total or 0)
     if n == 0:
         raise RuntimeError(f"no readable images to evaluate ({n_corrupt} unreadable)")
     values = {m: p.compute() for m, p in psnr.items()}
+    facts: dict[str, dict[str, object]] = {}
     if ssim:
         values["ssim"] = ssim.compute()
     values.update({m: s / n for m, s in lp_sum.items()})
     if usage:
         values.update({k: getattr(usage, k)() for k in ("usage", "perplexity") if k in metrics})
+    if inception is not None and lc and not cached:  # clean-fid's reference: the raw files, resized uncropped
+        for i in range(0, len(raw_paths), 32):
+            real_stats.update(vqganlc.clean_features(inception, [vqganlc.raw_image(p) for p in raw_paths[i:i + 32]],
+                                                     device))
     if inception is not None:
         if cached and real_stats.n != n:
             raise RuntimeError(f"cached reference statistics {ref_stats_path} cover {real_stats.n} images, "
@@ -95,4 +125,5 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
             ref_stats_path.parent.mkdir(parents=True, exist_ok=True)
             real_stats.save(ref_stats_path)
         values["rfid"] = frechet_distance(real_stats.statistics(), fake_stats.statistics())
-    return ReconResult(values, hashes, n, n_corrupt)
+        facts["rfid"] = sample_size_facts(fake_stats.n, real_stats.n, metric="rFID")
+    return ReconResult(values, hashes, n, n_corrupt, facts)

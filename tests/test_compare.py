@@ -52,9 +52,13 @@ def test_tolerance_and_direction(metric, paper, ours, expected):
     assert status_of(paper, ours, metric) == expected
 
 
-def _record(method, setting, metric, value, scale="paper", weights="pretrained", dataset="imagenet"):
+def _record(method, setting, metric, value, scale="paper", weights="pretrained", dataset="imagenet", protocol=None):
+    """A record as the runners write it; protocol=None: a record from before the protocol columns (default)."""
+    from tasks.metrics.protocols import protocol_facts
+
+    facts = protocol_facts(metric, protocol) if protocol else {}
     return {"dataset": dataset, "method": method, "setting": setting, "metric": metric, "value": value,
-            "scale": scale, "metric_weights": weights, "config_hash": "x"}
+            "scale": scale, "metric_weights": weights, "config_hash": "x", **facts}
 
 
 def test_statuses(numbers):
@@ -62,9 +66,12 @@ def test_statuses(numbers):
     t1 = numbers[(numbers.paper == "movq") & (numbers.table == "T1")]
     rows = pd.concat([t2, t1])
     records = pd.DataFrame([
-        _record("VQGAN-LC", "tokens=256 K=100000", "psnr_y", 23.7),  # Y channel as VQGAN-LC: comparable
+        # Y channel through VQGAN-LC's protocol (pyiqa on floats): comparable
+        _record("VQGAN-LC", "tokens=256 K=100000", "psnr_y", 23.7, protocol="vqganlc"),
         _record("VQGAN-LC", "tokens=256 K=100000", "psnr_rgb", 21.0),  # ignored: psnr_y agrees with the paper
         _record("VQGAN-LC", "tokens=256 K=100000", "rfid", 2.7),  # torch-fidelity vs clean-fid
+        _record("VQGAN-LC", "tokens=256 K=16384", "psnr_y", 23.0),  # Y channel, but on uint8: not VQGAN-LC's
+        _record("VQGAN-LC", "tokens=256 K=16384", "rfid", 2.7, protocol="vqganlc"),  # clean-fid protocol ran
         _record("VQGAN-FC", "tokens=256 K=16384", "psnr_rgb", 22.8),  # RGB vs the paper's Y channel
         _record("VQGAN-EMA", "tokens=256 K=16384", "rfid", 3.0, scale="smoke", weights="random-seed0"),
         _record("MoVQ", "latent=16x16x4 K=1024", "rfid", 1.5),  # torch-fidelity, as MoVQ: comparable, worse
@@ -80,6 +87,10 @@ def test_statuses(numbers):
     r = get("vqganlc", "VQGAN-LC", "tokens=256 K=100000", "rfid")
     assert r.status == "protocol-mismatch" and "clean-fid" in r.why
     assert get("vqganlc", "VQGAN-FC", "tokens=256 K=16384", "psnr").status == "protocol-mismatch"
+    r = get("vqganlc", "VQGAN-LC", "tokens=256 K=16384", "psnr")
+    assert r.status == "protocol-mismatch" and "psnr_input" in r.why
+    r = get("vqganlc", "VQGAN-LC", "tokens=256 K=16384", "rfid")
+    assert r.status != "protocol-mismatch" and r.eval_protocol == "vqganlc" and "inexact" in r.why
     nc = get("vqganlc", "VQGAN-EMA", "tokens=256 K=16384", "rfid")
     assert nc.status == "not-comparable" and np.isnan(nc.delta)
     assert get("vqganlc", "VQGAN-LC", "tokens=256 K=100000", "ssim").status == "missing"

@@ -158,6 +158,8 @@ def test_rfid_matches_torch_fidelity_on_image_folders(tmp_path: Path):
                                            feature_extractor_weights_path=str(_random_inception_file(0)))
     assert res.values["rfid"] == pytest.approx(ref["frechet_inception_distance"], rel=1e-4, abs=1e-6)
     assert res.values["rfid"] > 0
+    # 8 images < 2048 Inception dims: a rank-deficient FID, labelled in its own record columns
+    assert res.metric_facts["rfid"]["fid_sample_count"] == 8 and "rank-deficient" in res.metric_facts["rfid"]["small_sample"]
 
 
 def test_real_weights_are_loaded_from_weights_dir(tmp_path: Path):

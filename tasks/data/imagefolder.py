@@ -16,6 +16,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from tasks.data.subset import draw_indices
+
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 INTERPOLATIONS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS, "area": Image.BOX}
@@ -84,16 +86,22 @@ def list_images(root: Path, split: str, file_list: str | None = None) -> list[Pa
 
 
 class ImageFolder(Dataset):
-    """Yields {'image': (3, R, R) float in [-1, 1], 'label': int, 'index': int}, or None for a corrupt file."""
+    """Yields {'image': (3, R, R) float in [-1, 1], 'label': int, 'index': int}, or None for a corrupt file.
+
+    Class indices come from the whole split, so a subset keeps ImageNet's class ids; `subset` records the draw
+    (seed, count, of how many)."""
 
     def __init__(self, root: str | Path, split: str, protocol: Protocol, on_corrupt: str = "skip",
-                 max_images: int | None = None, file_list: str | None = None) -> None:
+                 max_images: int | None = None, file_list: str | None = None, subset_seed: int = 0) -> None:
         if on_corrupt not in ("skip", "fail"):
             raise ValueError(f"on_corrupt must be 'skip' or 'fail', got '{on_corrupt}'")
         self.root, self.split, self.protocol, self.on_corrupt = Path(root), split, protocol, on_corrupt
-        self.paths = list_images(self.root, split, file_list)[:max_images]
+        every = list_images(self.root, split, file_list)
+        # max_images: a seeded random draw across the whole split (None: every image, in sorted order)
+        pick, self.subset = draw_indices(len(every), max_images, subset_seed)
+        self.paths = [every[i] for i in pick]
         split_dir = self.root / split
-        classes = sorted({p.relative_to(split_dir).parts[0] for p in self.paths
+        classes = sorted({p.relative_to(split_dir).parts[0] for p in every  # the whole split's classes
                           if p.is_relative_to(split_dir) and len(p.relative_to(split_dir).parts) > 1})
         self.class_to_idx = {c: i for i, c in enumerate(classes)}
 

@@ -46,10 +46,10 @@ class DatasetEntry:
                 raise DatasetNotFoundError(f"dataset '{self.name}': folder '{path / split}' does not exist; {LAYOUT_HELP}")
 
     def open(self, split: str, protocol: Protocol, root: str | None = None, on_corrupt: str = "skip",
-             max_images: int | None = None, file_list: str | None = None) -> ImageFolder:
-        """The split as an ImageFolder with the given protocol."""
+             max_images: int | None = None, file_list: str | None = None, subset_seed: int = 0) -> ImageFolder:
+        """The split as an ImageFolder with the given protocol (max_images: a seeded random draw)."""
         name = {"train": self.train_split, "val": self.val_split}.get(split, split)
-        return ImageFolder(self.resolve_root(root), name, protocol, on_corrupt, max_images, file_list)
+        return ImageFolder(self.resolve_root(root), name, protocol, on_corrupt, max_images, file_list, subset_seed)
 
 
 DATASETS: Registry[DatasetEntry] = Registry("dataset")

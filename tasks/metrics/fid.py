@@ -5,6 +5,7 @@ mean and the unbiased covariance (as np.cov) then go to torch_fidelity.metric_fi
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,24 @@ class FeatureStats:
         stats = cls(int(data["sum"].shape[0]))
         stats.n, stats.sum, stats.outer = int(data["n"]), torch.from_numpy(data["sum"]), torch.from_numpy(data["outer"])
         return stats
+
+
+class SmallSampleWarning(UserWarning):
+    """An FID from fewer images than feature dimensions: its covariance is rank-deficient and the value biased."""
+
+
+def sample_size_facts(n: int, n_ref: int | None = None, dim: int = 2048, metric: str = "FID") -> dict[str, object]:
+    """Protocol columns of an FID's sample sizes; warns and labels `small_sample` when a side has n < dim + 1
+    (an n-image covariance has rank <= n - 1, so below dim + 1 images it is singular)."""
+    small = [f"{what} {k}" for what, k in (("images", n), ("reference images", n_ref)) if k is not None and k <= dim]
+    note = ""
+    if small:
+        note = f"{metric} from {' and '.join(small)} <= {dim} feature dims (rank-deficient covariance)"
+        warnings.warn(note, SmallSampleWarning, stacklevel=2)
+    out: dict[str, object] = {"fid_sample_count": n, "small_sample": note}
+    if n_ref is not None:
+        out["fid_reference_count"] = n_ref
+    return out
 
 
 def frechet_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:

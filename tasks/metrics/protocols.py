@@ -1,0 +1,142 @@
+"""Evaluation protocols: which implementation computes each metric, as facts copied into every record.
+
+One table for every consumer: the runners write `protocol_facts(metric, protocol)` into each record, and
+`bench/compare.py` reads the same facts back from the records and holds them against the protocol each paper
+used (`PAPER_PROTOCOL`), so a record and the comparison cannot disagree about how a number was measured.
+
+- 'torch-fidelity' (default): today's vqbench numbers (uint8 images, torch-fidelity Inception / VGG16 prc).
+- 'vqganlc': zh460045050/VQGAN-LC `vqgan-gpt-lc/eval_reconstruction.py` (clean-fid rFID, pyiqa PSNR-Y on
+  floats, piq SSIM, pyiqa LPIPS fed [-1, 1] images); see `tasks/metrics/vqganlc.py`.
+- 'adm': openai/guided-diffusion `evaluations/evaluator.py` (Inception pool features for FID and k=3 manifold
+  precision/recall against a random 10k reference batch, IS over 5,000-image splits); see `tasks/metrics/adm.py`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_PROTOCOL = "torch-fidelity"
+TF_FID = {"fid_impl": "torch-fidelity", "fid_features": "torch-fidelity 0.4 inception-v3-compat pool3-2048 "
+          "(uint8 input, TF1 bilinear resize to 299, streaming mean/cov float64)"}
+_USAGE = {"usage_def": "hit-rate over eval set (VQGAN-LC)"}
+_PERPLEXITY = {"perplexity_def": "exp(entropy) of code histogram over eval set"}
+# metrics whose definition does not depend on the evaluation protocol
+_PROTOCOL_FREE = {
+    "top1": {"top1_def": "argmax over the classifier's logits on the val token maps"},
+    "token_accuracy": {"token_accuracy_def": "mean over positions and channels, ground-truth context (SeQ-GAN Sec. 3.2)"},
+    "params_m": {"params_def": "nn.Parameter elements of the tokenizer (no discriminator, no LPIPS, no EMA buffers)"},
+    "tokens_per_image": {"tokens_def": "h * w * c of the tokenizer's latent map"},
+    "codebook_size": {"codebook_size_def": "entries of the (shared) codebook"},
+}
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """A named evaluation protocol: per-metric facts, what it follows, and where it cannot follow exactly."""
+
+    name: str
+    source: str
+    facts: dict[str, dict[str, str]]
+    inexact: dict[str, str] = field(default_factory=dict)  # metric -> what differs from the original scripts
+
+
+PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
+    EvalProtocol("torch-fidelity", "taming-transformers / torch-fidelity 0.4 (vqbench default)", {
+        "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "255", "psnr_input": "uint8 (rounded)"},
+        "psnr_y": {"psnr_colour": "y-bt601", "psnr_data_range": "255", "psnr_input": "uint8 (rounded)"},
+        "ssim": {"ssim_impl": "vqbench (= skimage gaussian_weights=True, use_sample_covariance=False)",
+                 "ssim_data_range": "1", "ssim_input": "uint8 (rounded)"},
+        "lpips_vgg": {"lpips_impl": "lpips 0.1.4 net=vgg v0.1", "lpips_input": "uint8 (rounded) mapped to [-1,1]"},
+        "lpips_alex": {"lpips_impl": "lpips 0.1.4 net=alex v0.1", "lpips_input": "uint8 (rounded) mapped to [-1,1]"},
+        "rfid": {**TF_FID, "fid_reference": "same split's real images, same crop"},
+        "usage": _USAGE, "perplexity": _PERPLEXITY,
+        "fid": {**TF_FID, "fid_reference": "reference split statistics"},
+        "is": {"is_impl": "torch-fidelity 0.4 isc, 10 splits"},
+        "precision": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
+        "recall": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
+    }),
+    EvalProtocol("vqganlc", "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_reconstruction.py", {
+        "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "1", "psnr_input": "float [0,1], recon clamped"},
+        "psnr_y": {"psnr_colour": "y-bt601", "psnr_data_range": "1",
+                   "psnr_input": "float [0,1], recon clamped (pyiqa psnr test_y_channel ycbcr, eps 1e-8)"},
+        "ssim": {"ssim_impl": "piq.ssim (11x11 sigma 1.5, avg-pool by round(min(H,W)/256))", "ssim_data_range": "1",
+                 "ssim_input": "float [0,1], recon clamped"},
+        "lpips_vgg": {"lpips_impl": "pyiqa lpips-vgg v0.1 (lpips 0.1.4 weights)",
+                      "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped"},
+        "lpips_alex": {"lpips_impl": "pyiqa lpips (alex) v0.1 (lpips 0.1.4 weights)",
+                       "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped"},
+        "rfid": {"fid_impl": "clean-fid", "fid_features": "clean-fid mode=clean: PIL bicubic float resize to 299, "
+                 "Inception pool3-2048, np.cov", "fid_reference": "raw split images (no crop), clean resize"},
+        "usage": _USAGE, "perplexity": _PERPLEXITY,
+    }, inexact={
+        "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
+                "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
+    }),
+    EvalProtocol("adm", "openai/guided-diffusion evaluations/evaluator.py", {
+        "fid": {"fid_impl": "adm-evaluator", "fid_features": "Inception pool_3 2048 (torch-fidelity's port of the "
+                "2015-12-05 graph)", "fid_reference": "reference split statistics"},
+        "is": {"is_impl": "adm-evaluator: softmax of unbiased Inception logits, 5,000-image splits"},
+        "precision": {"prc_impl": "adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2"},
+        "recall": {"prc_impl": "adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2"},
+    }, inexact={
+        "precision": "the evaluator's TF graph computes distances in float16 when finite; vqbench uses float64",
+        "recall": "the evaluator's TF graph computes distances in float16 when finite; vqbench uses float64",
+        "fid": "the evaluator runs the TF Inception graph; vqbench runs torch-fidelity's port of the same weights",
+        "is": "the evaluator runs the TF Inception graph; vqbench runs torch-fidelity's port of the same weights",
+    }),
+)}
+
+# The protocol each paper's numbers were measured with, by task (REFERENCE_NOTES, last section): VQGAN-LC's
+# reconstruction script; taming's torch-fidelity for MoVQ's reconstructions; generation numbers printed next to
+# ADM / MaskGIT come from the ADM evaluator. None: the paper's evaluation code is not public.
+PAPER_PROTOCOL: dict[str, dict[str, str | None]] = {
+    "vqganlc": {"reconstruction": "vqganlc", "generation": "adm"},
+    "movq": {"reconstruction": "torch-fidelity", "generation": "adm"},
+    "seqgan": {"reconstruction": None, "generation": "adm"},
+}
+
+
+def get_protocol(name: str | None) -> EvalProtocol:
+    """The named protocol (None: the default), or a ValueError naming the choices."""
+    name = name or DEFAULT_PROTOCOL
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol '{name}'; choose one of {sorted(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def supports(protocol: str | None, metric: str) -> bool:
+    """Whether `protocol` defines how to compute `metric`."""
+    return metric in _PROTOCOL_FREE or metric in get_protocol(protocol).facts
+
+
+def protocol_facts(metric: str, protocol: str | None = None) -> dict[str, str]:
+    """The facts a record of `metric` carries under `protocol`, 'eval_protocol' included."""
+    if metric in _PROTOCOL_FREE:
+        return dict(_PROTOCOL_FREE[metric])
+    p = get_protocol(protocol)
+    if metric not in p.facts:
+        raise ValueError(f"protocol '{p.name}' does not define metric '{metric}' (it defines {sorted(p.facts)})")
+    out = {"eval_protocol": p.name, **p.facts[metric]}
+    if metric in p.inexact:
+        out["protocol_inexact"] = p.inexact[metric]
+    return out
+
+
+def fact_keys() -> set[str]:
+    """Every protocol fact column any record can carry."""
+    keys = {"eval_protocol", "protocol_inexact"}
+    for p in PROTOCOLS.values():
+        for f in p.facts.values():
+            keys |= set(f)
+    for f in _PROTOCOL_FREE.values():
+        keys |= set(f)
+    return keys
+
+
+def eval_stage_options(eval_cfg: dict, task: str = "reconstruction") -> dict[str, str]:
+    """Extra stage config for a non-default protocol (scale.eval.protocol) that defines `task`'s metrics; {} for
+    the default (so the default suite's stage keys do not change) and for a protocol of another task."""
+    from tasks.metrics.registry import METRICS
+
+    p = get_protocol(eval_cfg.get("protocol"))
+    covers = any(METRICS.get(m).task == task for m in p.facts)
+    return {} if p.name == DEFAULT_PROTOCOL or not covers else {"protocol": p.name}
