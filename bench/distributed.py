@@ -14,6 +14,48 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _active() -> bool:
+    return world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """Mean of each gradient over ranks, as DDP would do (one flat all-reduce).
+
+    For modules that are not DDP-wrapped because they run forward twice a step: the PatchGAN is called in the
+    generator loss and again in its own step. Taming (Lightning DDP over the whole module), VQGAN-LC and
+    RQ-VAE all average the discriminator's gradients across GPUs; without it each rank trains its own.
+    """
+    if not _active():
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    torch.distributed.all_reduce(flat)
+    flat.div_(world_size())
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def any_across_ranks(flags: torch.Tensor) -> torch.Tensor:
+    """Logical OR of a boolean tensor over ranks (e.g. the codes any rank used this epoch)."""
+    if not _active():
+        return flags
+    as_int = flags.to(torch.int32)
+    torch.distributed.all_reduce(as_int, op=torch.distributed.ReduceOp.MAX)
+    return as_int.bool()
+
+
+def broadcast_from_lead(*tensors: torch.Tensor) -> None:
+    """Rank 0's values into every rank's tensors (in place)."""
+    if not _active():
+        return
+    for t in tensors:
+        torch.distributed.broadcast(t, src=0)
+
+
 def init_from_slurm(backend: str | None = None, use_deepspeed: bool = False) -> torch.device:
     """Export MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK from SLURM (submitit) and init the process group.
 

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from bench.atomic import atomic_path, write_text_atomic
-from bench.distributed import rank, world_size
+from bench.distributed import any_across_ranks, average_gradients, rank, world_size
 from bench.preempt import active_guard
 from models.losses import VQLPIPSWithDiscriminator
 from models.registry import TokenizerEntry, build_tokenizer
@@ -215,6 +215,7 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                         raise NonFiniteLossError(f"non-finite discriminator loss at step {step} of {entry.name}")
                     opt_d.zero_grad(set_to_none=True)
                     d_loss.backward()
+                    average_gradients(criterion.discriminator)  # one discriminator for all ranks, as DDP would
                     opt_d.step()
                     terms.update(d_terms)
                 # every step of the first TRAJECTORY_STEPS (the golden trajectory check), then 20 points per run;
@@ -223,8 +224,9 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                     log.write(json.dumps({"step": step, **{k: float(f"{float(v):.9g}") for k, v in terms.items()}}) + "\n")
                 hits[out.indices.detach().flatten().cpu()] = True
                 if epoch_of(step + 1) != epoch_of(step) or step == cfg.steps - 1:
+                    used = any_across_ranks(hits)  # codes any rank used (a collective: every rank calls it)
                     log.write(json.dumps({"step": step, "epoch": epoch_of(step) + 1,
-                                          "epoch_usage": round(float(hits.float().mean()), 6)}) + "\n")
+                                          "epoch_usage": round(float(used.float().mean()), 6)}) + "\n")
                     hits.zero_()
             if on_step:
                 on_step(step)

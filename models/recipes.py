@@ -250,10 +250,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "variance-scaling codebook init", "taming's PatchGAN, hinge, adaptive weight 0.8, Adam (0.5, 0.9)",
               "not implemented yet (no StyleGAN discriminator or R1 penalty in models/); the paper states only "
               "lr and iterations, so the taming-style trainer stays the default until the MaskGIT recipe exists"),
-    Deviation("multi-GPU GAN", "all three official trainers (DDP on the whole model)",
-              "discriminator gradients averaged across GPUs", "only the tokenizer is DDP-wrapped",
-              "not done yet: ranks' discriminators drift apart; EMA statistics are all-reduced; epoch usage "
-              "is rank 0's"),
+    Deviation("multi-GPU GAN", "all three official trainers (DDP on the whole model, buffers broadcast)",
+              "discriminator gradients averaged across GPUs; BatchNorm buffers from rank 0",
+              "discriminator gradients averaged across GPUs (bench/distributed.py average_gradients, tested with "
+              "two gloo processes); epoch usage OR-ed over ranks; EMA statistics all-reduced",
+              "the discriminator is not DDP-wrapped (it runs forward twice a step), so its BatchNorm running "
+              "statistics, unused in train mode, stay per rank and the saved ones are rank 0's"),
     Deviation("vqganlc codebook", "VQGAN-LC codebook_generation/minibatch_kmeans_per_class.py",
               "k-means, 100 centres per class over all features", "k-means over a seeded 2M-feature subset",
               "per-class clustering not implemented; the paper says k-means on all features"),
