@@ -142,7 +142,7 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     perceptual, perceptual_hash = build_perceptual(entry.loss, weights)
-    criterion = VQLPIPSWithDiscriminator(entry.loss, perceptual).to(device)
+    criterion = VQLPIPSWithDiscriminator(entry.loss, perceptual, entry.model.resolution).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt_ae = torch.optim.Adam(trainable, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     opt_d = torch.optim.Adam(criterion.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.discriminator import NLayerDiscriminator
+from models.discriminator import NLayerDiscriminator, StyleGANDiscriminator
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class LossConfig:
     disc_factor: Annotated[float, Ge(0)] = 1.0
     disc_ndf: Annotated[int, Ge(1)] = 64
     disc_layers: Annotated[int, Ge(1)] = 3
-    disc_loss: Literal["hinge", "vanilla"] = "hinge"
+    disc_loss: Literal["hinge", "vanilla", "non_saturating"] = "hinge"  # non_saturating: MaskGIT's (G too)
     perceptual: Literal["lpips", "semantic"] = "lpips"  # lpips (taming) | semantic (SeQ-GAN Eq. 3, VGG16 + logits)
     semantic_alpha: Annotated[float, Ge(0), Le(1)] = 1.0  # SeQ-GAN semantic ratio alpha: phase 1 uses 1, phase 2 uses 0
     sem_layers: tuple[str, ...] = ("relu5_3", "logit")  # L_sem (Table 6 last row)
@@ -39,6 +39,11 @@ class LossConfig:
     d_recompute_recon: bool = False  # discriminator step on a fresh reconstruction after the G step (taming, VQGAN-LC)
     lpips_train_mode: bool = False  # LPIPS with its dropout active during training, as the references run it
     disc_start_strict: bool = False  # GAN on at step > disc_start (VQGAN-LC) instead of >= (taming adopt_weight)
+    # MaskGIT's VQGAN trainer (maskgit/configs/vqgan_config.py), the base SeQ-GAN states it builds on:
+    disc_arch: Literal["patchgan", "stylegan"] = "patchgan"  # stylegan: maskgit/nets/discriminator.py
+    disc_max_width: Annotated[int, Ge(1)] = 512  # StyleGAN discriminator's widest layer (512 in MaskGIT)
+    adaptive_weight: bool = True  # taming's Eq. 7 balance; MaskGIT uses the fixed g_adversarial_loss_weight
+    r1_gamma: Annotated[float, Ge(0)] = 0.0  # MaskGIT: gradient_penalty "r1", grad_penalty_cost 10
 
 
 def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
@@ -51,13 +56,32 @@ def vanilla_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torc
     return 0.5 * (F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean())
 
 
-D_LOSSES = {"hinge": hinge_d_loss, "vanilla": vanilla_d_loss}
+def non_saturating_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """MaskGIT losses.discriminator_loss 'non-saturating': E[softplus(-D(x)) + softplus(D(x_hat))] (no 1/2)."""
+    return (F.softplus(-logits_real) + F.softplus(logits_fake)).mean()
+
+
+D_LOSSES = {"hinge": hinge_d_loss, "vanilla": vanilla_d_loss, "non_saturating": non_saturating_d_loss}
+
+
+def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """MaskGIT losses.r1_gradient_penalty: batch mean of ||d D(x) / d x||^2 on real images (cost applied by caller)."""
+    real = real.detach().requires_grad_(True)
+    grad = torch.autograd.grad(discriminator(real).sum(), real, create_graph=True)[0]
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def build_discriminator(cfg: LossConfig, image_size: int) -> nn.Module:
+    """The discriminator a loss config names: taming's PatchGAN or MaskGIT's StyleGAN discriminator."""
+    if cfg.disc_arch == "stylegan":
+        return StyleGANDiscriminator(image_size, max_width=cfg.disc_max_width)
+    return NLayerDiscriminator(3, cfg.disc_ndf, cfg.disc_layers)
 
 
 class VQLPIPSWithDiscriminator(nn.Module):
     """Holds the PatchGAN and a (frozen) LPIPS network; computes generator and discriminator losses."""
 
-    def __init__(self, cfg: LossConfig, perceptual: nn.Module) -> None:
+    def __init__(self, cfg: LossConfig, perceptual: nn.Module, image_size: int = 256) -> None:
         super().__init__()
         if cfg.pixel_loss not in ("l1", "mse"):
             raise ValueError(f"pixel_loss must be 'l1' or 'mse', got '{cfg.pixel_loss}'")
@@ -65,7 +89,7 @@ class VQLPIPSWithDiscriminator(nn.Module):
             raise ValueError(f"disc_loss must be one of {sorted(D_LOSSES)}, got '{cfg.disc_loss}'")
         self.cfg = cfg
         self.perceptual = perceptual.train(cfg.lpips_train_mode).requires_grad_(False)
-        self.discriminator = NLayerDiscriminator(3, cfg.disc_ndf, cfg.disc_layers)
+        self.discriminator = build_discriminator(cfg, image_size)
         self.d_loss_fn = D_LOSSES[cfg.disc_loss]
 
     def disc_factor(self, step: int) -> float:
@@ -84,8 +108,10 @@ class VQLPIPSWithDiscriminator(nn.Module):
         terms = {"l1": rec.detach(), "lpips": p.detach(), "qloss": qloss.detach()}
         factor = self.disc_factor(step)
         if factor > 0:  # before disc_start taming multiplies the GAN term by 0; skip its cost instead
-            g = -self.discriminator(recon).mean()
-            d_weight = self.adaptive_weight(nll, g, last_layer)
+            logits = self.discriminator(recon)
+            g = F.softplus(-logits).mean() if self.cfg.disc_loss == "non_saturating" else -logits.mean()
+            d_weight = (self.adaptive_weight(nll, g, last_layer) if self.cfg.adaptive_weight
+                        else torch.tensor(self.cfg.disc_weight, device=x.device))
             total = total + d_weight * factor * g
             terms.update(g_loss=g.detach(), d_weight=d_weight.detach())
         return total, terms
@@ -101,4 +127,9 @@ class VQLPIPSWithDiscriminator(nn.Module):
         """Hinge (or vanilla) loss on real vs detached reconstructions, gated by disc_start."""
         factor = self.disc_factor(step)
         loss = self.d_loss_fn(self.discriminator(x.detach()), self.discriminator(recon.detach()))
-        return factor * loss, {"d_loss": loss.detach()}
+        terms = {"d_loss": loss.detach()}
+        if self.cfg.r1_gamma > 0 and factor > 0:
+            r1 = r1_penalty(self.discriminator, x)
+            loss = loss + self.cfg.r1_gamma * r1
+            terms["r1"] = r1.detach()
+        return factor * loss, terms

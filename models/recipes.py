@@ -155,8 +155,9 @@ def _rqvae(ds: str) -> Recipe:
                            "loss.d_recompute_recon": f"{UNPUB} (one forward per step)"})
 
 
-def _seqgan(ds: str) -> Recipe:
-    return Recipe(f"seqgan/{ds}", (500_000, "iters"), 64, 8, disc_start=(20_000, "iters"),
+def _seqgan_taming(ds: str) -> Recipe:
+    """SeQ-GAN trained with taming's GAN (PatchGAN, hinge, adaptive weight): the alternative, recipe=seqgan_taming."""
+    return Recipe(f"seqgan_taming/{ds}", (500_000, "iters"), 64, 8, disc_start=(20_000, "iters"),
                   phase2_length=(200_000, "iters"), phase2_train={"base_lr": 5e-5},
                   train={"base_lr": 1e-4, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8,
                          "schedule": "constant", "augment": "random_crop"},
@@ -174,14 +175,45 @@ def _seqgan(ds: str) -> Recipe:
                            "loss.lpips_train_mode": f"{UNPUB} (taming's)"})
 
 
-PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan}
+MASKGIT_CFG = "google-research/maskgit maskgit/configs/vqgan_config.py"
+MASKGIT_LOSS = "google-research/maskgit maskgit/libml/losses.py"
+
+
+def _seqgan(ds: str) -> Recipe:
+    """SeQ-GAN on MaskGIT's VQGAN trainer, the base the paper states (the default; recipe=seqgan_taming for taming's).
+
+    Paper-stated: lengths and learning rates. MaskGIT's config: StyleGAN discriminator, non-saturating loss, R1 10,
+    fixed adversarial weight 0.1, Adam (0, 0.99). The rest is unpublished and marked so.
+    """
+    base = _seqgan_taming(ds)
+    return dataclasses.replace(
+        base, name=f"seqgan/{ds}",
+        train={**base.train, "betas": (0.0, 0.99)},
+        loss={"disc_arch": "stylegan", "disc_loss": "non_saturating", "adaptive_weight": False, "disc_weight": 0.1,
+              "r1_gamma": 10.0, "codebook_weight": 1.0, "perceptual_weight": 1.0, "d_recompute_recon": True,
+              "lpips_train_mode": True},
+        sources={**base.sources,
+                 "train.betas": f"{MASKGIT_CFG} optimizer.beta1 0.0, beta2 0.99",
+                 "loss.disc_arch": f"{MASKGIT_CFG} (discriminator: maskgit/nets/discriminator.py StyleGAN)",
+                 "loss.disc_loss": f"{MASKGIT_CFG} vqgan.loss_type non-saturating; {MASKGIT_LOSS}",
+                 "loss.adaptive_weight": f"{MASKGIT_CFG} vqgan.g_adversarial_loss_weight (a fixed weight)",
+                 "loss.disc_weight": f"{MASKGIT_CFG} vqgan.g_adversarial_loss_weight 0.1",
+                 "loss.r1_gamma": f"{MASKGIT_CFG} vqgan.gradient_penalty r1, grad_penalty_cost 10",
+                 "loss.perceptual_weight": f"{UNPUB} (SeQ-GAN replaces MaskGIT's 0.1 LPIPS with its semantic loss)",
+                 "loss.d_recompute_recon": f"{UNPUB} (MaskGIT's trainer is not public)",
+                 "loss.lpips_train_mode": f"{UNPUB} (MaskGIT's trainer is not public)",
+                 "train.augment": f"{UNPUB} (MaskGIT's input pipeline is not public; random crop as taming)"})
+
+
+PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan,
+          "seqgan_taming": _seqgan_taming}
 # The recipe an entry family trains with when no paper suite says otherwise (its own paper's).
 FAMILY_RECIPE = {"vqgan": "taming", "vqgan-fc": "vqganlc", "vqgan-ema": "vqganlc", "vqgan-lc": "vqganlc",
                  "rqvae": "rqvae", "movq": "movq", "seqgan": "seqgan"}
 # Families each paper trains itself under its recipe; rows a paper cites from another paper keep that paper's.
 PAPER_TRAINS = {"vqganlc": {"vqgan", "vqgan-fc", "vqgan-ema", "vqgan-lc"},  # VQGAN-LC Sec. 4.1 "all ... models"
                 "movq": {"vqgan", "movq"},  # MoVQ Sec. 4.1 "all models"; Fig. 6a's baseline VQGAN
-                "seqgan": {"seqgan"}, "rqvae": {"rqvae"}, "taming": {"vqgan"}}
+                "seqgan": {"seqgan"}, "seqgan_taming": {"seqgan"}, "rqvae": {"rqvae"}, "taming": {"vqgan"}}
 # Datasets without a recipe of their own use the closest one (LSUN: FFHQ-like unconditional sets).
 _DATASET_FALLBACK = {"imagenet": "imagenet", "ffhq": "ffhq"}
 
@@ -247,9 +279,11 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the sources"),
     Deviation("seqgan recipe", "SeQ-GAN builds on MaskGIT's trainer (maskgit/configs/vqgan_config.py)",
               "StyleGAN discriminator, non-saturating loss + R1 10, adversarial weight 0.1, Adam (0, 0.99), "
-              "variance-scaling codebook init", "taming's PatchGAN, hinge, adaptive weight 0.8, Adam (0.5, 0.9)",
-              "not implemented yet (no StyleGAN discriminator or R1 penalty in models/); the paper states only "
-              "lr and iterations, so the taming-style trainer stays the default until the MaskGIT recipe exists"),
+              "variance-scaling codebook init",
+              "all of it (the default seqgan recipe; recipe=seqgan_taming gives taming's GAN) except the codebook "
+              "init, which stays the registry's",
+              "MaskGIT's trainer code is not public: the codebook init, the perceptual weight next to SeQ-GAN's "
+              "semantic loss and the discriminator step order are unpublished; smoke entries keep taming's GAN"),
     Deviation("multi-GPU GAN", "all three official trainers (DDP on the whole model, buffers broadcast)",
               "discriminator gradients averaged across GPUs; BatchNorm buffers from rank 0",
               "discriminator gradients averaged across GPUs (bench/distributed.py average_gradients, tested with "

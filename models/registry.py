@@ -102,7 +102,8 @@ class TokenizerEntry:
 
 # Fields added after stage keys were first published: left out of to_dict while at their default, so the
 # configs (and stage keys, and golden files keyed by them) of entries that do not use them stay as they were.
-_KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict"}
+_KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict", "disc_arch", "disc_max_width",
+               "adaptive_weight", "r1_gamma"}
 
 
 def _asdict_stable(cfg: Any) -> dict[str, Any]:
