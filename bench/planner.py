@@ -146,6 +146,7 @@ def _codebook_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weight
     stage = Stage("build_codebook", f"codebook for {entry.name} from {src}",
                   {"encoder": m.feature_encoder, "init": m.codebook_init, "n_embed": m.n_embed, "dim": m.codebook_dim,
                    "max_features": m.codebook_max_features, "kmeans_iters": m.kmeans_iters, "dataset": d,
+                   **({"kmeans_scope": m.kmeans_scope} if m.kmeans_scope != "all" else {}),  # keys stay as they were
                    "seed": cfg["seed"], "encoder_weights": weights},
                   labels={"dataset": src, "method": entry.name, "setting": f"K={m.n_embed} {m.feature_encoder}"})
     stages.setdefault(stage.key, stage)

@@ -57,15 +57,24 @@ def weights_spec(cfg: dict[str, Any], rt: Runtime) -> WeightsSpec:
 def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     """VQGAN-LC: encoder patch features of the training split -> k-means / random selection -> codebook.pt."""
     from models.feature_encoders import build_feature_encoder
-    from tasks.codebook import cluster, extract_features
+    from tasks.codebook import cluster, extract_features, per_class_codebook
 
     c = stage.config
     w = c["encoder_weights"]
     encoder = build_feature_encoder(c["encoder"], w["mode"], w["seed"], rt.weights_dir)
     data = open_dataset(c["dataset"], "train")
-    feats, used = extract_features(encoder, data, c["max_features"], c["seed"], device, on_batch=lambda i, n:
-                                   write_progress(out / "progress.json", i, n, f"features {c['encoder']}"))
-    centres, info = cluster(feats, c["n_embed"], c["init"], c["seed"], c["kmeans_iters"])
+    scope = c.get("kmeans_scope", "all")
+    if scope == "per_class":  # the released code's codebook; max_features then caps each class
+        centres, info = per_class_codebook(encoder, data, c["n_embed"], c["init"], c["seed"], c["kmeans_iters"],
+                                           device, c["max_features"], on_class=lambda i, n: write_progress(
+                                               out / "progress.json", i, n, f"per-class k-means {c['encoder']}"))
+        used, n_feats = info.pop("images"), -1
+    else:  # the paper's: one K-means over (a seeded subset of) all features
+        feats, used = extract_features(encoder, data, c["max_features"], c["seed"], device, on_batch=lambda i, n:
+                                       write_progress(out / "progress.json", i, n, f"features {c['encoder']}"))
+        centres, info = cluster(feats, c["n_embed"], c["init"], c["seed"], c["kmeans_iters"])
+        n_feats = int(feats.shape[0])
+    info["kmeans_scope"] = scope
     if centres.shape[1] != c["dim"]:
         raise ValueError(f"encoder '{c['encoder']}' gives {centres.shape[1]}-d features, the model expects {c['dim']}")
     codebook = torch.from_numpy(centres)
@@ -73,7 +82,7 @@ def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.devic
     with atomic_path(out / "codebook.pt") as tmp:
         torch.save({"codebook": codebook, "encoder": c["encoder"], "encoder_weights": w["mode"],
                     "encoder_hash": encoder_hash}, tmp)
-    return {"features": int(feats.shape[0]), "images": used, "n_embed": c["n_embed"], "dim": int(codebook.shape[1]),
+    return {"features": n_feats, "images": used, "n_embed": c["n_embed"], "dim": int(codebook.shape[1]),
             "encoder": c["encoder"], "encoder_weights": w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}"),
             "encoder_hash": encoder_hash, **info}
 

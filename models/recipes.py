@@ -291,8 +291,11 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the discriminator is not DDP-wrapped (it runs forward twice a step), so its BatchNorm running "
               "statistics, unused in train mode, stay per rank and the saved ones are rank 0's"),
     Deviation("vqganlc codebook", "VQGAN-LC codebook_generation/minibatch_kmeans_per_class.py",
-              "k-means, 100 centres per class over all features", "k-means over a seeded 2M-feature subset",
-              "per-class clustering not implemented; the paper says k-means on all features"),
+              "k-means, 100 centres per class over all features",
+              "model.kmeans_scope=all (default): one K-means over a seeded 2M-feature subset; kmeans_scope=per_class "
+              "runs the code's per-class k-means, one class at a time",
+              "paper and code disagree (Sec. 3.2: K-means on all features): both run; the paper's is the default "
+              "and build_codebook records which (kmeans_scope)"),
     Deviation("movq params", "MoVQ Table 2 (82.7M)", "82.7M", "73.2M (paper reading) / 78.2M (ai-forever code)",
               "the remaining layers are unpublished (registry param_gap)"),
     Deviation("lsun recipes", "SeQ-GAN Sec. 4.1 (LSUN: fine-tune the ImageNet tokenizer one epoch)",

@@ -91,7 +91,7 @@ class TokenizerEntry:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, used for config hashes and run manifests."""
         d = {"name": self.name, "scale": self.scale, "family": self.family,
-             "model": dataclasses.asdict(self.model), "loss": _asdict_stable(self.loss),
+             "model": _asdict_stable(self.model), "loss": _asdict_stable(self.loss),
              "train": _asdict_stable(self.train)}
         if self.phase is not None:
             d["phase"] = self.phase
@@ -103,7 +103,7 @@ class TokenizerEntry:
 # Fields added after stage keys were first published: left out of to_dict while at their default, so the
 # configs (and stage keys, and golden files keyed by them) of entries that do not use them stay as they were.
 _KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict", "disc_arch", "disc_max_width",
-               "adaptive_weight", "r1_gamma"}
+               "adaptive_weight", "r1_gamma", "kmeans_scope"}
 
 
 def _asdict_stable(cfg: Any) -> dict[str, Any]:
@@ -475,6 +475,7 @@ KNOBS: dict[str, str] = {
     "model.n_embed": "codebook size",
     "loss.pixel_loss": "l1 (taming) | mse (RQ-VAE)",
     "model.codebook_init": "kmeans | random_selection | random (VQGAN-LC Table 6)",
+    "model.kmeans_scope": "all (paper Sec. 3.2) | per_class (released code: n_embed / classes centres per class)",
     "model.feature_encoder": "clip_vit_l14 | clip_vit_b16 | clip_rn50 | smoke_vit (VQGAN-LC Table 6 codebook source)",
     "model.projector / model.codebook_trainable": "VQGAN-LC Table 9 (static codebook with/without projector)",
     "model.embed_dim": "projected code dimension D' (VQGAN-LC Table 10: 8..512)",

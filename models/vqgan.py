@@ -5,6 +5,7 @@ The quantizer is chosen by config: taming VQ, VQGAN-FC, VQGAN-EMA or RQ-VAE's re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -72,6 +73,9 @@ class VQGANLCConfig(VQGANConfig):
     codebook_dataset: str | None = None  # Table 8: build the codebook on another dataset (None: the training one)
     codebook_max_features: int = 2_000_000  # k-means input cap (features from a seeded subset of images)
     kmeans_iters: int = 20
+    # all: one K-means over all features (paper Sec. 3.2); per_class: n_embed / classes centres per class, over
+    # each class's own features (code: codebook_generation/minibatch_kmeans_per_class.py)
+    kmeans_scope: Literal["all", "per_class"] = "all"
 
     @property
     def latent_dim(self) -> int:

@@ -2,8 +2,9 @@
 (4 x 4 pooled per image) -> K-means (faiss) or a random selection of features -> a K x D codebook.
 
 Features are streamed from a seeded subset of training images (at most `max_features` rows in memory, float32);
-faiss clusters them with a fixed seed. The released code runs k-means per ImageNet class (100 centres x 1000
-classes); the paper describes one K-means over all features, which is what this does.
+faiss clusters them with a fixed seed. The paper describes one K-means over all features (`model.kmeans_scope=all`,
+the default); the released code runs k-means per ImageNet class, 100 centres x 1000 classes
+(`model.kmeans_scope=per_class`, per_class_codebook). Records say which one built a codebook.
 """
 from __future__ import annotations
 
@@ -63,3 +64,28 @@ def cluster(features: np.ndarray, k: int, init: str, seed: int, iters: int) -> t
     km.train(np.ascontiguousarray(features))
     return km.centroids.copy(), {"kmeans_objective": float(km.obj[-1]), "kmeans_seconds": round(time.time() - t0, 2),
                                  "features_per_code": n / k}
+
+
+def per_class_codebook(encoder: PatchFeatureEncoder, data: Dataset, k: int, init: str, seed: int, iters: int,
+                       device: torch.device, max_features_per_class: int,
+                       on_class: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The released code's codebook (VQGAN-LC codebook_generation/minibatch_kmeans_per_class.py): k / C centres
+    from each class's own features, one class at a time, so memory holds one class (at most
+    `max_features_per_class` features) instead of the whole split."""
+    labels = np.array([data.label(p) for p in data.paths])  # from paths: no image is decoded to group them
+    classes = np.unique(labels)
+    if k % len(classes):
+        raise ValueError(f"per-class k-means needs n_embed divisible by the {len(classes)} classes, got {k} "
+                         f"(the released code: 100 per class x 1000 ImageNet classes)")
+    per, centres, used, objective = k // len(classes), [], 0, 0.0
+    for j, c in enumerate(classes):
+        members = Subset(data, np.flatnonzero(labels == c).tolist())
+        feats, n = extract_features(encoder, members, max_features_per_class, seed + int(c), device)
+        got, info = cluster(feats, per, init, seed + int(c), iters)
+        centres.append(got)
+        used += n
+        objective += info.get("kmeans_objective", 0.0)
+        if on_class:
+            on_class(j + 1, len(classes))
+    return np.concatenate(centres), {"classes": len(classes), "codes_per_class": per, "images": used,
+                                     "kmeans_objective": objective}

@@ -111,3 +111,34 @@ def test_codebook_stage_trains_and_evaluates_end_to_end(tmp_path):
     assert t.equal(trained["quantize.codebook"], codebook)  # installed, and still frozen after training
     df = pd.read_csv(tmp_path / "r" / "recon" / "results.csv")
     assert set(df["metric"]) >= {"psnr_rgb", "usage", "rfid"} and (df["codebook_size"] == 512).all()
+
+
+def test_per_class_kmeans_is_the_released_codes_codebook():
+    """kmeans_scope=per_class (minibatch_kmeans_per_class.py): each class's block of codes is k-means over that
+    class's features alone; the paper's scope (one K-means over all) is the default and keeps its stage keys."""
+    import numpy as np
+
+    from bench.planner import plan
+    from conftest import compose
+    from tasks.codebook import extract_features, per_class_codebook
+    from tasks.data.imagefolder import Protocol
+    from tasks.data.registry import DATASETS
+    from torch.utils.data import Subset
+
+    enc = build_feature_encoder("smoke_vit", "random", seed=0)
+    data = DATASETS.get("mini_digits").open("train", Protocol(32), max_images=60, subset_seed=0)
+    labels = np.array([data.label(p) for p in data.paths])
+    k = 2 * len(np.unique(labels))
+    centres, info = per_class_codebook(enc, data, k, "kmeans", 0, 10, torch.device("cpu"), 10_000)
+    assert centres.shape == (k, enc.spec.dim) and info["codes_per_class"] == 2
+    first = int(np.unique(labels)[0])
+    feats, _ = extract_features(enc, Subset(data, np.flatnonzero(labels == first).tolist()), 10_000, first,
+                                torch.device("cpu"))
+    ref, _ = cluster(feats, 2, "kmeans", first, 10)
+    assert np.allclose(centres[:2], ref)
+    with pytest.raises(ValueError, match="divisible"):
+        per_class_codebook(enc, data, k + 1, "kmeans", 0, 10, torch.device("cpu"), 10_000)
+    base = [st for st in plan(compose(["suite=recon", "tokenizer=vqganlc_f16_100k"])) if st.kind == "build_codebook"]
+    per = [st for st in plan(compose(["suite=recon", "tokenizer=vqganlc_f16_100k", "tokenizer.model.kmeans_scope=per_class"]))
+           if st.kind == "build_codebook"]
+    assert "kmeans_scope" not in base[0].config and per[0].config["kmeans_scope"] == "per_class"
