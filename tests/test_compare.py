@@ -152,3 +152,15 @@ def test_table1_zoo_facts_compare_parameter_figures(tmp_path: Path):
     assert cmp.loc["vqgan_f16_1024", "status"] == "match" and cmp.loc["seqgan_baseline_f16_1024", "status"] == "match"
     assert cmp.loc["seqgan_conv_f16_1024", "status"] == "protocol-mismatch"  # the stated 0.1M gap
     assert cmp.loc["movq_f16_1024", "status"] == "protocol-mismatch" and "82.7M" in cmp.loc["movq_f16_1024", "why"]
+
+
+def test_compare_before_any_run_reports_missing_and_exits_zero(tmp_path: Path):
+    """A paper comparison never fails a build: with no records yet every paper row is `missing`."""
+    from bench.suite import run_suite
+    from conftest import compose
+
+    over = ["suite=paper/vqganlc_t2", "scale=paper", "action=compare", f"paths.work_dir={tmp_path / 'w'}",
+            f"paths.results_dir={tmp_path / 'r'}"]
+    assert run_suite(compose(over)) == 0
+    cmp = pd.read_csv(tmp_path / "r" / "paper" / "vqganlc_t2" / "compare.csv")
+    assert set(cmp["status"]) <= {"missing", "paper-only"} and (cmp["status"] == "missing").sum() > 0
