@@ -64,8 +64,8 @@ def _beta_one(monkeypatch):
 def _no_lpips(monkeypatch):
     init = VQLPIPSWithDiscriminator.__init__
 
-    def mutated(self, cfg, perceptual):
-        init(self, dataclasses.replace(cfg, perceptual_weight=0.0), perceptual)
+    def mutated(self, cfg, perceptual, *args, **kwargs):
+        init(self, dataclasses.replace(cfg, perceptual_weight=0.0), perceptual, *args, **kwargs)
     monkeypatch.setattr(VQLPIPSWithDiscriminator, "__init__", mutated)
 
 
