@@ -17,7 +17,7 @@ if __name__ == "__main__":  # run from a checkout without installing
 import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from bench.config import CONF_DIR, check_overrides, register_configs  # noqa: E402
+from bench.plan.config import CONF_DIR, check_overrides, register_configs  # noqa: E402
 
 register_configs()
 

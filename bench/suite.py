@@ -8,14 +8,16 @@ from typing import Any
 
 import pandas as pd
 
-from bench import slurm, stage_runners  # noqa: F401  (registers the slurm executor and the stage runners)
-from bench.config import check_config, check_paths, listing
-from bench.executors import EXECUTORS
-from bench.golden import diff_golden, observed_frame, summarize, update_values, write_diff
-from bench.planner import plan
-from bench.resources import is_installed_copy, resolve
-from bench.stages import Runtime, is_done
-from bench.store import consolidate, load_records
+from bench.launch import slurm
+
+from bench.stages import runners as stage_runners  # noqa: F401  (registers the slurm executor and the stage runners)
+from bench.plan.config import check_config, check_paths, listing
+from bench.launch.executors import EXECUTORS
+from bench.report.golden import diff_golden, observed_frame, summarize, update_values, write_diff
+from bench.plan.planner import plan
+from bench.core.resources import is_installed_copy, resolve
+from bench.stages.base import Runtime, is_done
+from bench.report.store import consolidate, load_records
 
 
 def preflight(stages: list, scale: dict[str, Any]) -> None:
@@ -23,7 +25,7 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
     from tasks.data.imagefolder import DatasetNotFoundError
     from tasks.data.registry import DATASETS
     from models.feature_encoders import FEATURE_ENCODERS, MissingEncoderWeightsError, encoder_weights_path
-    from tasks.metrics.networks import MissingWeightsError, find_weights
+    from bench.core.weights import MissingWeightsError, find_weights
 
     try:
         for d in {json.dumps(st.config["dataset"], sort_keys=True) for st in stages if "dataset" in st.config}:
@@ -57,7 +59,7 @@ def run_suite(cfg: dict[str, Any]) -> int:
                  weights_dir=scale["metrics"]["weights_dir"])
     action = cfg.get("action", "run")
     if action == "plan":
-        from bench.recipe_plan import write_plan
+        from bench.plan.recipes import write_plan
         for st in stages:
             print(f"{'done   ' if is_done(work_dir, st.key) else 'pending'}  {st.key}  {st.name}  <- {list(st.inputs)}")
         write_plan(stages, scale["name"], out_dir)
@@ -131,8 +133,8 @@ def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_d
 
 def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> None:
     """Join with results/paper_numbers.csv (paper suites): statuses, paper-style tables, plots. Never fails."""
-    from bench.compare import compare, load_paper_numbers, write_compare
-    from bench.plots import plots_for
+    from bench.report.compare import compare, load_paper_numbers, write_compare
+    from bench.report.plots import plots_for
 
     paper, table = suite.get("paper"), suite.get("paper_table")
     if suite["name"] == "table1" and "published_params_m" in df:
@@ -158,7 +160,7 @@ def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> Non
 
 def _own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
     """Paper-row skeletons (no published value) for our records, so a figure without numbers still plots."""
-    from bench.compare import _ours_long
+    from bench.report.compare import _ours_long
 
     ours = _ours_long(df).drop_duplicates(["dataset", "method", "setting", "metric"])
     return pd.DataFrame({"paper": paper, "table": table, "dataset": ours["dataset"], "method": ours["method"],

@@ -286,7 +286,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "semantic loss and the discriminator step order are unpublished; smoke entries keep taming's GAN"),
     Deviation("multi-GPU GAN", "all three official trainers (DDP on the whole model, buffers broadcast)",
               "discriminator gradients averaged across GPUs; BatchNorm buffers from rank 0",
-              "discriminator gradients averaged across GPUs (bench/distributed.py average_gradients, tested with "
+              "discriminator gradients averaged across GPUs (bench/core/distributed.py average_gradients, tested with "
               "two gloo processes); epoch usage OR-ed over ranks; EMA statistics all-reduced",
               "the discriminator is not DDP-wrapped (it runs forward twice a step), so its BatchNorm running "
               "statistics, unused in train mode, stay per rank and the saved ones are rank 0's"),

@@ -3,7 +3,7 @@
 `entry = create_entry("vqgan_f16_1024", scale="smoke", overrides)` gives the architecture, loss and
 training recipe; `build_tokenizer(entry)` the module. At paper scale the training length, batch, optimiser and GAN
 values written here are the family's fallbacks: a planned stage takes them from its paper's recipe in
-`models/recipes.py` (source units, per dataset), resolved by `bench/recipe_plan.py`. Every field's source is
+`models/recipes.py` (source units, per dataset), resolved by `bench/plan/recipes.py`. Every field's source is
 in `entry.sources`; a field marked 'unpublished default' is a documented guess that a user may override.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Annotated, Any, Callable, Literal
 from annotated_types import Ge, Gt, Lt
 import torch
 
-from bench.registry import Registry, RegistryError
-from bench.schema import check_fields
+from bench.core.registry import Registry, RegistryError
+from bench.core.schema import check_fields
 from models.losses import LossConfig
 from models.tokenizer import Tokenizer
 from models.movq import MoVQ, MoVQConfig
@@ -85,7 +85,7 @@ class TokenizerEntry:
     phase1: dict[str, dict[str, Any]] | None = None
     phase: int | None = None
     # Paper scale, once planned: the paper recipe in its source's units plus the dataset size the steps came
-    # from (bench/recipe_plan.py). None at smoke scale, whose short recipes stay in steps.
+    # from (bench/plan/recipes.py). None at smoke scale, whose short recipes stay in steps.
     recipe: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bench.core.provenance import state_dict_hash
+from models.perceptual_nets import build_vgg16, load_lpips
+
 VGG_LAYERS = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29, "logit": None}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,24 +67,8 @@ class SemanticPerceptualLoss(nn.Module):
         return loss
 
 
-def build_vgg16(mode: str, seed: int, weights_dir: str | None) -> nn.Module:
-    """torchvision VGG16 with local ImageNet weights (vgg16-397923af.pth) or seeded random ones."""
-    from torchvision.models import vgg16
-
-    from tasks.metrics.networks import find_weights
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = vgg16(weights=None)
-    if mode == "pretrained":
-        model.load_state_dict(torch.load(find_weights("vgg", weights_dir), map_location="cpu", weights_only=True))
-    return model
-
-
 def build_perceptual(loss_cfg, spec) -> tuple[nn.Module, str]:
     """The training perceptual loss a LossConfig names, and its weights hash (the metric-network provenance)."""
-    from bench.provenance import state_dict_hash
-    from tasks.metrics.networks import load_lpips
 
     if loss_cfg.perceptual == "lpips":
         return load_lpips("vgg", spec)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.atomic import atomic_path
+from bench.core.atomic import atomic_path
 from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow
 from models.priors.registry import PriorEntry
@@ -24,7 +24,8 @@ from models.tokenizer import Tokenizer
 from tasks.metrics import adm
 from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import to_uint8
-from tasks.metrics.networks import WeightsSpec, load_inception, load_vgg16_features
+from bench.core.weights import WeightsSpec
+from tasks.metrics.networks import load_inception, load_vgg16_features
 from tasks.metrics.protocols import get_protocol
 
 

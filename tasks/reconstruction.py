@@ -15,7 +15,9 @@ from tqdm import tqdm
 from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool, sample_size_facts
 from tasks.metrics import vqganlc
 from tasks.metrics.image import PSNR, SSIM, to_uint8
-from tasks.metrics.networks import WeightsSpec, load_inception, load_lpips
+from bench.core.weights import WeightsSpec
+from models.perceptual_nets import load_lpips
+from tasks.metrics.networks import load_inception
 from tasks.metrics.protocols import get_protocol, supports
 from tasks.metrics.usage import CodebookUsage
 

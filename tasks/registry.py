@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 from tasks.metrics.registry import METRICS
 
 

@@ -33,7 +33,7 @@ def compose(overrides: list[str]) -> dict:
     from hydra import compose as hcompose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from bench.config import CONF_DIR, register_configs
+    from bench.plan.config import CONF_DIR, register_configs
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

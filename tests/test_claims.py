@@ -18,7 +18,7 @@ from conftest import REPO, RUN, run_cli
 HOLD = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from bench.claims import claim
+from bench.core.claims import claim
 with claim({folder!r}):
     print("held", flush=True)
     time.sleep(120)
@@ -34,7 +34,7 @@ def _wait_for(cond, timeout: float, what: str) -> None:
 
 
 def test_claim_reports_live_owner_and_dies_with_it(tmp_path: Path):
-    from bench.claims import claim, claim_owner
+    from bench.core.claims import claim, claim_owner
 
     folder = tmp_path / "stage"
     holder = subprocess.Popen([sys.executable, "-c", HOLD.format(repo=str(REPO), folder=str(folder))],
@@ -64,7 +64,7 @@ def test_claim_reports_live_owner_and_dies_with_it(tmp_path: Path):
 
 def test_concurrent_atomic_writes_never_collide(tmp_path: Path):
     """Many writers of one target: no FileNotFoundError on rename, the file is always one complete write."""
-    from bench.atomic import write_text_atomic
+    from bench.core.atomic import write_text_atomic
 
     target, errors = tmp_path / "tokenizer.pt", []
 
@@ -86,7 +86,7 @@ def test_concurrent_atomic_writes_never_collide(tmp_path: Path):
 
 
 def test_success_clears_an_old_failed_json(tmp_path: Path):
-    from bench.stages import RUNNERS, Runtime, Stage, run_stage, stage_dir
+    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, stage_dir
 
     RUNNERS["_ok"] = lambda stage, out, rt, device: {"fine": True}
     st = Stage("_ok", "ok", {"x": 1})
@@ -103,7 +103,7 @@ def test_success_clears_an_old_failed_json(tmp_path: Path):
 
 def test_run_stage_reports_a_live_owner_waits_and_never_runs_twice(tmp_path: Path, capsys):
     """A second runner names the live owner, waits, and takes the finished result instead of running again."""
-    from bench.stages import RUNNERS, Runtime, Stage, run_stage, stage_dir, write_json_atomic
+    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, stage_dir, write_json_atomic
 
     calls = []
     RUNNERS["_count"] = lambda stage, out, rt, device: calls.append(1) or {"ran": True}
@@ -164,7 +164,7 @@ def test_two_identical_runs_started_together(tmp_path: Path):
 @pytest.mark.slow
 def test_parent_kill_leaves_no_orphan_and_rerun_trains_once(tmp_path: Path):
     """kill -9 of bench/run.py alone: its local training job dies too; a re-run then trains the stage once."""
-    from bench.claims import claim_owner
+    from bench.core.claims import claim_owner
 
     tiny = ["suite=recon", "dataset=mini_faces", "train.steps=40", "scale.eval.max_images=8",
             f"paths.work_dir={tmp_path / 'o'}", f"paths.results_dir={tmp_path / 'r'}"]
@@ -188,7 +188,7 @@ def test_parent_kill_leaves_no_orphan_and_rerun_trains_once(tmp_path: Path):
         parent.kill()
     rerun = run_cli(tiny + ["launcher=debug"], cwd=tmp_path)  # the launcher is not part of a stage's key
     assert rerun.returncode == 0, rerun.stdout[-3000:]
-    from bench.train import TRAJECTORY_STEPS
+    from bench.training.tokenizer import TRAJECTORY_STEPS
 
     logged = sorted(set(range(TRAJECTORY_STEPS)) | set(range(0, 40, 2)) | {39})  # the trainer's log points
     assert _train_steps(tmp_path / "o") == logged  # each logged step once: no racing runner

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.planner import plan
+from bench.plan.planner import plan
 from bench.suite import run_suite
 from models.converters.base import CheckpointMismatchError, convert_checkpoint
 from models.registry import build_tokenizer, create_entry

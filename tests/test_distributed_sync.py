@@ -22,7 +22,7 @@ def _worker(rank: int, world: int, port: int, out: dict) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        from bench.distributed import any_across_ranks, average_gradients
+        from bench.core.distributed import any_across_ranks, average_gradients
 
         torch.manual_seed(0)  # the same initial discriminator on every rank, as the trainer seeds it
         disc = NLayerDiscriminator(3, 8, 2)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.planner import plan
-from bench.stages import stage_dir
+from bench.plan.planner import plan
+from bench.stages.base import stage_dir
 from bench.suite import run_suite
 from conftest import compose
 

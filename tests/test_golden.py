@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.golden import (CHECKS, GOLDEN_COLUMNS, JOIN, MUST_AGREE, diff_golden, read_golden, summarize,
+from bench.report.golden import (CHECKS, GOLDEN_COLUMNS, JOIN, MUST_AGREE, diff_golden, read_golden, summarize,
                           update_values)
-from bench.resources import resolve
+from bench.core.resources import resolve
 
 
 def _golden(rows: list[tuple[str, str, int, float, str, float]]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.recipe_plan import resolve_entry
+from bench.plan.recipes import resolve_entry
 from models.discriminator import StyleGANDiscriminator
 from models.losses import LossConfig, VQLPIPSWithDiscriminator, non_saturating_d_loss, r1_penalty
 from models.recipes import recipe_for
@@ -72,9 +72,9 @@ def test_seqgan_paper_recipe_is_maskgit_and_taming_is_selectable():
 
 def test_maskgit_recipe_trains_at_smoke_scale(tmp_path: Path):
     """The MaskGIT GAN path end to end: a few steps with R1 and the fixed weight, through the real trainer."""
-    from bench.train import train_tokenizer
+    from bench.training.tokenizer import train_tokenizer
     from models.registry import create_entry
-    from tasks.metrics.networks import WeightsSpec
+    from bench.core.weights import WeightsSpec
     from tasks.data.imagefolder import Protocol
     from tasks.data.registry import DATASETS
 

@@ -16,7 +16,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from models.tokenizer import EncodeOutput
 from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import PSNR, SSIM
-from tasks.metrics.networks import WeightsSpec, load_inception, load_lpips
+from bench.core.weights import WeightsSpec
+from models.perceptual_nets import load_lpips
+from tasks.metrics.networks import load_inception
 from tasks.metrics.usage import CodebookUsage
 from tasks.reconstruction import evaluate_reconstruction
 

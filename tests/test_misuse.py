@@ -12,7 +12,7 @@ from conftest import REPO, compose, run_cli, write_images
 
 @pytest.fixture(autouse=True)
 def _registered():
-    from bench.config import register_configs
+    from bench.plan.config import register_configs
 
     register_configs()  # what bench/run.py does at import
 
@@ -37,7 +37,7 @@ def _paths(tmp_path: Path) -> list[str]:
     ("launcher.max_parallel=0", "int >= 1"),
 ])
 def test_bad_value_is_refused_naming_key_value_and_allowed(override, allowed):
-    from bench.config import check_overrides
+    from bench.plan.config import check_overrides
 
     key, value = override.split("=", 1)
     with pytest.raises(SystemExit) as exc:
@@ -50,13 +50,13 @@ def test_bad_value_is_refused_naming_key_value_and_allowed(override, allowed):
                                       "train.betas=[0.5,0.9]", "dataset.on_corrupt=fail", "scale.eval.max_images=8",
                                       "tokenizer.loss.disc_start=0", "train.freeze=[encoder]"])
 def test_good_values_pass(override, tmp_path):
-    from bench.config import check_overrides
+    from bench.plan.config import check_overrides
 
     check_overrides(["suite=recon", "launcher=debug", override] + _paths(tmp_path))
 
 
 def test_bad_value_from_python_fails_in_create_entry_and_run_suite(tmp_path):
-    from bench.schema import ConfigValueError
+    from bench.core.schema import ConfigValueError
     from bench.suite import run_suite
     from models.registry import create_entry
 
@@ -78,7 +78,7 @@ def test_negative_steps_from_the_cli_start_nothing(tmp_path):
 
 
 def test_unwritable_paths_fail_up_front_without_traceback(tmp_path):
-    from bench.config import check_writable
+    from bench.plan.config import check_writable
 
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
@@ -124,7 +124,8 @@ def test_all_corrupt_training_split_fails_and_no_records_is_reported(tmp_path):
 def test_two_fresh_caches_give_the_same_random_inception(tmp_path, monkeypatch):
     import torch
 
-    from tasks.metrics.networks import WeightsSpec, load_inception
+    from bench.core.weights import WeightsSpec
+    from tasks.metrics.networks import load_inception
 
     hashes = []
     for i in range(2):

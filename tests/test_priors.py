@@ -44,7 +44,7 @@ def test_every_prior_trains_and_samples_at_smoke_scale(name):
         out, passes = model.generate(2, y, **args)
         assert out.shape == x.shape and int(out.max()) < 64 and passes in (16, 3)
     else:
-        from bench.train_prior import prior_objective
+        from bench.training.prior import prior_objective
 
         x = torch.randn(2, 8, 4, 4)
         prior_objective(entry)(model, x, y).backward()
@@ -130,7 +130,7 @@ def test_token_cache_dtype_and_shapes(tmp_path):
 
 def test_deepspeed_prior_trains_checkpoints_and_resumes(tmp_path):
     """ZeRO-2 in one CPU process (gloo): an interrupted run resumes from DeepSpeed's checkpoint, not from zero."""
-    from bench.train_prior import train_prior
+    from bench.training.prior import train_prior
 
     entry = bind(create_prior("dit_xl2", "smoke"), 64, (4, 4, 1), 8, 0)
     entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=4, ckpt_every=2, deepspeed="on",

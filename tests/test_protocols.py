@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.compare import DIRECTION, OUR_METRICS, PAPER_VARIANT, TOLERANCE, _ours_long, compare, record_facts
-from bench.stages import Stage, write_records
+from bench.report.compare import DIRECTION, OUR_METRICS, PAPER_VARIANT, TOLERANCE, _ours_long, compare, record_facts
+from bench.stages.base import Stage, write_records
 from tasks.metrics.protocols import PAPER_PROTOCOL, PROTOCOLS, protocol_facts, supports
 from tasks.metrics.registry import METRICS
 
 
 def _record(tmp_path: Path, metric: str, protocol: str, **extra) -> dict:
-    """One record written by the real record writer (bench/stages.py write_records)."""
+    """One record written by the real record writer (bench/stages/base.py write_records)."""
     stage = Stage("eval_reconstruction", "t", {"metric": metric, "protocol": protocol},
                   labels={"dataset": "imagenet", "method": "M", "setting": "S"})
     out = tmp_path / f"{metric}-{protocol}"
@@ -104,7 +104,7 @@ def test_small_sample_fid_warns_and_is_labelled():
 
 
 def test_small_sample_rows_are_marked_in_the_paper_table(tmp_path: Path):
-    from bench.compare import paper_table
+    from bench.report.compare import paper_table
 
     rec = _record(tmp_path, "rfid", "torch-fidelity", small_sample="rFID from images 8 <= 2048 feature dims")
     row = pd.DataFrame([{"paper": "movq", "table": "T", "dataset": "imagenet", "method": "M", "setting": "S",

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import provenance
-from bench.resources import data_path, is_installed_copy, resolve
+from bench.core import provenance
+from bench.core.resources import data_path, is_installed_copy, resolve
 from conftest import REPO
 
 
@@ -38,7 +38,7 @@ def test_code_inside_another_repository_reports_no_sha(tmp_path: Path, monkeypat
 def test_cpu_capability_is_recorded_and_follows_the_environment():
     cap = provenance.cpu_capability()
     assert set(cap) == {"cpu_capability", "cpu_isa", "aten_cpu_capability_env"}
-    code = "from bench.provenance import cpu_capability; print(cpu_capability()['cpu_capability'])"
+    code = "from bench.core.provenance import cpu_capability; print(cpu_capability()['cpu_capability'])"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                          env={**os.environ, "ATEN_CPU_CAPABILITY": "default"}).stdout.strip()
     assert out == "DEFAULT"

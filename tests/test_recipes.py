@@ -82,7 +82,7 @@ def test_epochs_convert_with_the_train_split_size():
 
 
 def _resolve(name: str, ds: str, suite_paper: str | None = None, overrides=None):
-    from bench.recipe_plan import resolve_entry
+    from bench.plan.recipes import resolve_entry
 
     return resolve_entry(name, "paper", overrides or {}, {"name": ds, "root": None, "file_list": None}, suite_paper)
 
@@ -138,7 +138,7 @@ def test_counted_train_split_wins_over_the_nominal_size(tmp_path: Path):
         (tmp_path / split).mkdir()
     for i in range(96):
         Image.new("RGB", (8, 8)).save(tmp_path / "train" / f"{i}.png")
-    from bench.recipe_plan import resolve_entry
+    from bench.plan.recipes import resolve_entry
 
     d = {"name": "ffhq", "root": str(tmp_path), "file_list": None}
     with pytest.raises(RecipeError, match="disc_start=30001 >= train.steps=80"):  # 40 epochs of 96 images
@@ -149,8 +149,8 @@ def test_counted_train_split_wins_over_the_nominal_size(tmp_path: Path):
 
 
 def test_plan_json_has_derived_numbers_for_every_training_stage(tmp_path: Path, monkeypatch):
-    from bench.planner import plan
-    from bench.recipe_plan import write_plan
+    from bench.plan.planner import plan
+    from bench.plan.recipes import write_plan
     from conftest import compose
 
     monkeypatch.delenv("VQBENCH_FFHQ", raising=False)

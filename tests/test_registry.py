@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.registry import Registry, RegistryError
+from bench.core.registry import Registry, RegistryError
 from models.registry import SCALES, TOKENIZERS, build_tokenizer, count_params, create_entry
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
@@ -126,7 +126,7 @@ SUITE_DIR = Path(__file__).parent.parent / "bench" / "conf" / "suite"
 @pytest.mark.parametrize("suite", sorted(str(p.relative_to(SUITE_DIR).with_suffix("")) for p in SUITE_DIR.rglob("*.yaml")))
 def test_every_suite_composes_and_plans(suite):
     """Generated from bench/conf/suite: each suite composes, plans at both scales, and lists inputs first."""
-    from bench.planner import plan
+    from bench.plan.planner import plan
     from conftest import compose
 
     for scale in ("smoke", "paper"):

@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 sys.path.insert(0, {repo!r})
 torch.set_num_threads(1)
-from bench.train import train_tokenizer
+from bench.training.tokenizer import train_tokenizer
 from models.registry import create_entry
 from tasks.data.imagefolder import Protocol
 from tasks.data.registry import DATASETS
-from tasks.metrics.networks import WeightsSpec
+from bench.core.weights import WeightsSpec
 
 e = create_entry("vqgan_f16_1024", "smoke")
 entry = dataclasses.replace(e, train=dataclasses.replace(e.train, steps=8, ckpt_every=4, batch_size=4))
@@ -66,8 +66,8 @@ def test_prior_trainer_checkpoints_on_usr2_and_resumes_to_the_same_log(tmp_path:
 
     import pytest
 
-    from bench.preempt import PreemptionGuard
-    from bench.train_prior import train_prior
+    from bench.training.preempt import PreemptionGuard
+    from bench.training.prior import train_prior
     from models.priors.registry import bind, create_prior
 
     entry = bind(create_prior("dit_xl2", "smoke"), 64, (4, 4, 1), 8, 0)
@@ -88,7 +88,7 @@ def test_prior_trainer_checkpoints_on_usr2_and_resumes_to_the_same_log(tmp_path:
     old = signal.signal(signal.SIGUSR2, submitit_like)
     sent: list[int] = []
 
-    import bench.train_prior as tp
+    import bench.training.prior as tp
 
     orig = tp.write_progress
 

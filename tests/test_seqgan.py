@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.planner import plan
-from bench.stage_runners import load_previous_phase
+from bench.plan.planner import plan
+from bench.stages.runners import load_previous_phase
 from models.maskgit_modules import AxisAttention
 from models.quantizers.entropy_vq import EntropyVectorQuantizer
 from models.registry import build_tokenizer, create_entry, phase1_entry
@@ -127,7 +127,7 @@ def test_two_phase_training_end_to_end(tmp_path):
 
     import pandas as pd
 
-    from bench.stages import stage_dir
+    from bench.stages.base import stage_dir
     from bench.suite import run_suite
 
     over = ["suite=recon", "tokenizer=seqgan_f16_1024", "train.steps=2", "launcher=debug", "scale.eval.max_images=8",

@@ -143,7 +143,7 @@ def test_deepspeed_zero2_starts_under_srun(tmp_path):
     """Two tasks started by srun initialise DeepSpeed ZeRO-2 (gloo) from the SLURM environment and agree."""
     import submitit
 
-    from bench.distributed import deepspeed_selftest
+    from bench.core.distributed import deepspeed_selftest
 
     ex = submitit.SlurmExecutor(folder=str(tmp_path / "%j"))
     ex.update_parameters(partition="debug", nodes=1, ntasks_per_node=2, cpus_per_task=1, mem="6GB", time=20)

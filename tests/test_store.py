@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.store import KEY_COLUMNS, consolidate
+from bench.report.store import KEY_COLUMNS, consolidate
 
 SUITE = {"name": "s", "table": "t", "description": ""}
 

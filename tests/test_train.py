@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.train import NonFiniteLossError, StepBatchSampler, train_tokenizer
+from bench.training.tokenizer import NonFiniteLossError, StepBatchSampler, train_tokenizer
 from models.registry import create_entry
 from tasks.data.imagefolder import Protocol
 from tasks.data.registry import DATASETS
-from tasks.metrics.networks import WeightsSpec
+from bench.core.weights import WeightsSpec
 
 
 def _entry(steps=6):
@@ -71,7 +71,7 @@ def test_usr2_saves_at_step_boundary_then_hands_over_to_submitit(tmp_path: Path)
     import os
     import signal
 
-    from bench.preempt import PreemptionGuard
+    from bench.training.preempt import PreemptionGuard
 
     calls = []
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.planner import plan
+from bench.plan.planner import plan
 from models.feature_encoders import GRID, FEATURE_ENCODERS, MissingEncoderWeightsError, build_feature_encoder
 from models.quantizers.lc import LCQuantizer
 from models.registry import build_tokenizer, create_entry
@@ -97,7 +97,7 @@ def test_codebook_stage_trains_and_evaluates_end_to_end(tmp_path):
     import pandas as pd
     import torch as t
 
-    from bench.stages import stage_dir
+    from bench.stages.base import stage_dir
     from bench.suite import run_suite
 
     over = ["suite=recon", "tokenizer=vqganlc_f16_100k", "train.steps=3", "launcher=debug",
@@ -118,7 +118,7 @@ def test_per_class_kmeans_is_the_released_codes_codebook():
     class's features alone; the paper's scope (one K-means over all) is the default and keeps its stage keys."""
     import numpy as np
 
-    from bench.planner import plan
+    from bench.plan.planner import plan
     from conftest import compose
     from tasks.codebook import extract_features, per_class_codebook
     from tasks.data.imagefolder import Protocol

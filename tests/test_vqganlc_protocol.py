@@ -12,7 +12,8 @@ from PIL import Image
 from skimage.color import rgb2ycbcr
 
 from tasks.metrics import vqganlc
-from tasks.metrics.networks import WeightsSpec, load_inception
+from bench.core.weights import WeightsSpec
+from tasks.metrics.networks import load_inception
 from tasks.reconstruction import evaluate_reconstruction
 
 

@@ -24,8 +24,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.golden import GOLDEN_COLUMNS, JOIN  # noqa: E402
-from bench.train import TRAJECTORY_STEPS  # noqa: E402
+from bench.report.golden import GOLDEN_COLUMNS, JOIN  # noqa: E402
+from bench.training.tokenizer import TRAJECTORY_STEPS  # noqa: E402
 
 FACTOR_TIGHT, FLOOR_REL = 20.0, 2e-5
 FACTOR_WIDE = 2.0
@@ -55,10 +55,10 @@ def observe(work_dir: Path, seed: int) -> pd.DataFrame:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from bench.config import CONF_DIR, register_configs
-    from bench.golden import observed_frame
-    from bench.planner import plan
-    from bench.store import load_records, records_frame
+    from bench.plan.config import CONF_DIR, register_configs
+    from bench.report.golden import observed_frame
+    from bench.plan.planner import plan
+    from bench.report.store import load_records, records_frame
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

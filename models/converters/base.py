@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 Converter = Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
 CONVERTERS: Registry[Converter] = Registry("checkpoint format")

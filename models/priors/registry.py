@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 from models.priors.diffusion import DiffusionConfig
 from models.priors.dit import DiT, DiTConfig
 from models.priors.flow import FlowConfig

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.paths import cache_dir
+from bench.core.paths import cache_dir
 
 VERSION = "v1"  # bump when the recipe changes, so caches and golden numbers move together
 NATURAL_TRAIN = ("astronaut", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "china")

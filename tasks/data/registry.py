@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 from tasks.data.imagefolder import LAYOUT_HELP, DatasetNotFoundError, ImageFolder, Protocol
 from tasks.data.mini import VERSION as MINI_VERSION, build_mini_digits, build_mini_faces, build_mini_natural
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.atomic import atomic_path
+from bench.core.atomic import atomic_path
 
 
 class FeatureStats:

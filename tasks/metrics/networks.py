@@ -7,84 +7,15 @@ through the *same* lpips / torch-fidelity modules; every record carries the resu
 """
 from __future__ import annotations
 
-import contextlib
-import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from bench.atomic import atomic_path
-from bench.provenance import state_dict_hash
-from tasks.paths import cache_dir
-
-WEIGHT_FILES = {  # file names torchvision / torch-fidelity download under; users drop them in place
-    "inception": "weights-inception-2015-12-05-6726825d.pth",
-    "vgg": "vgg16-397923af.pth",
-    "alex": "alexnet-owt-7be5be79.pth",
-}
-MODES = ("pretrained", "random")
-
-
-class MissingWeightsError(FileNotFoundError):
-    """A metric network's pretrained weights are not on disk; the message says where to put them."""
-
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    """How to obtain metric-network weights: mode, seed for random, optional directory for real ones."""
-
-    mode: str = "pretrained"
-    seed: int = 0
-    weights_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"metric weights mode must be one of {MODES}, got '{self.mode}'")
-
-
-def find_weights(key: str, weights_dir: str | None) -> Path:
-    """Path of the real weights file for `key`, or MissingWeightsError naming file and locations."""
-    name = WEIGHT_FILES[key]
-    candidates = ([Path(weights_dir).expanduser() / name] if weights_dir else [])
-    candidates.append(Path(torch.hub.get_dir()) / "checkpoints" / name)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise MissingWeightsError(
-        f"pretrained {key} weights not found: need file '{name}'. Put it at one of: "
-        + ", ".join(str(c) for c in candidates)
-        + " (set metrics.weights_dir=DIR or TORCH_HOME to use another folder). vqbench never downloads weights;"
-        " for a CPU smoke run without them use scale=smoke (metrics.weights=random), whose numbers are labelled"
-        " as coming from random weights."
-    )
-
-
-def load_lpips(net: str, spec: WeightsSpec) -> tuple[nn.Module, str]:
-    """lpips.LPIPS(net) in eval mode with its shipped linear heads; returns (module, weights hash)."""
-    import lpips  # heavy import, only when a metric needs it
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        with contextlib.redirect_stdout(io.StringIO()):  # lpips prints its load messages
-            model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)  # backbone built without downloading
-    if spec.mode == "pretrained":
-        _load_backbone(model, torch.load(find_weights(net, spec.weights_dir), map_location="cpu", weights_only=True))
-    model.eval().requires_grad_(False)
-    return model, state_dict_hash(model)
-
-
-def _load_backbone(model: nn.Module, tv_state: dict[str, torch.Tensor]) -> None:
-    """Copy torchvision `features.<i>.*` weights into lpips' slices, which keep torchvision's layer indices."""
-    own = {}
-    for name, _ in model.net.named_parameters():  # e.g. 'slice2.5.weight' <- 'features.5.weight'
-        _, idx, kind = name.split(".")
-        own[name] = tv_state[f"features.{idx}.{kind}"]
-    missing = model.net.load_state_dict(own, strict=False)
-    if missing.missing_keys:
-        raise RuntimeError(f"LPIPS backbone weights incomplete, missing {missing.missing_keys}")
-
+from bench.core.atomic import atomic_path
+from bench.core.paths import cache_dir
+from bench.core.provenance import state_dict_hash
+from bench.core.weights import WeightsSpec, find_weights
 
 def load_inception(spec: WeightsSpec, features: tuple[str, ...] = ("2048", "logits_unbiased")) -> tuple[nn.Module, str]:
     """torch-fidelity's InceptionV3 ('inception-v3-compat'); returns (module, weights hash)."""

@@ -1,7 +1,7 @@
 """Evaluation protocols: which implementation computes each metric, as facts copied into every record.
 
 One table for every consumer: the runners write `protocol_facts(metric, protocol)` into each record, and
-`bench/compare.py` reads the same facts back from the records and holds them against the protocol each paper
+`bench/report/compare.py` reads the same facts back from the records and holds them against the protocol each paper
 used (`PAPER_PROTOCOL`), so a record and the comparison cannot disagree about how a number was measured.
 
 - 'torch-fidelity' (default): today's vqbench numbers (uint8 images, torch-fidelity Inception / VGG16 prc).

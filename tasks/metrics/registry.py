@@ -1,14 +1,14 @@
 """Metric registry: the one table of each metric's direction, unit, paper name and match tolerance.
 
 Protocol facts (how a number was measured) live in `tasks/metrics/protocols.py`, per evaluation protocol;
-`MetricEntry.protocol` gives the default protocol's facts. `bench/compare.py` derives its direction, tolerance
+`MetricEntry.protocol` gives the default protocol's facts. `bench/report/compare.py` derives its direction, tolerance
 and metric mapping from here, so records and comparisons cannot drift apart.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 
 @dataclass(frozen=True)

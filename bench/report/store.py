@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.atomic import atomic_path
-from bench.stages import Stage, stage_dir
+from bench.core.atomic import atomic_path
+from bench.stages.base import Stage, stage_dir
 
 KEY_COLUMNS = ["suite", "table", "dataset", "method", "setting", "metric", "value"]
 

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.registry import RegistryError
-from bench.resources import PKG_PREFIX, resolve
-from bench.planner_downstream import DOWNSTREAM, plan_downstream
-from bench.recipe_plan import resolve_entry
-from bench.stages import Stage
+from bench.core.registry import RegistryError
+from bench.core.resources import PKG_PREFIX, resolve
+from bench.plan.downstream import DOWNSTREAM, plan_downstream
+from bench.plan.recipes import resolve_entry
+from bench.stages.base import Stage
 from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, latent_channels,
                              phase1_entry)
 from tasks.data.registry import DATASETS

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.registry import RegistryError
-from bench.stages import Stage
+from bench.core.registry import RegistryError
+from bench.stages.base import Stage
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
 from models.registry import TokenizerEntry, latent_channels
 from tasks.data.registry import DATASETS

@@ -13,14 +13,14 @@ from annotated_types import Ge
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from bench.registry import unknown_name_message
-from bench.schema import ConfigValueError, check_fields, check_value, lookup
+from bench.core.registry import unknown_name_message
+from bench.core.schema import ConfigValueError, check_fields, check_value, lookup
 from models.registry import KNOBS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry, latent_channels
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
 from tasks.registry import TASKS
 
-CONF_DIR = Path(__file__).parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("suite", "scale", "launcher", "tokenizer", "dataset", "task")
 
 

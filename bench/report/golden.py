@@ -24,14 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from bench.stages import Stage, stage_dir
+from bench.stages.base import Stage, stage_dir
 
 CHECKS = ("fixed_weights", "trajectory", "end_of_run")
 JOIN = ["check", "dataset", "method", "setting", "metric", "step"]
 # What must agree for a golden row to be checked at all (the why is printed for each that does not).
 MUST_AGREE = ["config_hash", "metric_weights", "device_type", "torch_version"]
 GOLDEN_COLUMNS = JOIN + ["value", "tol_kind", "tolerance", "band_source"] + MUST_AGREE
-# Loss terms the tokenizer trainer logs (bench/train.py); the trajectory check holds each of them.
+# Loss terms the tokenizer trainer logs (bench/training/tokenizer.py); the trajectory check holds each of them.
 TRAJECTORY_TERMS = ("l1", "lpips", "qloss", "g_loss", "d_weight", "d_loss")
 
 

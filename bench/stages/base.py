@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import torch
 
-from bench.atomic import write_text_atomic
-from bench.claims import claim
-from bench.provenance import provenance, stable_hash
+from bench.core.atomic import write_text_atomic
+from bench.core.claims import claim
+from bench.core.provenance import provenance, stable_hash
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def runner(kind: str):
 
 def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     """Execute a stage unless already done; record success (done.json) or the error (failed.json)."""
-    from bench import stage_runners  # noqa: F401  registers RUNNERS in a fresh job process too
-    from bench.distributed import rank
+    from bench.stages import runners as stage_runners  # noqa: F401  registers RUNNERS in a fresh job process too
+    from bench.core.distributed import rank
 
     out = stage_dir(rt.work_dir, stage.key)
     if rank() != 0:  # other ranks of a multi-task stage compute; rank 0 alone records the outcome

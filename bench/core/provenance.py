@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "torchvision", "numpy", "lpips", "torch-fidelity", "scikit-image", "hydra-core", "vqbench")
 
 

@@ -19,10 +19,10 @@ from typing import Any
 import submitit
 from omegaconf import OmegaConf
 
-from bench.executors import ExecReport, Executor
-from bench.provenance import REPO_ROOT, git_state
-from bench.resources import data_path
-from bench.stages import Runtime, Stage, is_done, run_stage, stage_dir, write_json_atomic
+from bench.launch.executors import ExecReport, Executor
+from bench.core.provenance import REPO_ROOT, git_state
+from bench.core.resources import data_path
+from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir, write_json_atomic
 
 PROFILE_DIR = data_path("slurm", "profiles")
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
@@ -33,8 +33,8 @@ class StageJob(submitit.helpers.Checkpointable):
     """The callable every SLURM job runs: distributed setup, preemption guard, then the stage."""
 
     def __call__(self, stage: Stage, rt: Runtime) -> dict[str, Any]:
-        from bench.distributed import init_from_slurm
-        from bench.preempt import PreemptionGuard
+        from bench.core.distributed import init_from_slurm
+        from bench.training.preempt import PreemptionGuard
 
         init_from_slurm()
         with PreemptionGuard():
@@ -288,6 +288,6 @@ def print_status(stages: list[Stage], work_dir: str | Path, suite: str) -> dict[
     return result
 
 
-from bench.executors import EXECUTORS  # noqa: E402
+from bench.launch.executors import EXECUTORS  # noqa: E402
 
 EXECUTORS.add("slurm", SlurmExecutor)

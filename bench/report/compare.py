@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.resources import data_path
+from bench.core.resources import data_path
 from tasks.metrics.protocols import PAPER_PROTOCOL, protocol_facts, supports
 from tasks.metrics.registry import METRICS, paper_metric_facts
 

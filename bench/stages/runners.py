@@ -8,19 +8,19 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from bench.atomic import atomic_path
-from bench import downstream  # noqa: F401  registers the downstream stage runners
-from bench.resources import resolve
-from bench.provenance import device_string, package_versions, stable_hash, state_dict_hash
-from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
-from bench.train import train_tokenizer, write_progress
+from bench.core.atomic import atomic_path
+from bench.stages import downstream  # noqa: F401  registers the downstream stage runners
+from bench.core.resources import resolve
+from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
+from bench.stages.base import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
+from bench.training.tokenizer import train_tokenizer, write_progress
 from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.registry import DATASETS
-from tasks.metrics.networks import WeightsSpec
+from bench.core.weights import WeightsSpec
 from tasks.metrics.protocols import get_protocol
-from tasks.paths import cache_dir
+from bench.core.paths import cache_dir
 from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
 
@@ -169,7 +169,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
         "tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size,
         "eval_protocol": get_protocol(c.get("protocol")).name, **data.subset.facts(),
     }
-    # the one record writer: each row gets its own metric's protocol facts (bench/stages.py write_records)
+    # the one record writer: each row gets its own metric's protocol facts (bench/stages/base.py write_records)
     plain = {m: v for m, v in result.values.items() if m not in result.metric_facts}
     own = [{"metric": m, "value": result.values[m], **f} for m, f in result.metric_facts.items()]  # e.g. rfid's n
     n_records = write_records(out, stage, device, c["seed"], result.weights, plain, protocol, own)

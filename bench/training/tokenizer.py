@@ -17,18 +17,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from bench.atomic import atomic_path, write_text_atomic
-from bench.distributed import any_across_ranks, average_gradients, rank, world_size
-from bench.preempt import active_guard
+from bench.core.atomic import atomic_path, write_text_atomic
+from bench.core.distributed import any_across_ranks, average_gradients, rank, world_size
+from bench.training.preempt import active_guard
 from models.losses import VQLPIPSWithDiscriminator
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import collate_skip_corrupt
 from models.semantic_loss import build_perceptual
-from tasks.metrics.networks import WeightsSpec
+from bench.core.weights import WeightsSpec
 
 
 # Steps logged one by one at the start of every run: before Adam's sign-sensitive first updates compound,
-# these agree across CPUs to ~1e-5, so bench/golden.py can hold them to tight bands.
+# these agree across CPUs to ~1e-5, so bench/report/golden.py can hold them to tight bands.
 TRAJECTORY_STEPS = 8
 
 

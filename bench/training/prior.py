@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.preempt import active_guard
-from bench.train import (NonFiniteLossError, StepBatchSampler, _atomic_save, sync_log, truncate_log,
+from bench.training.preempt import active_guard
+from bench.training.tokenizer import (NonFiniteLossError, StepBatchSampler, _atomic_save, sync_log, truncate_log,
                          write_progress)
 from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow

@@ -11,20 +11,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
-from bench.train import write_progress
+from bench.stages.base import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
+from bench.training.tokenizer import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
 from tasks.metrics.protocols import get_protocol
 from tasks.metrics.fid import FeatureStats, sample_size_facts
-from tasks.metrics.networks import WeightsSpec
+from bench.core.weights import WeightsSpec
 from tasks.token_cache import encode_split, load_cache
 
 
 def _tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
-    from bench.stage_runners import load_trained_tokenizer
+    from bench.stages.runners import load_trained_tokenizer
 
     return load_trained_tokenizer(rt, train_key, tok_cfg).eval()
 
@@ -46,7 +46,7 @@ def prior_entry(c: dict[str, Any]) -> PriorEntry:
 
 @runner("token_cache")
 def run_token_cache(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    from bench.stage_runners import open_dataset
+    from bench.stages.runners import open_dataset
 
     c = stage.config
     model = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
@@ -57,7 +57,7 @@ def run_token_cache(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
 
 @runner("train_prior")
 def run_train_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    from bench.train_prior import prepare_inputs, train_prior
+    from bench.training.prior import prepare_inputs, train_prior
 
     c = stage.config
     entry = prior_entry(c)
@@ -69,7 +69,7 @@ def run_train_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
 @runner("gen_reference")
 def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     """Reference statistics of the real split (Inception mean/cov; VGG16 fc2 features for precision/recall)."""
-    from bench.stage_runners import open_dataset
+    from bench.stages.runners import open_dataset
     from tasks.generation import GenerationFeatures
     from tasks.metrics.image import to_uint8
 
@@ -185,7 +185,7 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
 
 def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """n val images, a seeded random draw across the split; and the draw's protocol columns."""
-    from bench.stage_runners import open_dataset
+    from bench.stages.runners import open_dataset
 
     data = open_dataset(c["dataset"], "val", n, subset_seed=c.get("subset_seed", 0))
     batch = collate_skip_corrupt([data[i] for i in range(len(data))])
@@ -196,7 +196,7 @@ def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor, d
 def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     """One of the papers' analyses (config 'analysis'): records with the analysis variable in 'setting'."""
     from tasks import analyses
-    from tasks.metrics.networks import load_lpips
+    from models.perceptual_nets import load_lpips
 
     c = stage.config
     train_key = _input(stage, "train_tokenizer")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.claims import claim_owner
-from bench.lifeline import die_with, identity
-from bench.registry import Registry
-from bench.stages import Runtime, Stage, is_done, run_stage, stage_dir
+from bench.core.claims import claim_owner
+from bench.launch.lifeline import die_with, identity
+from bench.core.registry import Registry
+from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir
 
 
 @dataclass
