@@ -16,6 +16,15 @@ REPO = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, str(REPO / "bench" / "run.py")]
 
 
+def pytest_collection_modifyitems(items):
+    """Under xdist, tests that share one expensive session resource run on one worker, so it is made once."""
+    for item in items:
+        if "smoke" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("smoke"))  # one default-suite run for all of them
+        elif item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))  # one 2-CPU cluster: its tests queue, not race
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _own_cache(tmp_path_factory):
     """Tests build datasets, random weights and reference statistics from scratch, as on a fresh machine."""
