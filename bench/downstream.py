@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
 from bench.train import write_progress
-from models.priors.registry import PriorEntry, bind, build_prior, create_prior
+from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
@@ -106,18 +106,21 @@ def run_sample_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device)
     from tasks.generation import class_plan, sample_images, save_samples
 
     c = stage.config
+    from models.priors.ema import load_prior_weights
+
     entry = prior_entry(c)
     prior = build_prior(entry)
-    prior.load_state_dict(torch.load(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
-                                     map_location="cpu", weights_only=False)["state_dict"])
+    weights, weight_facts = load_prior_weights(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
+                                               entry.sample.weights)
+    prior.load_state_dict(weights)
     tokenizer = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
     info = None
     if entry.inputs == "latents":
         _, _, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", "latents")
-    labels = class_plan(entry.sample.n_samples, entry.model.n_classes, entry.sample.class_sampling, c["seed"])
+    labels = class_plan(sample_count(entry), entry.model.n_classes, entry.sample.class_sampling, c["seed"])
     images, speed = sample_images(entry, prior, tokenizer, labels, info, c["seed"], device)
     save_samples(out / "samples.npz", images, labels)
-    return {"samples": int(len(images)), **speed}
+    return {"samples": int(len(images)), **speed, **weight_facts}
 
 
 @runner("eval_generation")
@@ -149,6 +152,8 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
                 "sampling_steps": s.steps or getattr(proc, "sample_steps", None) or entry.model.positions,
                 "top_k": s.top_k, "top_p": s.top_p, "temperature": s.temperature,
                 "sampler": getattr(proc, "sampler", "ancestral" if proc is not None else entry.kind),
+                **sample_protocol(entry), "prior_weights": sample_done.get("prior_weights", "raw"),
+                "ema_decay": sample_done.get("ema_decay"),
                 "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
                 "metric_weights": weights_label(w), "scale": c["prior"]["scale"],
                 "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
