@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from bench.stages import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
 from bench.train import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
+from models.registry import apply_overrides
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
@@ -40,6 +41,8 @@ def prior_entry(c: dict[str, Any]) -> PriorEntry:
     """Rebuild the bound prior a stage was planned with."""
     p = c["prior"]
     entry = create_prior(p["name"], p["scale"], p.get("overrides"))
+    if p.get("derived"):  # steps derived at plan time from the paper's length (models/priors/lengths.py)
+        entry = apply_overrides(entry, {"train": p["derived"]["train"]})
     b = p["bind"]
     return bind(entry, b["codebook_size"], tuple(b["latent_shape"]), b["latent_dim"], b["n_classes"])
 

@@ -27,7 +27,8 @@ def _facts(entry: TokenizerEntry) -> dict[str, Any]:
             "latent_dim": getattr(m, "latent_dim", m.embed_dim)}
 
 
-def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: TokenizerEntry, n_classes: int) -> dict:
+def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: TokenizerEntry, n_classes: int,
+               d: dict[str, Any] | None = None) -> dict:
     if name not in PRIORS:
         PRIORS.get(name)  # raises with the valid names
     scale = cfg["scale"]["name"]
@@ -35,8 +36,12 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
     f = _facts(entry)
     p = create_prior(name, scale, overrides)
     bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
-    return {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind,
-            "bind": {**f, "n_classes": n_classes}}
+    out = {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind, "bind": {**f, "n_classes": n_classes}}
+    if p.train.length is not None and d is not None:  # the paper's length in its units -> steps on this dataset
+        from models.priors.lengths import derive_prior_length
+
+        out["derived"] = derive_prior_length(p, d, overrides)
+    return out
 
 
 def _cache(cfg: dict, tok_cfg: dict, d: dict, split: str, store: str, train_key: str, labels: dict,
@@ -55,7 +60,7 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
     scale = cfg["scale"]["name"]
     n_cls = DATASETS.get(d["name"]).num_classes
     n_classes = n_cls if n_cls > 1 else 0
-    priors = [_prior_cfg(cfg, run, p, entry, n_classes) for p in (run.get("priors") or [])]
+    priors = [_prior_cfg(cfg, run, p, entry, n_classes, d) for p in (run.get("priors") or [])]
     common = {"tokenizer": tok_cfg, "seed": seed, "task_version": task.version}
     if task.task == "generation":
         if not priors:
