@@ -218,6 +218,18 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
         for r in analyses.usage_over_epochs(stage_dir(rt.work_dir, train_key) / "train_log.jsonl"):
             rows.append({"metric": "usage", "value": r["usage"], "setting_suffix": f" epoch={r['epoch']}",
                          "epoch": r["epoch"], "split": "train assignments"})
+    elif kind == "token_replacement" and "categories" in c:  # VQGAN-LC Fig. 5: 100 random categories
+        from bench.stage_runners import open_dataset
+
+        data = open_dataset(c["dataset"], "val")
+        pick, facts = analyses.category_draw([data.label(p) for p in data.paths], c["categories"],
+                                             c.get("per_category"), c.get("subset_seed", 0), c.get("images"))
+        loader = DataLoader(torch.utils.data.Subset(data, pick), batch_size=32, shuffle=False, num_workers=0,
+                            collate_fn=collate_skip_corrupt)
+        base.update(split=f"{c['dataset']['name']}/val", **facts)
+        for r in analyses.token_replacement(tokenizer, (b["image"] for b in loader), c["ms"], device):
+            for m in ("psnr_y", "psnr_rgb"):
+                rows.append({"metric": m, "value": r[m], "M": r["M"], "setting_suffix": f" M={r['M']}"})
     else:
         images, labels, subset = _val_batch(c, c["images"])
         images = images.to(device)

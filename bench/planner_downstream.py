@@ -14,7 +14,10 @@ from tasks.metrics.protocols import eval_stage_options
 
 DOWNSTREAM = {"generation", "classification", "token_replacement", "ar_visualization", "masked_reconstruction",
               "usage_over_training"}
-ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": 32},
+# token_replacement: VQGAN-LC Fig. 5 draws the images of 100 random categories (all their val images; at smoke
+# scale capped at 32); PSNR on Y (VQGAN-LC's) and RGB
+ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": None, "categories": 100,
+                                           "per_category": None},
                      "ar_visualization": {"images": 8}, "masked_reconstruction": {"ratios": [1.0, 0.8, 0.6, 0.4, 0.2],
                                                                                  "images": 8},
                      "usage_over_training": {}}
@@ -101,6 +104,8 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
         return
     # the analyses
     extra = dict(ANALYSIS_DEFAULTS[task.task])
+    if task.task == "token_replacement" and scale != "paper":
+        extra["images"] = 32
     inputs = [train_key]
     alab = dict(labels)
     if task.task in ("ar_visualization", "masked_reconstruction"):

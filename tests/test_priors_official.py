@@ -335,3 +335,20 @@ def test_prior_lengths_are_derived_from_the_dataset_they_train_on():
     assert dit["train"]["steps"] == 400_000  # iterations stay iterations
     kept = derive_prior_length(e, {"name": "ffhq"}, {"train": {"steps": 10}})
     assert "steps" not in kept["train"]
+
+
+# --- analyses (finding 12) ----------------------------------------------------------------------------------------
+
+def test_token_replacement_draws_100_random_categories_and_scores_y():
+    from models.registry import build_tokenizer, create_entry
+    from tasks.analyses import category_draw, token_replacement
+
+    labels = [i // 5 for i in range(1000)]  # 200 classes x 5 images, in sorted order
+    idx, facts = category_draw(labels, 100, None, 0)
+    cats = {labels[i] for i in idx}
+    assert facts["categories"] == 100 and len(idx) == 500 and len(cats) == 100 and cats != set(range(100))
+    assert category_draw(labels, 100, 2, 0, max_images=50)[1]["image_count"] == 50
+    tok = build_tokenizer(create_entry("vqgan_f16_1024", "smoke")).eval()
+    rows = token_replacement(tok, [torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1], [1, 50, 5000])
+    assert [r["M"] for r in rows] == [1, 50] and all(np.isfinite(r["psnr_y"]) and np.isfinite(r["psnr_rgb"])
+                                                      for r in rows)
