@@ -38,7 +38,7 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
     overrides = (run.get("prior_overrides") or {}).get(name) or {}
     f = _facts(entry)
     p = create_prior(name, scale, overrides)
-    bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
+    p = bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
     out = {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind, "bind": {**f, "n_classes": n_classes}}
     if p.train.length is not None and d is not None:  # the paper's length in its units -> steps on this dataset
         from models.priors.lengths import derive_prior_length

@@ -352,3 +352,13 @@ def test_token_replacement_draws_100_random_categories_and_scores_y():
     rows = token_replacement(tok, [torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1], [1, 50, 5000])
     assert [r["M"] for r in rows] == [1, 50] and all(np.isfinite(r["psnr_y"]) and np.isfinite(r["psnr_rgb"])
                                                       for r in rows)
+
+
+def test_ldm_f8_latents_get_the_official_f8_config():
+    e = bind(create_prior("ldm_cin", "paper"), 100_000, (32, 32, 4), 4, 1000)
+    m = e.model
+    assert (m.channel_mult, m.num_res_blocks, m.attention_resolutions, m.in_channels) == ((1, 2, 4), 2, (4, 2, 1), 4)
+    assert e.process.cfg_scale == 1.4 and e.train.batch_size == 256
+    assert round(count_prior_params(e) / 1e6) == 395
+    smoke = bind(create_prior("ldm_cin", "smoke"), 64, (32, 32, 1), 8, 3)
+    assert smoke.model.model_channels == 32  # smoke keeps its tiny UNet at any latent size

@@ -87,6 +87,8 @@ class PriorEntry:
     param_gap: str | None = None
     published_with_tokenizer: float = 0.0  # the figure is printed as prior + tokenizer (this many M): add it
     count_excludes: tuple[str, ...] = ()  # module prefixes the published figure leaves out
+    # official per-resolution configs: {latent side: overrides} applied by bind (ldm-lc: f16 -> 16, f8 -> 32)
+    by_latent_side: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     latent_norm: str = "standardise"  # latent priors: standardise per channel | raw (VQGAN-LC: scale_factor 1.0)
 
     @property
@@ -167,6 +169,8 @@ def bind(entry: PriorEntry, codebook_size: int, latent_shape: tuple[int, int, in
          n_classes: int) -> PriorEntry:
     """Fit a prior to a tokenizer: vocabulary, positions and channels (tokens) or the latent shape (latents)."""
     h, w, c = latent_shape
+    if h in entry.by_latent_side:
+        entry = apply_overrides(entry, entry.by_latent_side[h])
     m = entry.model
     if entry.kind in TOKEN_KINDS:
         m = dataclasses.replace(m, vocab_size=codebook_size, positions=h * w, channels=c, n_classes=n_classes)
@@ -334,7 +338,7 @@ def _latent_smoke(e: PriorEntry, model: Any, **process: Any) -> PriorEntry:
     proc = dataclasses.replace(e.process, sample_steps=10, **process)
     train = dataclasses.replace(_SMOKE_LATENT_TRAIN, ema_decay=_SMOKE_EMA_DECAY if e.train.ema_decay else None,
                                 ema_warmup=e.train.ema_warmup)
-    return dataclasses.replace(e, scale="smoke", model=model, train=train, process=proc,
+    return dataclasses.replace(e, scale="smoke", model=model, train=train, process=proc, by_latent_side={},
                                sample=dataclasses.replace(e.sample, n_samples=32, batch_size=16, class_sampling="random",
                                                           per_class=None),
                                published_params=None, param_gap=None,
@@ -392,6 +396,12 @@ def sit_xl2(scale: str) -> PriorEntry:
                                       learn_sigma=False))
 
 
+# ldm-lc/configs/imagenet-f8-vqgan-lc-100K.yaml (32x32 latents, 1024 tokens) and runTestLDM.sh's f8 --scale 1.4;
+# batch 32 x 8 GPUs in the config
+_LDM_F8 = {"model": {"channel_mult": (1, 2, 4), "num_res_blocks": 2, "attention_resolutions": (4, 2, 1)},
+           "process": {"cfg_scale": 1.4}, "train": {"batch_size": 256}}
+
+
 @register_prior
 def ldm_cin(scale: str) -> PriorEntry:
     """LDM as ldm-lc/configs/imagenet-f16-vqgan-lc-100K.yaml (270.3M): openaimodel UNet, model_channels 256,
@@ -418,9 +428,13 @@ def ldm_cin(scale: str) -> PriorEntry:
                                                "run_evaluations.py samples in ema_scope",
                             "model.class_dropout": "ldm-lc trains with every label (no classifier-free dropout)",
                             "latent_norm": "ldm-lc: scale_factor 1.0, no scale_by_std (raw quant_conv features)",
+                            "by_latent_side": "32x32 latents (f8, 1024 tokens): imagenet-f8-vqgan-lc-100K.yaml "
+                                              "(mult [1, 2, 4], 2 res blocks, attention [4, 2, 1]), --scale 1.4, "
+                                              "batch 32 x 8",
                             "published_params": "LDM's count_params(self.model): the UNet (DiffusionWrapper) "
                                                 "without the 0.5M ClassEmbedder"},
-                   published_params=270.3, published_decimals=1, latent_norm="raw", count_excludes=("y_embed",))
+                   published_params=270.3, published_decimals=1, latent_norm="raw", count_excludes=("y_embed",),
+                   by_latent_side={32: _LDM_F8})
     if scale == "paper":
         return e
     return _latent_smoke(e, UNetConfig(in_channels=8, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
