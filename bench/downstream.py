@@ -31,7 +31,7 @@ def _tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn
 
 
 def _input(stage: Stage, kind: str) -> str:
-    keys = [k for k in stage.inputs if k.startswith(kind + "-")]
+    keys = [k for k in stage.inputs if k.startswith(kind + "-") and k != stage.config.get("flip_cache")]
     if len(keys) != 1:
         raise RuntimeError(f"stage {stage.name} expects one '{kind}' input, has {stage.inputs}")
     return keys[0]
@@ -55,7 +55,8 @@ def run_token_cache(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
     model = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
     data = open_dataset(c["dataset"], c["split"])
     return encode_split(model, data, c["store"], device, out, c["split"],
-                        on_batch=lambda i, n: write_progress(out / "progress.json", i, n, f"encode {c['split']}"))
+                        on_batch=lambda i, n: write_progress(out / "progress.json", i, n, f"encode {c['split']}"),
+                        hflip=c.get("hflip", False))
 
 
 @runner("train_prior")
@@ -65,8 +66,14 @@ def run_train_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
     c = stage.config
     entry = prior_entry(c)
     values, labels, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", entry.inputs)
-    summary = train_prior(entry, prepare_inputs(entry, values, info), torch.from_numpy(labels), out, c["seed"], device)
-    return {**summary, "cache_images": int(len(values))}
+    inputs = prepare_inputs(entry, values, info)
+    if c.get("flip_cache"):  # (N, 2, d, h, w): the image's latents and its flipped image's, drawn per step
+        fv, fl, _ = load_cache(stage_dir(rt.work_dir, c["flip_cache"]), "train", entry.inputs)
+        if not np.array_equal(fl, labels):
+            raise RuntimeError(f"the flipped latent cache {c['flip_cache']} does not match the cache's images")
+        inputs = torch.stack([inputs, prepare_inputs(entry, fv, info)], 1)
+    summary = train_prior(entry, inputs, torch.from_numpy(labels), out, c["seed"], device)
+    return {**summary, "cache_images": int(len(values)), "hflip": bool(c.get("flip_cache"))}
 
 
 @runner("gen_reference")

@@ -40,6 +40,8 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
     p = create_prior(name, scale, overrides)
     p = bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
     out = {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind, "bind": {**f, "n_classes": n_classes}}
+    if p.hflip and p.kind not in TOKEN_KINDS:
+        out["hflip"] = True
     if p.train.length is not None and d is not None:  # the paper's length in its units -> steps on this dataset
         from models.priors.lengths import derive_prior_length
 
@@ -48,9 +50,11 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
 
 
 def _cache(cfg: dict, tok_cfg: dict, d: dict, split: str, store: str, train_key: str, labels: dict,
-           stages: dict[str, Stage]) -> str:
-    st = Stage("token_cache", f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}",
-               {"tokenizer": tok_cfg, "dataset": d, "split": split, "store": store}, inputs=(train_key,), labels=labels)
+           stages: dict[str, Stage], hflip: bool = False) -> str:
+    extra = {"hflip": True} if hflip else {}  # flipped images (DiT's augmentation); absent otherwise, keys hold
+    st = Stage("token_cache", f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}{' (flipped)' if hflip else ''}",
+               {"tokenizer": tok_cfg, "dataset": d, "split": split, "store": store, **extra}, inputs=(train_key,),
+               labels=labels)
     stages.setdefault(st.key, st)
     return st.key
 
@@ -76,8 +80,11 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
             store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
             cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
             plab = {**labels, **_prior_row(run, labels, p["name"])}
+            flip = {}
+            if p.get("hflip"):
+                flip = {"flip_cache": _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages, hflip=True)}
             tp = Stage("train_prior", f"train {p['name']} on {entry.name} tokens of {d['name']}",
-                       {**common, "prior": p}, inputs=(cache, train_key), labels=plab)
+                       {**common, "prior": p, **flip}, inputs=(cache, train_key, *flip.values()), labels=plab)
             stages.setdefault(tp.key, tp)
             sp = Stage("sample_prior", f"sample {p['name']} + {entry.name}", {**common, "prior": p},
                        inputs=(tp.key, train_key, cache), labels=plab)

@@ -151,6 +151,10 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
         for group in opt.param_groups:
             group["lr"] = lr
         x = inputs[idx].to(device)
+        if x.dim() == 5:  # flip augmentation: per sample, its latents or its flipped image's (seeded by the step)
+            g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            pick = (torch.rand(len(idx), generator=g) < 0.5).to(device).view(-1, 1, 1, 1)
+            x = torch.where(pick, x[:, 1], x[:, 0])
         x = x.to(dtype) if x.is_floating_point() else x
         loss = objective(net, x, labels[idx].to(device)).float()
         if not torch.isfinite(loss):

@@ -319,10 +319,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "released model, whose count (UNet without the ClassEmbedder) is the published 270.3M"),
     Deviation("gpt_vqganlc lr schedule", "VQGAN-LC App. A", "linear decay after a 5-epoch warm-up",
               "constant after the warm-up", "the prior trainer has warm-up + constant only"),
-    Deviation("dit/sit flip", "DiT / SiT train.py (and dit-lc, sit-lc): RandomHorizontalFlip on the images",
-              "a flip per image per step, encoded on the fly", "no flip: the latent cache holds the unflipped "
-              "centre crops", "latents are cached once (an encoder is not flip-equivariant, so flipping latents "
-              "is not the same as encoding flipped images); recorded as an open item"),
+    Deviation("dit/sit flip", "DiT / SiT train.py (and dit-lc train.py): RandomHorizontalFlip on the images",
+              "a flip drawn per image per step, the flipped image encoded on the fly",
+              "two latent caches (the images and their flipped copies, token_cache hflip=true); each step draws one "
+              "of the two per sample (p = 0.5, seeded by the step)", "latents are cached once; an encoder is not "
+              "flip-equivariant, so the flipped images are encoded, never the latents flipped"),
+    Deviation("dit_xl2 optimiser", "VQGAN-LC dit-lc/train.py (AdamW lr 1e-4, --epochs default 1400) vs App. A",
+              "AdamW 1e-4, 1400 epochs (script defaults)", "Adam(W, wd 0) 4.5e-4, 400,000 iterations (App. A)",
+              "the paper's stated values; override train.lr=1e-4 for the script's"),
     Deviation("prior label dropout", "google-research/maskgit, vqgan-gpt-lc, ldm-lc (no label dropout); DiT / SiT "
               "(class_dropout_prob 0.1)", "as each code does", "class_dropout 0 for GPT, MaskGIT and LDM (option "
               "model.class_dropout), 0.1 for DiT / SiT", "each prior follows its own code; LDM's unconditional row "

@@ -362,3 +362,26 @@ def test_ldm_f8_latents_get_the_official_f8_config():
     assert round(count_prior_params(e) / 1e6) == 395
     smoke = bind(create_prior("ldm_cin", "smoke"), 64, (32, 32, 1), 8, 3)
     assert smoke.model.model_channels == 32  # smoke keeps its tiny UNet at any latent size
+
+
+def test_flip_cache_encodes_flipped_images_and_the_trainer_draws_both(tmp_path):
+    from bench.train_prior import train_prior
+    from models.registry import build_tokenizer, create_entry
+    from tasks.token_cache import encode_split, load_cache
+
+    tok = build_tokenizer(create_entry("vqgan_f16_1024", "smoke")).eval()
+    imgs = torch.rand(3, 3, 32, 32) * 2 - 1
+    data = [{"image": imgs[i], "label": i, "index": i} for i in range(3)]
+    (tmp_path / "f").mkdir()
+    info = encode_split(tok, data, "latents", torch.device("cpu"), tmp_path / "f", "train", hflip=True)
+    flipped, _, _ = load_cache(tmp_path / "f", "train", "latents")
+    with torch.no_grad():
+        want = tok.encode(imgs.flip(-1)).latents.numpy().astype(np.float16)
+    assert info["hflip"] and np.array_equal(flipped, want)
+    entry = bind(create_prior("dit_xl2", "smoke"), 64, (4, 4, 1), 8, 3)
+    assert entry.hflip and entry.latent_norm == "raw"
+    entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=2, batch_size=4))
+    (tmp_path / "t").mkdir()
+    pair = torch.randn(8, 2, 8, 4, 4)
+    out = train_prior(entry, pair, torch.randint(0, 3, (8,)), tmp_path / "t", 0, torch.device("cpu"))
+    assert out["steps"] == 2

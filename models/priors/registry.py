@@ -89,6 +89,7 @@ class PriorEntry:
     count_excludes: tuple[str, ...] = ()  # module prefixes the published figure leaves out
     # official per-resolution configs: {latent side: overrides} applied by bind (ldm-lc: f16 -> 16, f8 -> 32)
     by_latent_side: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    hflip: bool = False  # DiT / SiT train.py: RandomHorizontalFlip (latents: a second cache of flipped images)
     latent_norm: str = "standardise"  # latent priors: standardise per channel | raw (VQGAN-LC: scale_factor 1.0)
 
     @property
@@ -159,6 +160,7 @@ def sample_protocol(entry: PriorEntry) -> dict[str, Any]:
         out["sampling_steps"] = decode_steps(entry)
     if entry.kind not in TOKEN_KINDS:
         out["latent_norm"] = entry.latent_norm
+        out["train_hflip"] = entry.hflip
         for k in ("sampler", "atol", "rtol", "diffusion_norm", "last_step_size", "ddim_eta", "learn_sigma", "loss"):
             if hasattr(p, k):
                 out[f"process_{k}"] = getattr(p, k)
@@ -367,8 +369,10 @@ def dit_xl2(scale: str) -> PriorEntry:
                             "train.lr": "VQGAN-LC App. A: Adam 4.5e-4 (DiT's own recipe: AdamW 1e-4)",
                             "train.length": "VQGAN-LC App. A: 400k iterations at batch 256",
                             "train.ema_decay": "DiT train.py update_ema 0.9999; samples from the EMA",
-                            "latent_norm": "VQGAN-LC dit-lc: the raw quant_conv features (no scaling)"},
-                   published_params=675.0, latent_norm="raw")
+                            "latent_norm": "VQGAN-LC dit-lc: the raw quant_conv features (no scaling)",
+                            "hflip": "DiT / dit-lc train.py: RandomHorizontalFlip before encoding; here a second "
+                                     "latent cache of the flipped images, one of the two drawn per sample per step"},
+                   published_params=675.0, latent_norm="raw", hflip=True)
     if scale == "paper":
         return e
     return _latent_smoke(e, DiTConfig(in_channels=8, input_size=8, patch_size=2, hidden=64, depth=2, heads=2))
@@ -389,7 +393,7 @@ def sit_xl2(scale: str) -> PriorEntry:
                             "train.length": "VQGAN-LC App. A: 400k iterations at batch 256",
                             "train.ema_decay": "SiT train.py update_ema 0.9999; samples from the EMA",
                             "latent_norm": "VQGAN-LC sit-lc: the raw quant_conv features (no scaling)"},
-                   published_params=675.0, param_gap=None, latent_norm="raw")
+                   published_params=675.0, param_gap=None, latent_norm="raw", hflip=True)
     if scale == "paper":
         return e
     return _latent_smoke(e, DiTConfig(in_channels=8, input_size=8, patch_size=2, hidden=64, depth=2, heads=2,
