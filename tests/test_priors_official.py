@@ -385,3 +385,8 @@ def test_flip_cache_encodes_flipped_images_and_the_trainer_draws_both(tmp_path):
     pair = torch.randn(8, 2, 8, 4, 4)
     out = train_prior(entry, pair, torch.randint(0, 3, (8,)), tmp_path / "t", 0, torch.device("cpu"))
     assert out["steps"] == 2
+
+
+def test_explicit_overrides_win_over_the_f8_config():
+    e = bind(create_prior("ldm_cin", "paper", {"process": {"cfg_scale": 2.0}}), 100_000, (32, 32, 4), 4, 1000)
+    assert e.process.cfg_scale == 2.0 and e.model.channel_mult == (1, 2, 4)

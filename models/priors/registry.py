@@ -171,8 +171,11 @@ def bind(entry: PriorEntry, codebook_size: int, latent_shape: tuple[int, int, in
          n_classes: int) -> PriorEntry:
     """Fit a prior to a tokenizer: vocabulary, positions and channels (tokens) or the latent shape (latents)."""
     h, w, c = latent_shape
-    if h in entry.by_latent_side:
-        entry = apply_overrides(entry, entry.by_latent_side[h])
+    if h in entry.by_latent_side:  # the official config for this latent size, except fields the user overrode
+        base = PRIORS.get(entry.name)(entry.scale)
+        keep = {part: {k: v for k, v in vals.items() if getattr(getattr(entry, part), k) == getattr(getattr(base, part), k)}
+                for part, vals in entry.by_latent_side[h].items()}
+        entry = apply_overrides(entry, keep)
     m = entry.model
     if entry.kind in TOKEN_KINDS:
         m = dataclasses.replace(m, vocab_size=codebook_size, positions=h * w, channels=c, n_classes=n_classes)
