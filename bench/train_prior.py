@@ -23,6 +23,7 @@ from bench.train import (NonFiniteLossError, StepBatchSampler, _atomic_save, syn
                          write_progress)
 from models.priors.diffusion import Diffusion
 from models.priors.ema import EMA
+from models.priors.lengths import prior_lr
 from models.priors.flow import Flow
 from models.priors.registry import TOKEN_KINDS, PriorEntry, build_prior
 
@@ -147,7 +148,7 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
     t0, log = time.time(), log_path.open("a")
     guard = active_guard()
     for step, idx in zip(range(start, cfg.steps), sampler):
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        lr = prior_lr(cfg, step)
         for group in opt.param_groups:
             group["lr"] = lr
         x = inputs[idx].to(device)

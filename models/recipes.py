@@ -317,8 +317,6 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "[1, 4], 3 res blocks, attention at factors [4, 1], 32 channels per head): 270.3M",
               "the paper's widths read as the config's down/up path (256 -> 1024 -> 1024 -> 256); the config is the "
               "released model, whose count (UNet without the ClassEmbedder) is the published 270.3M"),
-    Deviation("gpt_vqganlc lr schedule", "VQGAN-LC App. A", "linear decay after a 5-epoch warm-up",
-              "constant after the warm-up", "the prior trainer has warm-up + constant only"),
     Deviation("dit/sit flip", "DiT / SiT train.py (and dit-lc train.py): RandomHorizontalFlip on the images",
               "a flip drawn per image per step, the flipped image encoded on the fly",
               "two latent caches (the images and their flipped copies, token_cache hflip=true); each step draws one "

@@ -390,3 +390,15 @@ def test_flip_cache_encodes_flipped_images_and_the_trainer_draws_both(tmp_path):
 def test_explicit_overrides_win_over_the_f8_config():
     e = bind(create_prior("ldm_cin", "paper", {"process": {"cfg_scale": 2.0}}), 100_000, (32, 32, 4), 4, 1000)
     assert e.process.cfg_scale == 2.0 and e.model.channel_mult == (1, 2, 4)
+
+
+def test_vqganlc_gpt_lr_warms_up_then_decays_linearly():
+    from models.priors.lengths import prior_lr
+
+    t = dataclasses.replace(create_prior("gpt_vqganlc", "paper").train, steps=100, warmup_steps=10)
+    assert t.lr_schedule == "linear"
+    assert prior_lr(t, 0) == pytest.approx(t.lr / 10) and prior_lr(t, 9) == pytest.approx(t.lr)
+    assert prior_lr(t, 10) == pytest.approx(t.lr) and prior_lr(t, 55) == pytest.approx(t.lr * 0.5)
+    assert prior_lr(t, 99) == pytest.approx(t.lr / 90)
+    const = create_prior("dit_xl2", "paper").train
+    assert prior_lr(const, 123_456) == const.lr

@@ -31,3 +31,16 @@ def derive_prior_length(entry: Any, dataset: dict[str, Any], overrides: dict[str
             "global_batch": t.batch_size, "steps": steps, "epochs": round(steps * t.batch_size / n, 3),
             "images_seen": steps * t.batch_size, "ema_decay": t.ema_decay,
             "sources": {k: v for k, v in entry.sources.items() if k.startswith("train")}}
+
+
+def prior_lr(train: Any, step: int) -> float:
+    """Learning rate at `step`: linear warm-up over warmup_steps, then constant or (lr_schedule 'linear', VQGAN-LC
+    App. A) a linear decay to 0 at the last step."""
+    if train.warmup_steps and step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    if train.lr_schedule == "linear":
+        span = max(1, train.steps - train.warmup_steps)
+        return train.lr * max(0.0, 1.0 - (step - train.warmup_steps) / span)
+    if train.lr_schedule != "constant":
+        raise ValueError(f"train.lr_schedule must be 'constant' or 'linear', got '{train.lr_schedule}'")
+    return train.lr

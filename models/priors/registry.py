@@ -46,6 +46,7 @@ class PriorTrain:
     # warm-up) from it at plan time with the dataset's train size (bench/planner_downstream.py); None: `steps`
     length: tuple[float, str] | None = None
     warmup: tuple[float, str] | None = None
+    lr_schedule: str = "constant"  # after the warm-up: constant | linear (decay to 0 at the last step)
     ema_decay: float | None = None  # EMA of the weights (DiT / SiT / LDM: 0.9999); None: no EMA
     ema_warmup: bool = False  # LDM's LitEma: decay min(decay, (1 + n) / (10 + n))
 
@@ -222,14 +223,14 @@ def gpt_vqganlc(scale: str) -> PriorEntry:
                    GPTConfig(vocab_size=100_000, positions=256, n_classes=1000, n_layer=24, n_head=16, n_embd=1024,
                              class_dropout=0.0, label_smoothing=0.0, pkeep=0.8),
                    PriorTrain(steps=100 * 1251, batch_size=1024, lr=4.5e-4, warmup_steps=5 * 1251,
-                              length=(100, "epochs"), warmup=(5, "epochs")),
+                              length=(100, "epochs"), warmup=(5, "epochs"), lr_schedule="linear"),
                    PriorSample(class_sampling="per_class", per_class=50, source="code",
                                choices={"code": {"sample.top_k": 100_000}, "paper": {"sample.top_k_fraction": 0.1}}),
                    sources={"sample.top_k": "code: vqgan-gpt-lc/runTestGPT.sh --top_k 100000 (no filtering over 100K "
                                             "codes); paper: App. A, 10% of the vocabulary (sample.source=paper)",
                             "sample.per_class": "eval_generation_imagenet.py: 50 per class, 1000 classes",
-                            "train.length": "App. A / runTrainGPT.sh: 100 ImageNet epochs, batch 1024 (32 x 32), "
-                                            "lr 4.5e-4, 5-epoch warm-up, linear decay (vqbench: constant after warm-up)",
+                            "train.length": "App. A / runTrainGPT.sh: 100 epochs, batch 1024 (32 x 32), lr 4.5e-4",
+                            "train.lr_schedule": "App. A: 5-epoch linear warm-up, then a linear decay",
                             "model.pkeep": "vqgan-gpt-lc training_gpt.py: pkeep 0.8 (taming's token corruption)",
                             "model.label_smoothing": "vqgan-gpt-lc: label smoothing 0 by default",
                             "model.class_dropout": "vqgan-gpt-lc: the class token is never dropped (no guidance)"},
