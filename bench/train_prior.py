@@ -23,8 +23,8 @@ from bench.train import (NonFiniteLossError, StepBatchSampler, _atomic_save, syn
                          write_progress)
 from models.priors.diffusion import Diffusion
 from models.priors.ema import EMA
-from models.priors.lengths import prior_lr
 from models.priors.flow import Flow
+from models.priors.lengths import prior_lr
 from models.priors.registry import TOKEN_KINDS, PriorEntry, build_prior
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from models.priors.diffusion import Diffusion, DiffusionConfig
 from models.priors.gpt import GPT, GPTConfig, filter_logits
 from models.priors.maskgit import MaskGIT, MaskGITConfig
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, build_prior, count_prior_params, create_prior

@@ -11,12 +11,25 @@ import numpy as np
 import pytest
 import torch
 
-from models.priors.diffusion import Diffusion, DiffusionConfig, Schedule, ddim_timesteps, respaced_timesteps
+from models.priors.diffusion import (
+    Diffusion,
+    DiffusionConfig,
+    Schedule,
+    ddim_timesteps,
+    respaced_timesteps,
+)
 from models.priors.ema import EMA
 from models.priors.flow import Flow, FlowConfig, interpolate
-from models.priors.registry import (bind, build_prior, count_prior_params, create_prior, decode_steps, sample_count,
-                                    sample_protocol, top_k_for)
-
+from models.priors.registry import (
+    bind,
+    build_prior,
+    count_prior_params,
+    create_prior,
+    decode_steps,
+    sample_count,
+    sample_protocol,
+    top_k_for,
+)
 
 # --- DiT: learned-range variance and the VLB, against guided-diffusion's math in numpy ---------------------------
 
@@ -201,7 +214,7 @@ def test_sit_loss_target_is_x1_minus_x0():
     torch.manual_seed(0)
     x1 = torch.randn(4, 2, 2, 2)
     torch.manual_seed(5)
-    t = torch.rand(4)
+    torch.rand(4)  # Flow.loss draws t first
     x0 = torch.randn_like(x1)
     net = Oracle()
     net.u = x1 - x0

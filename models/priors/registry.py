@@ -351,8 +351,8 @@ def _latent_smoke(e: PriorEntry, model: Any, **process: Any) -> PriorEntry:
                                sources={"all": f"smoke scale: tiny widths, 60 steps, EMA decay {_SMOKE_EMA_DECAY}"})
 
 
-_LATENT_400K = dict(steps=400_000, batch_size=256, lr=4.5e-4, betas=(0.9, 0.999), weight_decay=0.0,
-                    length=(400_000, "iters"), ema_decay=0.9999)
+_LATENT_400K = {"steps": 400_000, "batch_size": 256, "lr": 4.5e-4, "betas": (0.9, 0.999), "weight_decay": 0.0,
+                "length": (400_000, "iters"), "ema_decay": 0.9999}
 
 
 @register_prior

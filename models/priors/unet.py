@@ -112,7 +112,7 @@ class SpatialTransformer(nn.Module):
         self.proj_out = _zero(nn.Conv2d(inner, ch, 1))
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         t = self.proj_in(self.norm(x))
         inner = t.shape[1]
         t = t.flatten(2).transpose(1, 2)
