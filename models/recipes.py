@@ -301,6 +301,40 @@ DEVIATIONS: tuple[Deviation, ...] = (
     Deviation("lsun recipes", "SeQ-GAN Sec. 4.1 (LSUN: fine-tune the ImageNet tokenizer one epoch)",
               "ImageNet model + 1 epoch", "the FFHQ recipe, trained on the LSUN set",
               "fine-tuning from another stage's weights is not wired for one-phase entries yet"),
+    # --- priors (issue #15)
+    Deviation("prior:ldm_cin:train.lr", "VQGAN-LC ldm-lc/configs/imagenet-f16-vqgan-lc-100K.yaml base_learning_rate",
+              "4.5e-5 (main.py may scale it by GPUs x batch)", "4.5e-4 (App. A)",
+              "the paper states Adam 4.5e-4 at batch 448; the config's base rate depends on main.py's scale_lr"),
+    Deviation("prior:ldm_cin:process.cfg_scale", "VQGAN-LC App. A (guidance 1.4) vs ldm-lc/runTestLDM.sh --scale",
+              "1.6 (script, f16) / 1.4 (paper)", "1.6 (sample.source=code, default); sample.source=paper gives 1.4",
+              "paper and code disagree: both run, records carry sample_source"),
+    Deviation("prior:gpt_vqganlc:sample.top_k", "VQGAN-LC App. A (10% of the vocabulary) vs vqgan-gpt-lc/runTestGPT.sh",
+              "--top_k 100000 (script: no filtering over 100K codes) / 10% (paper)",
+              "100,000 (sample.source=code, default); sample.source=paper: 10% of the bound vocabulary",
+              "paper and code disagree: both run, records carry sample_source and top_k"),
+    Deviation("ldm_cin model", "VQGAN-LC App. A ('four UNet layers with channel dimensions {256, 1024, 1024, 256}')",
+              "the paper's sentence", "ldm-lc/configs/imagenet-f16-vqgan-lc-100K.yaml (model_channels 256, mult "
+              "[1, 4], 3 res blocks, attention at factors [4, 1], 32 channels per head): 270.3M",
+              "the paper's widths read as the config's down/up path (256 -> 1024 -> 1024 -> 256); the config is the "
+              "released model, whose count (UNet without the ClassEmbedder) is the published 270.3M"),
+    Deviation("dit/sit flip", "DiT / SiT train.py (and dit-lc train.py): RandomHorizontalFlip on the images",
+              "a flip drawn per image per step, the flipped image encoded on the fly",
+              "two latent caches (the images and their flipped copies, token_cache hflip=true); each step draws one "
+              "of the two per sample (p = 0.5, seeded by the step)", "latents are cached once; an encoder is not "
+              "flip-equivariant, so the flipped images are encoded, never the latents flipped"),
+    Deviation("dit_xl2 optimiser", "VQGAN-LC dit-lc/train.py (AdamW lr 1e-4, --epochs default 1400) vs App. A",
+              "AdamW 1e-4, 1400 epochs (script defaults)", "Adam(W, wd 0) 4.5e-4, 400,000 iterations (App. A)",
+              "the paper's stated values; override train.lr=1e-4 for the script's"),
+    Deviation("prior label dropout", "google-research/maskgit, vqgan-gpt-lc, ldm-lc (no label dropout); DiT / SiT "
+              "(class_dropout_prob 0.1)", "as each code does", "class_dropout 0 for GPT, MaskGIT and LDM (option "
+              "model.class_dropout), 0.1 for DiT / SiT", "each prior follows its own code; LDM's unconditional row "
+              "(class 1000) is never trained, as in ldm-lc"),
+    Deviation("maskgit_movq / movq / seqgan priors", "MoVQ Sec. 4.3, SeQ-GAN Sec. 4.2 (no prior code published)",
+              "unpublished", "pre-LN minGPT blocks (MoVQ: 'built upon the VQGAN baseline'); the BERT-style post-LN "
+              "tied-head form only for the MaskGIT entry", "the official MaskGIT network is used where its code is "
+              "the source; the other papers publish only sizes"),
+    Deviation("smoke priors", "DiT / SiT / LDM trainers (EMA 0.9999)", "EMA 0.9999", "smoke: EMA 0.9, 60 steps",
+              "a 0.9999 average does not move in 60 steps; the same EMA path runs"),
 )
 
 

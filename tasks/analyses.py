@@ -42,16 +42,48 @@ def _pair_scores(a: torch.Tensor, b: torch.Tensor, lpips: torch.nn.Module | None
     return out
 
 
+def category_draw(labels: list[int], n_categories: int, per_category: int | None, seed: int,
+                  max_images: int | None = None) -> tuple[list[int], dict[str, Any]]:
+    """VQGAN-LC Fig. 5: the images of `n_categories` seeded-random categories (every image of each, or a seeded
+    `per_category` of each); `max_images` caps the total with a seeded draw (smoke). One-class sets (FFHQ): a
+    seeded draw of max_images. Returns sorted indices and the draw's protocol facts."""
+    g = torch.Generator().manual_seed(seed)
+    classes = sorted(set(labels))
+    chosen = classes if len(classes) <= n_categories else sorted(
+        classes[i] for i in torch.randperm(len(classes), generator=g)[:n_categories].tolist())
+    keep = set(chosen)
+    by_class: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels):
+        if lab in keep:
+            by_class.setdefault(lab, []).append(i)
+    idx: list[int] = []
+    for lab in chosen:
+        members = by_class[lab]
+        if per_category is not None and len(members) > per_category:
+            members = [members[j] for j in torch.randperm(len(members), generator=g)[:per_category].tolist()]
+        idx.extend(members)
+    if max_images is not None and len(idx) > max_images:
+        idx = [idx[j] for j in torch.randperm(len(idx), generator=g)[:max_images].tolist()]
+    idx.sort()
+    return idx, {"categories": len(chosen), "categories_of": len(classes), "category_seed": seed,
+                 "images_per_category": per_category or "all", "image_count": len(idx)}
+
+
 @torch.no_grad()
-def token_replacement(tokenizer: Tokenizer, images: torch.Tensor, ms: list[int]) -> list[dict[str, Any]]:
-    """PSNR of decode(M-th nearest tokens) against the input images, for each M <= K."""
-    rows = []
-    for m in ms:
-        if m > tokenizer.codebook_size:
-            continue
-        recon = tokenizer.decode_indices(replace_with_mth_nearest(tokenizer, images, m))
-        rows.append({"M": m, **{k: v for k, v in _pair_scores(images, recon, None).items() if k == "psnr_rgb"}})
-    return rows
+def token_replacement(tokenizer: Tokenizer, images, ms: list[int], device: torch.device | None = None
+                      ) -> list[dict[str, Any]]:
+    """PSNR (RGB and Y, the latter VQGAN-LC's) of decode(M-th nearest tokens) against the input images, for each
+    M <= K; `images` is one tensor or an iterable of batches."""
+    batches = [images] if isinstance(images, torch.Tensor) else images
+    meters = {m: (PSNR(), PSNR("y")) for m in ms if m <= tokenizer.codebook_size}
+    for x in batches:
+        x = x.to(device) if device is not None else x
+        ux = to_uint8(x).cpu()
+        for m, (rgb, y) in meters.items():
+            recon = to_uint8(tokenizer.decode_indices(replace_with_mth_nearest(tokenizer, x, m))).cpu()
+            rgb.update(ux, recon)
+            y.update(ux, recon)
+    return [{"M": m, "psnr_rgb": rgb.compute(), "psnr_y": y.compute()} for m, (rgb, y) in meters.items()]
 
 
 @torch.no_grad()

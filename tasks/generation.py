@@ -19,7 +19,7 @@ import torch
 from bench.core.atomic import atomic_path
 from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow
-from models.priors.registry import PriorEntry
+from models.priors.registry import PriorEntry, decode_steps, top_k_for
 from models.tokenizer import Tokenizer
 from tasks.metrics import adm
 from tasks.metrics.fid import FeatureStats, frechet_distance
@@ -57,17 +57,20 @@ def sample_images(entry: PriorEntry, prior: torch.nn.Module, tokenizer: Tokenize
         b = len(y)
         y_arg = y if n_classes > 0 else None
         if entry.kind == "gpt":
-            idx, p = prior.generate(b, y_arg, s.temperature, s.top_k, s.top_p, s.cfg_scale, use_cache, gen)
+            idx, p = prior.generate(b, y_arg, s.temperature, top_k_for(entry), s.top_p, s.cfg_scale, use_cache, gen)
         elif entry.kind == "maskgit":
-            idx, p = prior.generate(b, y_arg, s.steps or 8, s.temperature, s.choice_temperature, s.cfg_scale, gen)
+            idx, p = prior.generate(b, y_arg, decode_steps(entry), s.temperature, s.choice_temperature, s.cfg_scale,
+                                    gen)
         else:
             process = Flow(entry.process) if entry.kind == "sit" else Diffusion(entry.process)
             shape = (b, entry.model.in_channels, h, w)
             y_lat = y if n_classes > 0 else torch.zeros_like(y)
             z, p = process.sample(prior, shape, y_lat, n_classes, gen, s.steps)
-            mean = torch.tensor(latent_info["mean"], device=device).view(1, -1, 1, 1)
-            std = torch.tensor(latent_info["std"], device=device).view(1, -1, 1, 1)
-            q = tokenizer.quantize(z * std + mean)  # quantise after sampling, then decode
+            if entry.latent_norm != "raw":  # undo the per-channel standardisation the prior trained on
+                mean = torch.tensor(latent_info["mean"], device=device).view(1, -1, 1, 1)
+                std = torch.tensor(latent_info["std"], device=device).view(1, -1, 1, 1)
+                z = z * std + mean
+            q = tokenizer.quantize(z)  # quantise after sampling, then decode
             images = tokenizer.decode(q.z_q)
             out.append(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy())
             passes += p

@@ -19,8 +19,10 @@ STORES = ("indices", "latents")
 
 @torch.no_grad()
 def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.device, out: Path, split: str,
-                 batch_size: int = 64, on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Write <split>_<store>.npy and <split>_labels.npy (memory-mapped, filled batch by batch)."""
+                 batch_size: int = 64, on_batch: Callable[[int, int], None] | None = None,
+                 hflip: bool = False) -> dict[str, Any]:
+    """Write <split>_<store>.npy and <split>_labels.npy (memory-mapped, filled batch by batch); `hflip` encodes
+    the horizontally flipped images (DiT's flip augmentation for a cached latent prior)."""
     if store not in STORES:
         raise ValueError(f"token cache store must be one of {STORES}, got '{store}'")
     model.eval().to(device)
@@ -37,7 +39,8 @@ def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.devi
     for i, batch in enumerate(loader):
         corrupt += batch["n_corrupt"]
         if "image" in batch:
-            enc = model.encode(batch["image"].to(device))
+            x = batch["image"].to(device)
+            enc = model.encode(x.flip(-1) if hflip else x)
             vals = enc.indices if store == "indices" else enc.latents
             vals = vals.cpu().numpy()
             if arr is None:
@@ -63,7 +66,7 @@ def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.devi
         tmp.unlink()
         shape[0] = filled
     np.save(out / f"{split}_labels.npy", labels[:filled])
-    info = {"split": split, "store": store, "n": filled, "corrupt_skipped": corrupt, "dtype": np.dtype(dtype).name,
+    info = {"split": split, "store": store, "hflip": hflip, "n": filled, "corrupt_skipped": corrupt, "dtype": np.dtype(dtype).name,
             "shape": shape}
     if store == "latents":  # per-channel statistics: latent priors train on standardised latents
         count = filled * shape[2] * shape[3]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from models.priors.diffusion import Diffusion, DiffusionConfig
 from models.priors.gpt import GPT, GPTConfig, filter_logits
 from models.priors.maskgit import MaskGIT, MaskGITConfig
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, build_prior, count_prior_params, create_prior
@@ -98,9 +97,10 @@ def test_guidance_channels(mode):
         def forward(self, x, t, y):
             return torch.where(y.view(-1, 1, 1, 1) == 5, torch.ones_like(x), torch.zeros_like(x))
 
-    d = Diffusion(DiffusionConfig(cfg_channels=mode))
+    from models.priors.diffusion import guided_output
+
     x = torch.zeros(1, 6, 2, 2)
-    eps = d._eps(Net(), x, torch.tensor([10]), torch.tensor([0]), null=5, scale=3.0)  # cond 0, uncond 1
+    eps = guided_output(Net(), x, torch.tensor([10]), torch.tensor([0]), null=5, scale=3.0, channels=mode)
     expected_first = 1 + 3 * (0 - 1)
     assert torch.all(eps[:, :3] == expected_first)
     assert torch.all(eps[:, 3:] == (expected_first if mode == "all" else 0))

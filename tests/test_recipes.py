@@ -45,6 +45,14 @@ def _ours(target: str):
     if kind == "entry":
         name, field = rest.split(":")
         return getattr(create_entry(name, "paper").model, field.split(".")[1])
+    if kind == "prior":  # prior:<name>[@<sample.source>]:<part>.<field> of a paper-scale prior entry
+        from models.priors.registry import create_prior
+
+        name, field = rest.split(":")
+        name, _, source = name.partition("@")
+        entry = create_prior(name, "paper", {"sample": {"source": source}} if source else None)
+        part, key = field.split(".", 1)
+        return getattr(entry, part) if part == key else getattr(getattr(entry, part), key)
     suite, setting, field = rest.split(":")
     return _suite_value(suite, setting, field)
 

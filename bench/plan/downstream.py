@@ -14,7 +14,10 @@ from tasks.metrics.protocols import eval_stage_options
 
 DOWNSTREAM = {"generation", "classification", "token_replacement", "ar_visualization", "masked_reconstruction",
               "usage_over_training"}
-ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": 32},
+# token_replacement: VQGAN-LC Fig. 5 draws the images of 100 random categories (all their val images; at smoke
+# scale capped at 32); PSNR on Y (VQGAN-LC's) and RGB
+ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": None, "categories": 100,
+                                           "per_category": None},
                      "ar_visualization": {"images": 8}, "masked_reconstruction": {"ratios": [1.0, 0.8, 0.6, 0.4, 0.2],
                                                                                  "images": 8},
                      "usage_over_training": {}}
@@ -27,22 +30,31 @@ def _facts(entry: TokenizerEntry) -> dict[str, Any]:
             "latent_dim": getattr(m, "latent_dim", m.embed_dim)}
 
 
-def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: TokenizerEntry, n_classes: int) -> dict:
+def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: TokenizerEntry, n_classes: int,
+               d: dict[str, Any] | None = None) -> dict:
     if name not in PRIORS:
         PRIORS.get(name)  # raises with the valid names
     scale = cfg["scale"]["name"]
     overrides = (run.get("prior_overrides") or {}).get(name) or {}
     f = _facts(entry)
     p = create_prior(name, scale, overrides)
-    bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
-    return {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind,
-            "bind": {**f, "n_classes": n_classes}}
+    p = bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
+    out = {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind, "bind": {**f, "n_classes": n_classes}}
+    if p.hflip and p.kind not in TOKEN_KINDS:
+        out["hflip"] = True
+    if p.train.length is not None and d is not None:  # the paper's length in its units -> steps on this dataset
+        from bench.plan.prior_lengths import derive_prior_length
+
+        out["derived"] = derive_prior_length(p, d, overrides)
+    return out
 
 
 def _cache(cfg: dict, tok_cfg: dict, d: dict, split: str, store: str, train_key: str, labels: dict,
-           stages: dict[str, Stage]) -> str:
-    st = Stage("token_cache", f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}",
-               {"tokenizer": tok_cfg, "dataset": d, "split": split, "store": store}, inputs=(train_key,), labels=labels)
+           stages: dict[str, Stage], hflip: bool = False) -> str:
+    extra = {"hflip": True} if hflip else {}  # flipped images (DiT's augmentation); absent otherwise, keys hold
+    st = Stage("token_cache", f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}{' (flipped)' if hflip else ''}",
+               {"tokenizer": tok_cfg, "dataset": d, "split": split, "store": store, **extra}, inputs=(train_key,),
+               labels=labels)
     stages.setdefault(st.key, st)
     return st.key
 
@@ -55,7 +67,7 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
     scale = cfg["scale"]["name"]
     n_cls = DATASETS.get(d["name"]).num_classes
     n_classes = n_cls if n_cls > 1 else 0
-    priors = [_prior_cfg(cfg, run, p, entry, n_classes) for p in (run.get("priors") or [])]
+    priors = [_prior_cfg(cfg, run, p, entry, n_classes, d) for p in (run.get("priors") or [])]
     common = {"tokenizer": tok_cfg, "seed": seed, "task_version": task.version}
     if task.task == "generation":
         if not priors:
@@ -68,8 +80,11 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
             store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
             cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
             plab = {**labels, **_prior_row(run, labels, p["name"])}
+            flip = {}
+            if p.get("hflip"):
+                flip = {"flip_cache": _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages, hflip=True)}
             tp = Stage("train_prior", f"train {p['name']} on {entry.name} tokens of {d['name']}",
-                       {**common, "prior": p}, inputs=(cache, train_key), labels=plab)
+                       {**common, "prior": p, **flip}, inputs=(cache, train_key, *flip.values()), labels=plab)
             stages.setdefault(tp.key, tp)
             sp = Stage("sample_prior", f"sample {p['name']} + {entry.name}", {**common, "prior": p},
                        inputs=(tp.key, train_key, cache), labels=plab)
@@ -96,6 +111,8 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
         return
     # the analyses
     extra = dict(ANALYSIS_DEFAULTS[task.task])
+    if task.task == "token_replacement" and scale != "paper":
+        extra["images"] = 32
     inputs = [train_key]
     alab = dict(labels)
     if task.task in ("ar_visualization", "masked_reconstruction"):

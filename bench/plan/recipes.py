@@ -131,6 +131,8 @@ def plan_records(stages: list, scale: str) -> list[dict[str, Any]]:
             n = r["dataset_images"] if r else _smoke_images(st.config["dataset"])
             rec["derived"] = derived(tok, n)
             rec["derived"]["gpu_hours"] = round(rec["derived"]["images_seen"] * SECONDS_PER_TRAIN_IMAGE / 3600, 2)
+        elif st.kind == "train_prior" and st.config["prior"].get("derived"):
+            rec["derived"] = st.config["prior"]["derived"]
         elif st.kind == "eval_reconstruction":
             n = st.config.get("max_images") or (50_000 if scale == "paper" else None)
             rec["derived"] = {"gpu_hours": round(n * SECONDS_PER_EVAL_IMAGE / 3600, 2) if n else None}
@@ -159,6 +161,9 @@ def write_plan(stages: list, scale: str, out_dir: Path) -> Path:
             ep = f"{d['epochs']:g} ep" if d["epochs"] is not None else "? ep"
             print(f"  {r['key']}  {d['steps']:>9,d} steps  {ep:>10s}  batch {d['global_batch']:4d}  "
                   f"GAN from {d['disc_start_step']:,}  ~{d['gpu_hours']:g} GPU-h  [{d.get('recipe', 'smoke')}]")
+        elif r["kind"] == "train_prior" and d.get("steps"):
+            print(f"  {r['key']}  {d['steps']:>9,d} steps  {d['epochs']:>7g} ep  batch {d['global_batch']:4d}  "
+                  f"[{r['config']['prior']['name']}: {d['length'][0]:g} {d['length'][1]} on {d['dataset']}]")
         elif d.get("gpu_hours"):
             total += d["gpu_hours"]
     print(f"wrote {path} ({len(records)} stages; training + reconstruction ~{total:,.0f} H100 GPU-hours)")

@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 
 from bench.stages.base import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
 from bench.training.tokenizer import write_progress
-from models.priors.registry import PriorEntry, bind, build_prior, create_prior
+from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
+from models.registry import apply_overrides
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
@@ -30,7 +31,7 @@ def _tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn
 
 
 def _input(stage: Stage, kind: str) -> str:
-    keys = [k for k in stage.inputs if k.startswith(kind + "-")]
+    keys = [k for k in stage.inputs if k.startswith(kind + "-") and k != stage.config.get("flip_cache")]
     if len(keys) != 1:
         raise RuntimeError(f"stage {stage.name} expects one '{kind}' input, has {stage.inputs}")
     return keys[0]
@@ -40,6 +41,8 @@ def prior_entry(c: dict[str, Any]) -> PriorEntry:
     """Rebuild the bound prior a stage was planned with."""
     p = c["prior"]
     entry = create_prior(p["name"], p["scale"], p.get("overrides"))
+    if p.get("derived"):  # steps derived at plan time from the paper's length (models/priors/lengths.py)
+        entry = apply_overrides(entry, {"train": p["derived"]["train"]})
     b = p["bind"]
     return bind(entry, b["codebook_size"], tuple(b["latent_shape"]), b["latent_dim"], b["n_classes"])
 
@@ -52,7 +55,8 @@ def run_token_cache(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
     model = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
     data = open_dataset(c["dataset"], c["split"])
     return encode_split(model, data, c["store"], device, out, c["split"],
-                        on_batch=lambda i, n: write_progress(out / "progress.json", i, n, f"encode {c['split']}"))
+                        on_batch=lambda i, n: write_progress(out / "progress.json", i, n, f"encode {c['split']}"),
+                        hflip=c.get("hflip", False))
 
 
 @runner("train_prior")
@@ -62,8 +66,14 @@ def run_train_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
     c = stage.config
     entry = prior_entry(c)
     values, labels, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", entry.inputs)
-    summary = train_prior(entry, prepare_inputs(entry, values, info), torch.from_numpy(labels), out, c["seed"], device)
-    return {**summary, "cache_images": int(len(values))}
+    inputs = prepare_inputs(entry, values, info)
+    if c.get("flip_cache"):  # (N, 2, d, h, w): the image's latents and its flipped image's, drawn per step
+        fv, fl, _ = load_cache(stage_dir(rt.work_dir, c["flip_cache"]), "train", entry.inputs)
+        if not np.array_equal(fl, labels):
+            raise RuntimeError(f"the flipped latent cache {c['flip_cache']} does not match the cache's images")
+        inputs = torch.stack([inputs, prepare_inputs(entry, fv, info)], 1)
+    summary = train_prior(entry, inputs, torch.from_numpy(labels), out, c["seed"], device)
+    return {**summary, "cache_images": int(len(values)), "hflip": bool(c.get("flip_cache"))}
 
 
 @runner("gen_reference")
@@ -106,18 +116,21 @@ def run_sample_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device)
     from tasks.generation import class_plan, sample_images, save_samples
 
     c = stage.config
+    from models.priors.ema import load_prior_weights
+
     entry = prior_entry(c)
     prior = build_prior(entry)
-    prior.load_state_dict(torch.load(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
-                                     map_location="cpu", weights_only=False)["state_dict"])
+    weights, weight_facts = load_prior_weights(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
+                                               entry.sample.weights)
+    prior.load_state_dict(weights)
     tokenizer = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
     info = None
     if entry.inputs == "latents":
         _, _, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", "latents")
-    labels = class_plan(entry.sample.n_samples, entry.model.n_classes, entry.sample.class_sampling, c["seed"])
+    labels = class_plan(sample_count(entry), entry.model.n_classes, entry.sample.class_sampling, c["seed"])
     images, speed = sample_images(entry, prior, tokenizer, labels, info, c["seed"], device)
     save_samples(out / "samples.npz", images, labels)
-    return {"samples": int(len(images)), **speed}
+    return {"samples": int(len(images)), **speed, **weight_facts}
 
 
 @runner("eval_generation")
@@ -149,6 +162,8 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
                 "sampling_steps": s.steps or getattr(proc, "sample_steps", None) or entry.model.positions,
                 "top_k": s.top_k, "top_p": s.top_p, "temperature": s.temperature,
                 "sampler": getattr(proc, "sampler", "ancestral" if proc is not None else entry.kind),
+                **sample_protocol(entry), "prior_weights": sample_done.get("prior_weights", "raw"),
+                "ema_decay": sample_done.get("ema_decay"),
                 "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
                 "metric_weights": weights_label(w), "scale": c["prior"]["scale"],
                 "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
@@ -210,6 +225,18 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
         for r in analyses.usage_over_epochs(stage_dir(rt.work_dir, train_key) / "train_log.jsonl"):
             rows.append({"metric": "usage", "value": r["usage"], "setting_suffix": f" epoch={r['epoch']}",
                          "epoch": r["epoch"], "split": "train assignments"})
+    elif kind == "token_replacement" and "categories" in c:  # VQGAN-LC Fig. 5: 100 random categories
+        from bench.stages.runners import open_dataset
+
+        data = open_dataset(c["dataset"], "val")
+        pick, facts = analyses.category_draw([data.label(p) for p in data.paths], c["categories"],
+                                             c.get("per_category"), c.get("subset_seed", 0), c.get("images"))
+        loader = DataLoader(torch.utils.data.Subset(data, pick), batch_size=32, shuffle=False, num_workers=0,
+                            collate_fn=collate_skip_corrupt)
+        base.update(split=f"{c['dataset']['name']}/val", **facts)
+        for r in analyses.token_replacement(tokenizer, (b["image"] for b in loader), c["ms"], device):
+            for m in ("psnr_y", "psnr_rgb"):
+                rows.append({"metric": m, "value": r[m], "M": r["M"], "setting_suffix": f" M={r['M']}"})
     else:
         images, labels, subset = _val_batch(c, c["images"])
         images = images.to(device)

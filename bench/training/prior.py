@@ -22,7 +22,9 @@ from bench.training.preempt import active_guard
 from bench.training.tokenizer import (NonFiniteLossError, StepBatchSampler, _atomic_save, sync_log, truncate_log,
                          write_progress)
 from models.priors.diffusion import Diffusion
+from models.priors.ema import EMA
 from models.priors.flow import Flow
+from models.priors.lengths import prior_lr
 from models.priors.registry import TOKEN_KINDS, PriorEntry, build_prior
 
 
@@ -35,10 +37,13 @@ def prior_objective(entry: PriorEntry):
 
 
 def prepare_inputs(entry: PriorEntry, values: np.ndarray, info: dict[str, Any]) -> torch.Tensor:
-    """Indices -> (N, h*w, c) int64; latents -> (N, d, h, w) float32 standardised per channel."""
+    """Indices -> (N, h*w, c) int64; latents -> (N, d, h, w) float32, standardised per channel or raw
+    (entry.latent_norm: VQGAN-LC's ldm/dit/sit diffuse the raw quant_conv output, scale_factor 1.0)."""
     if entry.kind in TOKEN_KINDS:
         v = torch.from_numpy(values.astype(np.int64))
         return v.reshape(v.shape[0], -1, v.shape[-1])
+    if entry.latent_norm == "raw":
+        return torch.from_numpy(values.astype(np.float32))
     mean = torch.tensor(info["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(info["std"]).view(1, -1, 1, 1).clamp_min(1e-6)
     return (torch.from_numpy(values.astype(np.float32)) - mean) / std
@@ -98,6 +103,7 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
     objective = prior_objective(entry)
     start, engine, opt = 0, None, None
     ckpt = out / "ckpt.pt"
+    ema = EMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay is not None else None
     if ds:
         import deepspeed
 
@@ -110,6 +116,8 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
         if (out / "ds_ckpt" / "latest").is_file():  # DeepSpeed's pointer to the newest tag
             _, client = engine.load_checkpoint(str(out / "ds_ckpt"))
             start = int(client["step"])
+            if ema is not None:
+                ema.load_state_dict(client["ema"])
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         if ckpt.is_file():
@@ -118,6 +126,8 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
             opt.load_state_dict(state["opt"])
             torch.set_rng_state(state["rng"])
             start = state["step"]
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
 
     log_path = out / "train_log.jsonl"
     truncate_log(log_path, start)  # lines written after the checkpoint would repeat
@@ -125,10 +135,11 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
     def save(step: int) -> None:
         sync_log(log)  # every line up to the checkpoint survives a kill after it
         if engine is not None:
-            engine.save_checkpoint(str(out / "ds_ckpt"), tag=f"step{step}", client_state={"step": step})
+            engine.save_checkpoint(str(out / "ds_ckpt"), tag=f"step{step}",
+                                   client_state={"step": step, "ema": ema.state_dict() if ema else None})
         else:
             _atomic_save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(),
-                          "rng": torch.get_rng_state()}, ckpt)
+                          "rng": torch.get_rng_state(), "ema": ema.state_dict() if ema else None}, ckpt)
 
     sampler = StepBatchSampler(len(inputs), cfg.batch_size, seed, start, cfg.steps)
     net = engine if engine is not None else model
@@ -137,10 +148,14 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
     t0, log = time.time(), log_path.open("a")
     guard = active_guard()
     for step, idx in zip(range(start, cfg.steps), sampler):
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+        lr = prior_lr(cfg, step)
         for group in opt.param_groups:
             group["lr"] = lr
         x = inputs[idx].to(device)
+        if x.dim() == 5:  # flip augmentation: per sample, its latents or its flipped image's (seeded by the step)
+            g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            pick = (torch.rand(len(idx), generator=g) < 0.5).to(device).view(-1, 1, 1, 1)
+            x = torch.where(pick, x[:, 1], x[:, 0])
         x = x.to(dtype) if x.is_floating_point() else x
         loss = objective(net, x, labels[idx].to(device)).float()
         if not torch.isfinite(loss):
@@ -154,6 +169,8 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+        if ema is not None:  # after every optimiser step (DiT / SiT train.py, LDM on_train_batch_end)
+            ema.update(engine.module if engine is not None else model)
         if step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
             log.write(json.dumps({"step": step, "loss": round(loss.item(), 6), "lr": lr}) + "\n")
             log.flush()
@@ -163,8 +180,12 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
             guard.poll(lambda: save(step + 1))  # SIGUSR2 / SIGTERM: checkpoint at this step boundary, then requeue
         write_progress(out / "progress.json", step + 1, cfg.steps, f"train {entry.name}")
     log.close()
-    _atomic_save({"entry": entry.to_dict(), "state_dict": (engine.module if engine else model).state_dict()},
-                 out / "prior.pt")
+    final = engine.module if engine else model
+    _atomic_save({"entry": entry.to_dict(), "state_dict": final.state_dict(),
+                  "ema_state_dict": ema.model_state(final) if ema else None,
+                  "ema": ema.facts() if ema else None}, out / "prior.pt")
     ckpt.unlink(missing_ok=True)
     return {"steps": cfg.steps, "resumed_from": start, "params": n_params, "deepspeed": ds,
-            "zero_stage": cfg.zero_stage if ds else None, "train_seconds": round(time.time() - t0, 2)}
+            "zero_stage": cfg.zero_stage if ds else None, "train_seconds": round(time.time() - t0, 2),
+            **(ema.facts() if ema else {"ema_decay": None})}
+

@@ -1,6 +1,6 @@
 """DiT (Peebles & Xie 2023): patchify latents, adaLN-Zero transformer blocks conditioned on timestep + class,
 fixed 2-D sin-cos position embedding. DiT-XL/2 = depth 28, width 1152, 16 heads, patch 2 (675M). SiT (Ma et al.
-2024) uses the same network to predict velocity."""
+2024) uses the same network to predict velocity (fed the raw t in [0, 1]; DiT gets the integer step)."""
 from __future__ import annotations
 
 import math
@@ -24,7 +24,7 @@ class DiTConfig:
     mlp_ratio: float = 4.0
     n_classes: int = 1000
     class_dropout: float = 0.1
-    learn_sigma: bool = True  # DiT: a variance head (2C outputs); vqbench samples with the fixed posterior variance
+    learn_sigma: bool = True  # DiT: a variance head (2C outputs), the learned-range variance of diffusion.py
 
 
 def timestep_embedding(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
@@ -62,6 +62,25 @@ class DiT(nn.Module):
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
         self.final = nn.Linear(d, p * p * self.out_channels)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """DiT models.py initialize_weights: xavier-uniform linears (zero bias), the patch embedding like a linear,
+        class table N(0, 0.02), timestep MLP weights N(0, 0.02), adaLN modulation and the final layer zero."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        w = self.x_embed.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embed.bias)
+        nn.init.normal_(self.y_embed.weight, std=0.02)
+        nn.init.normal_(self.t_embed[0].weight, std=0.02)
+        nn.init.normal_(self.t_embed[2].weight, std=0.02)
+        for block in self.blocks:
+            nn.init.zeros_(block.ada[1].weight)
+            nn.init.zeros_(block.ada[1].bias)
         for m in (self.final_ada[1], self.final):  # adaLN-Zero: the output starts at zero
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)

@@ -26,8 +26,10 @@ class GPTConfig:
     n_head: int = 16
     n_embd: int = 1024
     dropout: float = 0.0
-    class_dropout: float = 0.1  # classifier-free guidance: labels dropped to the null class in training
-    label_smoothing: float = 0.1  # VQGAN-LC LabelSmoothing(0.1)
+    class_dropout: float = 0.0  # > 0: labels dropped to the null class in training (guidance); the official
+    # VQGAN-LC and taming trainers never drop them
+    label_smoothing: float = 0.0  # VQGAN-LC's default 0 (its LabelSmoothing class is built with 0)
+    pkeep: float = 1.0  # taming / VQGAN-LC: in training each input token is kept with prob pkeep, else random
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -79,7 +81,13 @@ class GPT(nn.Module):
         return self.head(self.ln_f(x)).view(b, t, c, self.cfg.vocab_size)
 
     def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self(idx, labels)
+        """Cross-entropy on the true indices; the inputs are corrupted with random codes at rate 1 - pkeep
+        (taming Net2NetTransformer.forward)."""
+        inputs = idx
+        if self.training and self.cfg.pkeep < 1.0:
+            keep = torch.bernoulli(torch.full(idx.shape, self.cfg.pkeep, device=idx.device)).bool()
+            inputs = torch.where(keep, idx, torch.randint_like(idx, self.cfg.vocab_size))
+        logits = self(inputs, labels)
         return F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), idx.reshape(-1),
                                label_smoothing=self.cfg.label_smoothing)
 

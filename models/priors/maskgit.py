@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.priors.blocks import Block, class_labels
+from models.priors.blocks import Attention, Block, class_labels
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class MaskGITConfig:
     n_embd: int = 768
     dropout: float = 0.1
     label_smoothing: float = 0.1
-    class_dropout: float = 0.1
+    class_dropout: float = 0.0  # > 0: labels dropped in training; google-research/maskgit never drops them
+    arch: str = "preln"  # preln (minGPT blocks, untied head) | bert (maskgit_transformer.py: post-LN, tied head)
 
 
 def cosine_schedule(r: torch.Tensor) -> torch.Tensor:
@@ -37,14 +38,41 @@ def cosine_schedule(r: torch.Tensor) -> torch.Tensor:
     return torch.cos(math.pi / 2 * r)
 
 
+class PostLNBlock(nn.Module):
+    """BERT-style layer (maskgit_transformer.py TransformerLayer): x = LN(x + drop(attn(x))); LN(x + drop(mlp(x)))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+        super().__init__()
+        self.attn = Attention(dim, heads, dropout)
+        self.mlp = nn.Sequential(nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(), nn.Linear(int(dim * mlp_ratio), dim))
+        self.ln1, self.ln2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.ln1(x + self.drop(self.attn(x)))
+        return self.ln2(x + self.drop(self.mlp(x)))
+
+
 class MaskGIT(nn.Module):
-    """forward(indices (B, L, c) with mask id K where masked, labels) -> logits (B, L, c, K)."""
+    """forward(indices (B, L, c) with mask id K where masked, labels) -> logits (B, L, c, K).
+
+    arch 'bert' (google-research/maskgit, the paper entries' official network): one token table over the codes,
+    the classes and [MASK] (ids K .. K + n_classes - 1 are classes, the last one is [MASK]; an unconditional
+    model keeps one start class); word + position embeddings -> LayerNorm -> dropout; post-LN layers; the MLM
+    head Dense + GELU + LayerNorm, then logits = h @ token_table[:K]^T + bias (tied to the embedding)."""
 
     def __init__(self, cfg: MaskGITConfig) -> None:
         super().__init__()
         if cfg.n_embd % cfg.channels:
             raise ValueError(f"n_embd {cfg.n_embd} must divide into {cfg.channels} chunk embeddings")
+        if cfg.arch not in ("preln", "bert"):
+            raise ValueError(f"MaskGIT arch must be 'preln' or 'bert', got '{cfg.arch}'")
         self.cfg = cfg
+        if cfg.arch == "bert":
+            if cfg.channels != 1:
+                raise ValueError("the BERT-style MaskGIT (arch=bert) has one index per position")
+            self._build_bert(cfg)
+            return
         self.mask_id = cfg.vocab_size
         self.tok_emb = nn.Embedding(cfg.vocab_size + 1, cfg.n_embd // cfg.channels)
         self.cls_emb = nn.Embedding(cfg.n_classes + 1, cfg.n_embd)
@@ -54,7 +82,40 @@ class MaskGIT(nn.Module):
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size * cfg.channels)
         nn.init.normal_(self.pos_emb, std=0.02)
 
+    def _build_bert(self, cfg: MaskGITConfig) -> None:
+        n_cls = max(cfg.n_classes, 1)
+        self.mask_id = cfg.vocab_size + n_cls
+        self.tok_emb = nn.Embedding(cfg.vocab_size + n_cls + 1, cfg.n_embd)
+        self.pos_emb = nn.Parameter(torch.zeros(1, cfg.positions + 1, cfg.n_embd))
+        self.emb_ln, self.emb_drop = nn.LayerNorm(cfg.n_embd, eps=1e-12), nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(PostLNBlock(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout) for _ in range(cfg.n_layer))
+        self.mlm_dense, self.mlm_ln = nn.Linear(cfg.n_embd, cfg.n_embd), nn.LayerNorm(cfg.n_embd, eps=1e-12)
+        self.mlm_bias = nn.Parameter(torch.zeros(self.tok_emb.num_embeddings))
+        for p in (self.tok_emb.weight, self.pos_emb):
+            nn.init.trunc_normal_(p, std=0.02)
+
+    def _forward_bert(self, idx: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        b, t, _ = idx.shape
+        k = self.cfg.vocab_size
+        if labels is None or self.cfg.n_classes == 0:
+            cls = torch.full((b,), k, dtype=torch.long, device=idx.device)
+        else:
+            lab = labels
+            if self.training and self.cfg.class_dropout > 0:  # optional: dropped labels read [MASK]
+                drop = torch.rand(b, device=idx.device) < self.cfg.class_dropout
+                lab = torch.where(drop, torch.full_like(lab, self.mask_id - k), lab)
+            cls = lab + k
+        ids = torch.cat([cls[:, None], idx[..., 0]], 1)
+        x = self.emb_drop(self.emb_ln(self.tok_emb(ids) + self.pos_emb[:, : t + 1]))
+        for block in self.blocks:
+            x = block(x)
+        h = self.mlm_ln(F.gelu(self.mlm_dense(x[:, 1:])))
+        logits = h @ self.tok_emb.weight.t() + self.mlm_bias  # tied output: the token table itself
+        return logits[..., :k].view(b, t, 1, k)
+
     def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cfg.arch == "bert":
+            return self._forward_bert(idx, labels)
         b, t, c = idx.shape
         lab = class_labels(labels, self.cfg.n_classes, self.cfg.class_dropout, self.training, b, idx.device)
         x = torch.cat([self.cls_emb(lab)[:, None], self.tok_emb(idx).reshape(b, t, -1)], 1) + self.pos_emb
