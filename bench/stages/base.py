@@ -41,6 +41,10 @@ class Runtime:
     threads: int = 1
     device: str = "auto"
     weights_dir: str | None = None
+    # DataLoader workers of the training and evaluation loaders: None keeps the stage's own value
+    # (train.num_workers, scale.eval.num_workers), 'auto' sizes them from the job's CPUs, an int wins
+    loader_workers: int | str | None = None
+    prefetch_factor: int = 2
 
 
 def stage_dir(work_dir: str | Path, key: str) -> Path:
@@ -56,8 +60,13 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """'auto': this rank's GPU (LOCAL_RANK, among the GPUs the job was given) or the CPU; a bare 'cuda' too."""
+    import os
+
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":  # one process per GPU: rank r of a node drives the r-th visible GPU
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device(name)
 
 
