@@ -117,10 +117,20 @@ def _run_claimed(stage: Stage, out: Path, rt: Runtime) -> dict[str, Any]:
         write_json_atomic(out / "failed.json", {"error": f"{type(err).__name__}: {err}",
                                                "traceback": traceback.format_exc(), "time": time.time()})
         raise
-    summary = {**summary, "wall_seconds": round(time.time() - t0, 2), "key": stage.key, "name": stage.name}
+    summary = {**summary, "wall_seconds": round(time.time() - t0, 2), "key": stage.key, "name": stage.name,
+               "started": round(t0, 3), "placement": _placement()}
     (out / "failed.json").unlink(missing_ok=True)  # a success clears any earlier failure
     write_json_atomic(out / "done.json", summary)
     return summary
+
+
+def _placement() -> dict[str, Any]:
+    """Where the stage ran: its process-group size and the GPUs its launcher gave it (launcher=local, SLURM)."""
+    import os
+
+    from bench.core.distributed import world_size
+
+    return {"world_size": world_size(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
 def record_provenance(stage: Stage, device: torch.device, seed: int, weights: dict[str, str]) -> dict[str, Any]:
