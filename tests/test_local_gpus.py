@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from typing import ClassVar
 
 import pytest
 
@@ -31,7 +32,7 @@ class _FakeJob:
 class _FakeExecutor:
     """Records the parameters (visible GPUs, tasks) each job was submitted with; a test tick finishes jobs."""
 
-    jobs: list[tuple[Stage, _FakeJob]] = []
+    jobs: ClassVar[list[tuple[Stage, _FakeJob]]] = []
 
     def __init__(self, folder: str) -> None:
         self.params: dict = {}
@@ -80,7 +81,7 @@ def test_concurrent_stages_get_disjoint_gpus_and_wait_in_order(tmp_path, monkeyp
     assert any(names == ["big"] for names in ([n for n, _ in r] for r in ticks))  # it ran alone, e4 waited
     big = next(j for st, j in _FakeExecutor.jobs if st.name == "big")
     assert len(big.params["visible_gpus"]) == 3 and big.params["tasks_per_node"] == 3
-    assert [len(r) for r in ticks][0] == 4  # four one-GPU stages at once (max_parallel=1 is for CPU stages)
+    assert len(ticks[0]) == 4  # four one-GPU stages at once (max_parallel=1 is for CPU stages)
     _FakeExecutor.jobs = []
     cpu = LocalExecutor(**opts).run([Stage("eval_reconstruction", "c", {"c": 1})],
                                     Runtime(work_dir=str(tmp_path), device="cpu"))
