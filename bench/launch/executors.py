@@ -128,15 +128,15 @@ class LocalExecutor(Executor):
                         continue
                     if not all(is_done(rt.work_dir, k) for k in st.inputs):
                         continue
+                    gpus: tuple[int, ...] = ()
                     if place.gpus:
-                        gpus = None if gpu_queue_blocked else pool.take(place.gpus)
-                        if gpus is None:
+                        got = None if gpu_queue_blocked else pool.take(place.gpus)
+                        if got is None:
                             gpu_queue_blocked = True
                             continue
-                    elif sum(1 for k in running if k not in held) >= max_parallel:
+                        gpus = got
+                    elif len([k for k in running if k not in held]) >= max_parallel:  # CPU stages only
                         continue
-                    else:
-                        gpus = ()
                     _report_owner(st, rt)
                     ex.update_parameters(gpus_per_node=len(gpus), visible_gpus=list(gpus), tasks_per_node=place.tasks)
                     job = ex.submit(local_job, st, rt, identity(), _free_port() if place.tasks > 1 else 0)
