@@ -55,8 +55,10 @@ def run_suite(cfg: dict[str, Any]) -> int:
     work_dir = cfg["paths"]["work_dir"]
     out_dir = Path(cfg["paths"]["results_dir"]) / suite["name"]
     stages = plan(cfg)
+    loader = scale.get("loader") or {}
     rt = Runtime(work_dir=str(Path(work_dir).resolve()), threads=scale["threads"], device=scale["device"],
-                 weights_dir=scale["metrics"]["weights_dir"])
+                 weights_dir=scale["metrics"]["weights_dir"], loader_workers=loader.get("workers"),
+                 prefetch_factor=int(loader.get("prefetch_factor", 2)))
     action = cfg.get("action", "run")
     if action == "plan":
         from bench.plan.recipes import write_plan

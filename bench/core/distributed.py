@@ -56,6 +56,17 @@ def broadcast_from_lead(*tensors: torch.Tensor) -> None:
         torch.distributed.broadcast(t, src=0)
 
 
+def export_local_env(master_port: int) -> None:
+    """torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR/PORT) for the tasks of a
+    submitit local job (launcher=local, tasks_per_node > 1): one node, so local rank = global rank."""
+    ntasks = int(os.environ.get("SUBMITIT_LOCAL_NTASKS", "1"))
+    if ntasks <= 1 or "RANK" in os.environ:
+        return
+    me = os.environ["SUBMITIT_LOCAL_GLOBALID"]
+    os.environ.update(RANK=me, LOCAL_RANK=me, WORLD_SIZE=str(ntasks), LOCAL_WORLD_SIZE=str(ntasks),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(master_port))
+
+
 def init_from_slurm(backend: str | None = None, use_deepspeed: bool = False) -> torch.device:
     """Export MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK from SLURM (submitit) and init the process group.
 

@@ -6,6 +6,8 @@ dependency order with finished ones already removed.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from tqdm import tqdm
 
 from bench.core.claims import claim_owner
 from bench.launch.lifeline import die_with, identity
+from bench.launch.placement import GpuPool, machine_gpus, placement_for
 from bench.core.registry import Registry
 from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir
 
@@ -64,10 +67,24 @@ class DebugExecutor(Executor):
         return report
 
 
-def local_job(stage: Stage, rt: Runtime, launcher: tuple[int, str | None]) -> dict:
-    """What a submitit local job runs: the stage, in a process that dies with the launcher (no orphans)."""
+def local_job(stage: Stage, rt: Runtime, launcher: tuple[int, str | None], master_port: int = 0) -> dict:
+    """What a submitit local job runs: the stage, in a process that dies with the launcher (no orphans).
+
+    With several tasks (one per GPU, or gloo processes on a CPU) the tasks form one torch.distributed group:
+    rank r drives the r-th GPU of the job's CUDA_VISIBLE_DEVICES (bench/stages/base.py resolve_device)."""
+    from bench.core.distributed import export_local_env, init_from_slurm
+
     die_with(launcher)
+    export_local_env(master_port)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        init_from_slurm()  # nccl on GPU, gloo on CPU; also binds this process to cuda:LOCAL_RANK
     return run_stage(stage, rt)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _report_owner(st: Stage, rt: Runtime) -> None:
@@ -79,7 +96,11 @@ def _report_owner(st: Stage, rt: Runtime) -> None:
 
 
 class LocalExecutor(Executor):
-    """submitit's local executor: each stage is a subprocess; ready stages run `max_parallel` at a time."""
+    """submitit's local executor: each stage is a subprocess (a process group for multi-task stages).
+
+    Stages that run on the CPU go `max_parallel` at a time. Stages that run on GPUs each get their own GPUs
+    (bench/launch/placement.py: per-kind resources, CUDA_VISIBLE_DEVICES set by submitit), so concurrent stages
+    never share one; a ready stage waits, in plan order, until enough GPUs are free."""
 
     def run(self, stages: list[Stage], rt: Runtime) -> ExecReport:
         import submitit
@@ -88,29 +109,52 @@ class LocalExecutor(Executor):
         ex = submitit.LocalExecutor(folder=str(folder))
         ex.update_parameters(timeout_min=int(self.options.get("timeout_min", 240)))
         max_parallel = int(self.options.get("max_parallel", 2))
+        machine = machine_gpus(self.options.get("gpus"))
+        pool = GpuPool(machine)
+        places = {st.key: placement_for(self.options, st.kind, rt.device, len(machine)) for st in stages}
         report, pending, running = ExecReport(), list(stages), {}
+        held: dict[str, tuple[int, ...]] = {}
         bars: dict[str, tqdm] = {}
         overall = tqdm(total=len(stages), desc="stages", unit="stage", position=0)
         try:
             while pending or running:
+                gpu_queue_blocked = False  # the first GPU stage that cannot start holds back later ones (no starving)
                 for st in list(pending):
+                    place = places[st.key]
                     if (why := _blocked_by(st, report)) is not None:
                         report.skipped[st.key] = why
                         pending.remove(st)
                         overall.update(1)
-                    elif len(running) < max_parallel and all(is_done(rt.work_dir, k) for k in st.inputs):
-                        _report_owner(st, rt)
-                        job = ex.submit(local_job, st, rt, identity())
-                        running[st.key] = (st, job)
-                        pending.remove(st)
-                        tqdm.write(f"started {st.name} (job {job.job_id}, log {job.paths.stderr})")
+                        continue
+                    if not all(is_done(rt.work_dir, k) for k in st.inputs):
+                        continue
+                    gpus: tuple[int, ...] = ()
+                    if place.gpus:
+                        got = None if gpu_queue_blocked else pool.take(place.gpus)
+                        if got is None:
+                            gpu_queue_blocked = True
+                            continue
+                        gpus = got
+                    elif len([k for k in running if k not in held]) >= max_parallel:  # CPU stages only
+                        continue
+                    _report_owner(st, rt)
+                    ex.update_parameters(gpus_per_node=len(gpus), visible_gpus=list(gpus), tasks_per_node=place.tasks)
+                    job = ex.submit(local_job, st, rt, identity(), _free_port() if place.tasks > 1 else 0)
+                    running[st.key] = (st, job)
+                    if gpus:
+                        held[st.key] = gpus
+                    pending.remove(st)
+                    where = f"GPUs {','.join(map(str, gpus))}" if gpus else "CPU"
+                    tqdm.write(f"started {st.name} on {where}" + (f", {place.tasks} processes" if place.tasks > 1 else "")
+                               + f" (job {job.job_id}, log {job.paths.stderr})")
                 for key, (st, job) in list(running.items()):
                     self._show_progress(bars, st, rt, len(bars) + 1)
                     if not job.done():
                         continue
                     del running[key]
+                    pool.give_back(held.pop(key, ()))
                     try:
-                        job.result()
+                        job.results()  # every task's outcome: a rank that failed fails the stage
                         report.done.append(key)
                     except Exception as err:
                         msg = _job_error(st, rt, err)

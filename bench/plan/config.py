@@ -31,6 +31,7 @@ class DatasetOptions:
     file_list: str | None = None
     on_corrupt: Literal["skip", "fail"] = "skip"
     interpolation: Literal["bicubic", "bilinear", "lanczos", "area"] = "bicubic"
+    decoder: Literal["pil", "torchvision"] = "pil"  # tasks/data/imagefolder.py Protocol.decoder
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,20 @@ class EvalOptions:
 
 
 @dataclass(frozen=True)
+class LoaderOptions:
+    """Speed only (bench/stages/base.py Runtime): workers null = the stage's own, 'auto' = from the job's CPUs."""
+
+    workers: Annotated[int, Ge(0)] | Literal["auto"] | None = None
+    prefetch_factor: Annotated[int, Ge(1)] = 2
+
+
+@dataclass(frozen=True)
 class ScaleOptions:
     threads: Annotated[int, Ge(1)] = 1
     device: str = "cpu"
     metrics: MetricsOptions = MetricsOptions()
     eval: EvalOptions = EvalOptions()
+    loader: LoaderOptions = LoaderOptions()
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,8 @@ def register_configs() -> None:
                                                      "model": _nulls(entry.model), "loss": _nulls(entry.loss)})
     for name in DATASETS:
         cs.store(group="dataset", name=name, node={"name": name, "root": None, "file_list": None,
-                                                   "on_corrupt": "skip", "interpolation": "bicubic"})
+                                                   "on_corrupt": "skip", "interpolation": "bicubic",
+                                                   "decoder": "pil"})
     for name in TASKS:
         cs.store(group="task", name=name, node={"name": name})
     cs.store(group="train", name="default", node=_nulls(TrainConfig()))  # train.* overrides apply to every run

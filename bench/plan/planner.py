@@ -40,6 +40,8 @@ def _dataset_config(cfg: dict[str, Any], name: str, resolution: int) -> dict[str
          "on_corrupt": "skip", "interpolation": "bicubic"}
     if cfg["dataset"]["name"] == name:
         d.update({k: v for k, v in cfg["dataset"].items() if k in d and k != "name"})
+        if cfg["dataset"].get("decoder", "pil") != "pil":  # in the key only when not the default (keys unchanged)
+            d["decoder"] = cfg["dataset"]["decoder"]
     d["resolution"] = resolution
     return d
 

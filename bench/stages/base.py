@@ -41,6 +41,10 @@ class Runtime:
     threads: int = 1
     device: str = "auto"
     weights_dir: str | None = None
+    # DataLoader workers of the training and evaluation loaders: None keeps the stage's own value
+    # (train.num_workers, scale.eval.num_workers), 'auto' sizes them from the job's CPUs, an int wins
+    loader_workers: int | str | None = None
+    prefetch_factor: int = 2
 
 
 def stage_dir(work_dir: str | Path, key: str) -> Path:
@@ -56,8 +60,13 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """'auto': this rank's GPU (LOCAL_RANK, among the GPUs the job was given) or the CPU; a bare 'cuda' too."""
+    import os
+
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":  # one process per GPU: rank r of a node drives the r-th visible GPU
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device(name)
 
 
@@ -108,10 +117,20 @@ def _run_claimed(stage: Stage, out: Path, rt: Runtime) -> dict[str, Any]:
         write_json_atomic(out / "failed.json", {"error": f"{type(err).__name__}: {err}",
                                                "traceback": traceback.format_exc(), "time": time.time()})
         raise
-    summary = {**summary, "wall_seconds": round(time.time() - t0, 2), "key": stage.key, "name": stage.name}
+    summary = {**summary, "wall_seconds": round(time.time() - t0, 2), "key": stage.key, "name": stage.name,
+               "started": round(t0, 3), "placement": _placement()}
     (out / "failed.json").unlink(missing_ok=True)  # a success clears any earlier failure
     write_json_atomic(out / "done.json", summary)
     return summary
+
+
+def _placement() -> dict[str, Any]:
+    """Where the stage ran: its process-group size and the GPUs its launcher gave it (launcher=local, SLURM)."""
+    import os
+
+    from bench.core.distributed import world_size
+
+    return {"world_size": world_size(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
 def record_provenance(stage: Stage, device: torch.device, seed: int, weights: dict[str, str]) -> dict[str, Any]:

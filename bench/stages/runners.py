@@ -17,6 +17,7 @@ from bench.training.tokenizer import train_tokenizer, write_progress
 from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
+from tasks.data.loader import loader_options, resolve_workers
 from tasks.data.registry import DATASETS
 from bench.core.weights import WeightsSpec
 from tasks.metrics.protocols import get_protocol
@@ -45,8 +46,14 @@ def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None, a
                  subset_seed: int = 0):
     """Open a split as planned: registry entry + root + protocol (+ training crop) + corrupt policy;
     max_images: a seeded draw across the split."""
-    return DATASETS.get(d["name"]).open(split, Protocol(d["resolution"], d["interpolation"], augment), d.get("root"),
-                                        d["on_corrupt"], max_images, d.get("file_list"), subset_seed)
+    protocol = Protocol(d["resolution"], d["interpolation"], augment, d.get("decoder", "pil"))
+    return DATASETS.get(d["name"]).open(split, protocol, d.get("root"), d["on_corrupt"], max_images, d.get("file_list"),
+                                        subset_seed)
+
+
+def stage_loader_options(rt: Runtime, stage_workers: int, device: torch.device) -> dict[str, Any]:
+    """DataLoader settings from the runtime (speed only): workers, pinned memory on CUDA, prefetch."""
+    return loader_options(resolve_workers(rt.loader_workers, stage_workers), device, rt.prefetch_factor)
 
 
 def weights_spec(cfg: dict[str, Any], rt: Runtime) -> WeightsSpec:
@@ -125,7 +132,8 @@ def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dic
     entry = entry_from_config(c["tokenizer"])
     data = open_dataset(c["dataset"], "train", augment=entry.train.augment)
     summary = train_tokenizer(entry, data, out, c["seed"], device, weights_spec(c["metric_weights"], rt),
-                              init=_train_init(stage, rt, entry) if stage.inputs else None)
+                              init=_train_init(stage, rt, entry) if stage.inputs else None,
+                              loader_opts=stage_loader_options(rt, entry.train.num_workers, device))
     # the platform the training ran on: the golden trajectory check compares only like with like
     return {**summary, "device": device_string(device), "packages": package_versions(),
             "metric_weights": weights_label(c["metric_weights"])}
@@ -145,8 +153,8 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     model.to(device)
     d = c["dataset"]
     data = open_dataset(d, task.split, c["max_images"])
-    loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, num_workers=c["num_workers"],
-                        collate_fn=collate_skip_corrupt)
+    loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, collate_fn=collate_skip_corrupt,
+                        **stage_loader_options(rt, c["num_workers"], device))
     weights = weights_spec(c["metric_weights"], rt)
     key_parts = [d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"], rt.weights_dir,
                  package_versions()]
@@ -162,7 +170,8 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
                                      protocol=c.get("protocol"), raw_paths=list(data.paths))
     protocol = {
         "split": f"{d['name']}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
-        "resolution": d["resolution"], "crop": Protocol(d["resolution"], d["interpolation"]).describe(),
+        "resolution": d["resolution"],
+        "crop": Protocol(d["resolution"], d["interpolation"], decoder=d.get("decoder", "pil")).describe(),
         "metric_weights": weights_label(c["metric_weights"]),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
         "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",

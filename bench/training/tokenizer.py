@@ -40,16 +40,19 @@ class NoTrainingImagesError(RuntimeError):
     """A whole pass over the training split gave no readable image: nothing would be trained."""
 
 
-class StepBatchSampler(Sampler[list[int]]):
+class StepBatchSampler(Sampler[list[Any]]):
     """Batch b of the run = samples [b*B, (b+1)*B) of a stream of seeded per-epoch permutations.
 
-    With several ranks, B is the global batch and rank r takes its r-th slice of every batch.
+    With several ranks, B is the global batch and rank r takes its r-th slice of every batch. With draw_seeds,
+    each item is (index, draw seed of its stream position): random crops are then a function of (seed, step),
+    the same with any number of DataLoader workers and after a resume (tasks/data/imagefolder.py).
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, start_step: int, end_step: int,
-                 rank: int = 0, world: int = 1) -> None:
+                 rank: int = 0, world: int = 1, draw_seeds: bool = False) -> None:
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.start_step, self.end_step, self.rank, self.world = start_step, end_step, rank, world
+        self.draw_seeds = draw_seeds
         self._perms: dict[int, torch.Tensor] = {}
 
     def _perm(self, epoch: int) -> torch.Tensor:
@@ -61,10 +64,15 @@ class StepBatchSampler(Sampler[list[int]]):
         pos = range(step * self.batch_size, (step + 1) * self.batch_size)
         return [int(self._perm(p // self.n)[p % self.n]) for p in pos]
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[Any]]:
         per_rank = self.batch_size // self.world
         for step in range(self.start_step, self.end_step):
-            yield self.batch(step)[self.rank * per_rank:(self.rank + 1) * per_rank]
+            mine = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+            if not self.draw_seeds:
+                yield self.batch(step)[mine]
+                continue
+            first = step * self.batch_size + mine.start  # stream position of this rank's first sample
+            yield [(i, (self.seed * 1_000_003 + first + k) % 2**63) for k, i in enumerate(self.batch(step)[mine])]
 
     def __len__(self) -> int:
         return self.end_step - self.start_step
@@ -119,8 +127,11 @@ def write_progress(path: Path, done: int, total: int, desc: str) -> None:
 
 def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed: int, device: torch.device,
                     weights: WeightsSpec, on_step: Callable[[int], None] | None = None,
-                    init: Callable[[torch.nn.Module], dict[str, Any]] | None = None) -> dict[str, Any]:
+                    init: Callable[[torch.nn.Module], dict[str, Any]] | None = None,
+                    loader_opts: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train to entry.train.steps, resuming from out_dir/ckpt.pt; writes out_dir/tokenizer.pt and train_log.jsonl.
+
+    `loader_opts`: DataLoader settings that change speed only (tasks/data/loader.py); default: train.num_workers.
 
     `init(model)` runs on the freshly built model before any resume: it installs a built codebook (VQGAN-LC)
     or the first phase's weights (SeQ-GAN phase 2). Parameters under `entry.train.freeze` prefixes stay fixed.
@@ -171,8 +182,10 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                       "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(), "rng": torch.get_rng_state(),
                       "hits": hits.clone()}, ckpt_path)
 
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size * world, seed, start, cfg.steps, me, world)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_skip_corrupt)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size * world, seed, start, cfg.steps, me, world,
+                               draw_seeds=cfg.augment != "center")
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_skip_corrupt,
+                        **(loader_opts or {"num_workers": cfg.num_workers}))
     model.train()
     criterion.discriminator.train()
     n_corrupt, n_read, last_write, t0 = 0, 0, 0.0, time.time()
@@ -192,7 +205,7 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr_at(step)
             if "image" in batch:
-                x = batch["image"].to(device)
+                x = batch["image"].to(device, non_blocking=True)  # pinned when loader_opts pins it
                 out = net(x)
                 g_loss, terms = criterion.generator_loss(x, out.recon, out.qloss, step, model.last_layer())
                 if not torch.isfinite(g_loss):

@@ -1,0 +1,122 @@
+"""Input pipeline: batches independent of the worker count, the decoder option, workers sized from the job's CPUs."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from bench.training.tokenizer import StepBatchSampler
+from tasks.data.imagefolder import (
+    ImageFolder,
+    Protocol,
+    collate_skip_corrupt,
+    decode_image,
+)
+from tasks.data.loader import auto_workers, loader_options, resolve_workers
+
+TOOL = Path(__file__).resolve().parent.parent / "tools" / "loader_throughput.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("loader_throughput", TOOL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory) -> Path:
+    """6 real JPEGs (shipped photos, 60x45 and 45x60, quality 90) plus one PNG."""
+    root = _tool().make_jpeg_folder(tmp_path_factory.mktemp("jpeg"), 6, size=(60, 45))
+    Image.open(root / "train" / "00000.jpg").save(root / "train" / "00006.png")
+    return root
+
+
+def _batches(data, workers: int, start: int = 0, steps: int = 4) -> list[dict]:
+    sampler = StepBatchSampler(len(data), 3, seed=5, start_step=start, end_step=steps, draw_seeds=True)
+    return list(DataLoader(data, batch_sampler=sampler, collate_fn=collate_skip_corrupt, num_workers=workers))
+
+
+@pytest.mark.parametrize("decoder", ["pil", "torchvision"])
+def test_batches_identical_with_0_and_2_workers_and_after_resume(jpegs, decoder):
+    """Random crops + flips are drawn per sample from its stream position: the worker count and a resume at
+    step 2 change nothing (with torch's global RNG, workers would each draw their own crops)."""
+    data = ImageFolder(jpegs, "train", Protocol(32, augment="random_crop_flip", decoder=decoder))
+    zero, two = _batches(data, 0), _batches(data, 2)
+    assert len(zero) == len(two) == 4
+    for a, b in zip(zero, two):
+        assert torch.equal(a["index"], b["index"]) and torch.equal(a["image"], b["image"])
+    for a, b in zip(zero[2:], _batches(data, 0, start=2)):
+        assert torch.equal(a["image"], b["image"])
+    # the crops really are random: the same image at two stream positions (epochs) gets different crops
+    flat = [(int(i), x) for bt in zero for i, x in zip(bt["index"], bt["image"])]
+    firsts = {}
+    assert any(not torch.equal(firsts.setdefault(i, x), x) for i, x in flat)
+
+
+def test_center_crop_eval_loader_identical_with_workers(jpegs):
+    """The evaluation loader (sequential, center crop) gives the same batches with 0 and 2 workers."""
+    data = ImageFolder(jpegs, "train", Protocol(32))
+    runs = [list(DataLoader(data, batch_size=4, collate_fn=collate_skip_corrupt, num_workers=w)) for w in (0, 2)]
+    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(*runs)) and len(runs[0]) == 2
+
+
+def test_torchvision_decoder_matches_pil(jpegs):
+    """torchvision.io decodes JPEGs to PIL's exact pixels; its resize differs by at most one grey level;
+    a PNG falls back to PIL; the protocol names the decoder only when it is not the default."""
+    for name in ("00000.jpg", "00001.jpg", "00006.png"):
+        path = jpegs / "train" / name
+        pil = np.asarray(decode_image(path, "pil"))
+        tv = decode_image(path, "torchvision").permute(1, 2, 0).numpy()
+        assert np.array_equal(pil, tv)
+    pil_x = ImageFolder(jpegs, "train", Protocol(32))[0]["image"]
+    tv_x = ImageFolder(jpegs, "train", Protocol(32, decoder="torchvision"))[0]["image"]
+    assert (pil_x - tv_x).abs().max() <= 1 / 127.5 + 1e-6
+    assert "decoder" not in Protocol(32).describe() and "decoder torchvision" in Protocol(32, decoder="torchvision").describe()
+    with pytest.raises(ValueError, match="decoder"):
+        decode_image(jpegs / "train" / "00000.jpg", "cv2")
+
+
+def test_workers_from_job_cpus(monkeypatch):
+    """SLURM's cpus_per_task (per rank already) wins over the affinity set, which is shared by local ranks;
+    one CPU stays with the rank; an explicit value wins; None keeps the stage's own."""
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "10")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert auto_workers() == 9
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)))
+    assert auto_workers() == 7  # 64 CPUs / 8 ranks - 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert resolve_workers("auto", 4) == 63 and resolve_workers(3, 8) == 3 and resolve_workers(None, 8) == 8
+    with pytest.raises(ValueError):
+        resolve_workers("many", 0)
+    gpu, cpu = loader_options(4, torch.device("cuda")), loader_options(0, torch.device("cpu"))
+    assert gpu == {"num_workers": 4, "pin_memory": True, "persistent_workers": True, "prefetch_factor": 2}
+    assert cpu == {"num_workers": 0, "pin_memory": False}
+
+
+def test_loader_settings_stay_out_of_stage_keys():
+    """scale.loader.* are runtime settings: stage keys do not move; dataset.decoder=torchvision does move them."""
+    from conftest import compose
+
+    from bench.plan.planner import plan
+
+    keys = lambda over: [st.key for st in plan(compose(["suite=smoke", *over]))]
+    base = keys([])
+    assert keys(["scale.loader.workers=auto", "scale.loader.prefetch_factor=4"]) == base
+    assert keys(["dataset.decoder=torchvision"]) != base
+
+
+def test_loader_throughput_tool_tiny():
+    """The measurement tool runs end to end at a tiny size and reports a per-worker rate per decoder."""
+    rows = _tool().main(["--images", "4", "--resolution", "32", "--batch-size", "2", "--batches", "1",
+                         "--workers", "0", "1"])
+    assert {(r["decoder"], r["workers"]) for r in rows} == {(d, w) for d in ("pil", "torchvision") for w in (0, 1)}
+    assert all(r["images"] == 2 and r["img_s_per_worker"] > 0 for r in rows)
+    need, gpus = _tool().gpus_per_node(64, 20.0)
+    assert gpus == 64 // (4 + 1) and abs(need - 63.6 / 20.0) < 1e-9
