@@ -8,7 +8,8 @@ from typing import Any
 from bench.core.registry import RegistryError
 from bench.stages.base import Stage
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
-from models.registry import TokenizerEntry, latent_channels
+from models.registry import TokenizerEntry
+from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
 
@@ -22,8 +23,7 @@ ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": 3
 
 def _facts(entry: TokenizerEntry) -> dict[str, Any]:
     m = entry.model
-    side = m.resolution // m.downsample
-    return {"codebook_size": m.n_embed, "latent_shape": [side, side, latent_channels(entry)],
+    return {"codebook_size": m.n_embed, "latent_shape": list(latent_shape(m)),
             "latent_dim": getattr(m, "latent_dim", m.embed_dim)}
 
 
@@ -123,8 +123,8 @@ def _gen_options(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tokens(entry: TokenizerEntry) -> int:
-    side = entry.model.resolution // entry.model.downsample
-    return side * side * latent_channels(entry)
+    h, w, c = latent_shape(entry.model)
+    return h * w * c
 
 
 def _prior_row(run: dict[str, Any], labels: dict[str, str], prior: str) -> dict[str, str]:

@@ -11,8 +11,9 @@ from bench.core.resources import PKG_PREFIX, resolve
 from bench.plan.downstream import DOWNSTREAM, plan_downstream
 from bench.plan.recipes import resolve_entry
 from bench.stages.base import Stage
-from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, latent_channels,
-                             phase1_entry)
+from models.quantizers import precompute_for
+from models.registry import TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
+from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.registry import TASKS
 from tasks.metrics.protocols import eval_stage_options
@@ -70,7 +71,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
         over[part] = {**values, **{k: v for k, v in over.get(part, {}).items() if v is not None}}
     entry = create_entry(run["tokenizer"], scale["name"], over)
     tok_cfg = entry.to_dict()
-    h, w, c = (entry.model.resolution // entry.model.downsample,) * 2 + (latent_channels(entry),)
+    h, w, c = latent_shape(entry.model)
     setting = f"{h}x{w}x{c} K={entry.model.n_embed} {scale['name']}"
     row = run.get("row") or {}
     method = row.get("method", entry.name)
@@ -108,7 +109,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
             entry = resolve_entry(run["tokenizer"], "paper", over, d, paper)
             tok_cfg = entry.to_dict()
-        inputs = _codebook_inputs(cfg, entry, data_name, weights, stages)
+        inputs = _precompute_inputs(cfg, entry, data_name, weights, stages)
         if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
             first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
             p1 = Stage("train_tokenizer", f"train {entry.name} phase 1 on {ds}",
@@ -133,22 +134,19 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             stages.setdefault(ev.key, ev)
 
 
-def _codebook_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weights: dict[str, Any],
-                     stages: dict[str, Stage]) -> tuple[str, ...]:
-    """VQGAN-LC: the build_codebook stage its training needs (none for a random codebook), added to `stages`."""
-    m = entry.model
-    if getattr(m, "quantizer", None) != "lc" or m.codebook_init == "random":
+def _precompute_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weights: dict[str, Any],
+                       stages: dict[str, Stage]) -> tuple[str, ...]:
+    """The stage the quantizer needs before training (VQGAN-LC: build_codebook; most: none), added to `stages`."""
+    pre = precompute_for(entry.model)
+    if pre is None:
         return ()
-    src = _stand_in(cfg, m.codebook_dataset) if m.codebook_dataset else ds
+    src = _stand_in(cfg, pre.dataset) if pre.dataset else ds
     if src not in DATASETS:
-        raise RegistryError(f"model.codebook_dataset: unknown dataset '{src}'; expected one of {DATASETS.names()}")
-    d = _dataset_config(cfg, src, m.resolution)
-    stage = Stage("build_codebook", f"codebook for {entry.name} from {src}",
-                  {"encoder": m.feature_encoder, "init": m.codebook_init, "n_embed": m.n_embed, "dim": m.codebook_dim,
-                   "max_features": m.codebook_max_features, "kmeans_iters": m.kmeans_iters, "dataset": d,
-                   **({"kmeans_scope": m.kmeans_scope} if m.kmeans_scope != "all" else {}),  # keys stay as they were
-                   "seed": cfg["seed"], "encoder_weights": weights},
-                  labels={"dataset": src, "method": entry.name, "setting": f"K={m.n_embed} {m.feature_encoder}"})
+        raise RegistryError(f"{pre.dataset_field}: unknown dataset '{src}'; expected one of {DATASETS.names()}")
+    d = _dataset_config(cfg, src, entry.model.resolution)
+    stage = Stage(pre.kind, f"{pre.title} for {entry.name} from {src}",
+                  {**pre.config, "dataset": d, "seed": cfg["seed"], pre.networks_key: weights},
+                  labels={"dataset": src, "method": entry.name, "setting": pre.setting})
     stages.setdefault(stage.key, stage)
     return (stage.key,)
 

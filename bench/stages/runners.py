@@ -88,18 +88,18 @@ def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.devic
 
 
 def _train_init(stage: Stage, rt: Runtime, entry: TokenizerEntry):
-    """What a train stage starts from: a built codebook (VQGAN-LC) and/or the previous phase's weights."""
+    """What a train stage starts from: its quantizer's precomputed stage (VQGAN-LC's codebook) and/or the previous
+    phase's weights."""
     sources = [(key, stage_dir(rt.work_dir, key)) for key in stage.inputs]
 
     def init(model: torch.nn.Module) -> dict[str, Any]:
         info: dict[str, Any] = {}
         for key, path in sources:
-            if key.startswith("build_codebook-"):
-                model.quantize.set_codebook(torch.load(path / "codebook.pt", map_location="cpu")["codebook"])
-                info["codebook_from"] = key
-            elif key.startswith("train_tokenizer-"):
+            if key.startswith("train_tokenizer-"):
                 state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=False)["state_dict"]
                 info.update(load_previous_phase(model, state), init_from=key)
+            else:  # the stage the quantizer asked for (models.quantizers.base.Precompute)
+                info.update(model.quantize.load_precomputed(key, path))
         return info
 
     return init
@@ -180,11 +180,12 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
 @runner("model_facts")
 def run_model_facts(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     """Unified Table 1: parameter count (meta device), tokens per image and codebook size, as records."""
-    from models.registry import count_params, latent_channels
+    from models.registry import count_params
+    from models.tokenizer import latent_shape
 
     entry = entry_from_config(stage.config["tokenizer"])
-    h = entry.model.resolution // entry.model.downsample
-    values = {"params_m": count_params(entry) / 1e6, "tokens_per_image": h * h * latent_channels(entry),
+    h, w, c = latent_shape(entry.model)
+    values = {"params_m": count_params(entry) / 1e6, "tokens_per_image": h * w * c,
               "codebook_size": entry.model.n_embed}
     protocol = {"scale": entry.scale, "task": f"model_facts@v{stage.config['task_version']}",
                 "published_params_m": entry.published_params, "published_decimals": entry.published_decimals,

@@ -11,15 +11,22 @@ features to B directly (D' must equal D; the released code then l2-normalises th
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import Precompute, QuantOutput, Quantizer, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
 
-class LCQuantizer(nn.Module):
+CODEBOOK_INITS = ("kmeans", "random_selection", "random")  # VQGAN-LC Table 6 strategies
+
+
+@register_quantizer("lc")
+class LCQuantizer(Quantizer):
     """Nearest-code lookup in P(B) for a frozen (or trainable) codebook B; z: (B, D', h, w)."""
 
     def __init__(self, n_embed: int, codebook_dim: int, embed_dim: int, projector: bool = True,
@@ -37,6 +44,31 @@ class LCQuantizer(nn.Module):
         self.projection = nn.Linear(codebook_dim, embed_dim) if projector else None
         if self.projection is not None:
             nn.init.normal_(self.projection.weight, std=embed_dim**-0.5)  # as the released code initialises it
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> LCQuantizer:
+        """From a VQGAN-LC entry's config (models.vqgan.VQGANLCConfig: codebook_dim, projector, ...)."""
+        if not hasattr(cfg, "codebook_init"):
+            raise ValueError("quantizer 'lc' needs a VQGAN-LC entry (e.g. tokenizer=vqganlc_f16_100k)")
+        if cfg.codebook_init not in CODEBOOK_INITS:
+            raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got '{cfg.codebook_init}'")
+        return cls(cfg.n_embed, cfg.codebook_dim, cfg.latent_dim, cfg.projector, cfg.codebook_trainable)
+
+    @classmethod
+    def precompute(cls, cfg: Any) -> Precompute | None:
+        """The build_codebook stage (Sec. 3.2: k-means on feature-encoder patch features); none for 'random'."""
+        if cfg.codebook_init == "random":
+            return None
+        config = {"encoder": cfg.feature_encoder, "init": cfg.codebook_init, "n_embed": cfg.n_embed,
+                  "dim": cfg.codebook_dim, "max_features": cfg.codebook_max_features, "kmeans_iters": cfg.kmeans_iters,
+                  **({"kmeans_scope": cfg.kmeans_scope} if cfg.kmeans_scope != "all" else {})}  # keys stay as they were
+        return Precompute("build_codebook", "codebook", config, cfg.codebook_dataset, "model.codebook_dataset",
+                          f"K={cfg.n_embed} {cfg.feature_encoder}", "encoder_weights")
+
+    def load_precomputed(self, key: str, folder: Path) -> dict[str, Any]:
+        """Install the build_codebook stage's codebook.pt."""
+        self.set_codebook(torch.load(folder / "codebook.pt", map_location="cpu")["codebook"])
+        return {"codebook_from": key}
 
     @torch.no_grad()
     def set_codebook(self, codebook: torch.Tensor) -> None:
@@ -68,3 +100,6 @@ class LCQuantizer(nn.Module):
         """(B, h, w, 1) indices -> (B, D', h, w) projected code vectors."""
         return F.embedding(indices[..., 0], self.codes()).permute(0, 3, 1, 2)
 
+
+    def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.codes(), flat(z if self.projection is not None else F.normalize(z, dim=1)), 1
