@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from models.quantizers import Quantizer, code_channels
+from models.quantizers.base import Quantizer, code_channels
 
 
 def token_grid(cfg: Any) -> tuple[int, int]:

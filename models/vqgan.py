@@ -1,4 +1,5 @@
-"""VQGAN-family tokenizers (Esser et al. 2021, taming VQModel): encoder, quant_conv, quantizer, post_quant_conv, decoder.
+"""VQGAN-family tokenizers (Esser et al. 2021, taming VQModel): encoder, quant_conv, quantizer, post_quant_conv,
+decoder.
 
 The quantizer is chosen by config (`quantizer`, a name in models.quantizers.QUANTIZERS): taming VQ, VQGAN-FC,
 VQGAN-EMA, RQ-VAE's residual quantizer, VQGAN-LC's, or any newly registered one.

@@ -11,7 +11,7 @@ from bench.core.resources import PKG_PREFIX, resolve
 from bench.plan.downstream import DOWNSTREAM, plan_downstream
 from bench.plan.recipes import resolve_entry
 from bench.stages.base import Stage
-from models.quantizers import precompute_for
+from models.quantizers.base import precompute_for
 from models.registry import TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS

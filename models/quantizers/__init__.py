@@ -3,8 +3,6 @@
 Adding one: a module here with a `@register_quantizer("name")` Quantizer subclass, imported below.
 """
 from models.quantizers import ema, entropy_vq, fc, lc, multichannel, rq, vq  # noqa: F401  (registers them)
-from models.quantizers.base import (QUANTIZERS, Precompute, QuantOutput, Quantizer, build_quantizer, code_channels,
-                                    precompute_for, register_quantizer)
+from models.quantizers.base import QUANTIZERS, Precompute, Quantizer, QuantOutput, build_quantizer, register_quantizer
 
-__all__ = ["QUANTIZERS", "Precompute", "QuantOutput", "Quantizer", "build_quantizer", "code_channels",
-           "precompute_for", "register_quantizer"]
+__all__ = ["QUANTIZERS", "Precompute", "QuantOutput", "Quantizer", "build_quantizer", "register_quantizer"]

@@ -7,9 +7,10 @@ codebook its nearest-code search sees (`search_space`). Shapes use einops names:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -55,7 +56,7 @@ class Quantizer(nn.Module):
     recipe_fields: tuple[str, ...] = ()  # model-config fields a training recipe reports (the EMA decay)
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "Quantizer":
+    def from_config(cls, cfg: Any) -> Quantizer:
         """Build from a tokenizer's model config (its n_embed, embed_dim, beta, ...)."""
         raise NotImplementedError(f"{cls.__name__} does not say how to build itself from a config")
 

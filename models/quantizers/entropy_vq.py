@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput, Quantizer, flat, register_quantizer
+from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
 MAX_ENTROPY_CODES = 65_536  # the soft assignment is N x K by definition; refuse codebooks where that explodes
@@ -52,7 +52,8 @@ class EntropyVectorQuantizer(Quantizer):
         for _ in range(self.kmeans_iters):
             idx = nearest_code(z_flat, centers)
             sums = torch.zeros_like(centers).index_add_(0, idx, z_flat)
-            counts = torch.zeros(self.n_embed, device=z_flat.device).index_add_(0, idx, torch.ones_like(idx, dtype=z_flat.dtype))
+            ones = torch.ones_like(idx, dtype=z_flat.dtype)
+            counts = torch.zeros(self.n_embed, device=z_flat.device).index_add_(0, idx, ones)
             filled = counts > 0
             centers[filled] = sums[filled] / counts[filled, None]
         if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput, Quantizer, flat, register_quantizer
+from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
 

@@ -1,4 +1,4 @@
-"""VQGAN-LC quantizer (Zhu et al. 2024, Sec. 3.2; zh460045050/VQGAN-LC models_vq.py): a frozen codebook plus a projector.
+"""VQGAN-LC quantizer (Zhu et al. 2024, Sec. 3.2; zh460045050/VQGAN-LC models_vq.py): frozen codebook plus projector.
 
 The codebook B (K x D, e.g. 100,000 x 768 CLIP ViT-L/14 patch-feature centroids) is a buffer and never
 trained; a linear projector P (D -> D', with bias) maps the whole codebook to the latent space, and encoder
@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import Precompute, QuantOutput, Quantizer, flat, register_quantizer
+from models.quantizers.base import Precompute, Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
-
 
 CODEBOOK_INITS = ("kmeans", "random_selection", "random")  # VQGAN-LC Table 6 strategies
 
@@ -33,7 +32,8 @@ class LCQuantizer(Quantizer):
                  trainable: bool = False, codebook_loss_weight: float = 0.33) -> None:
         super().__init__()
         if not projector and codebook_dim != embed_dim:
-            raise ValueError(f"without a projector the codebook dim ({codebook_dim}) must equal embed_dim ({embed_dim})")
+            raise ValueError(f"without a projector the codebook dim ({codebook_dim}) must equal embed_dim "
+                             f"({embed_dim})")
         self.n_embed, self.codebook_dim, self.embed_dim = n_embed, codebook_dim, embed_dim
         self.codebook_loss_weight = codebook_loss_weight
         init = torch.empty(n_embed, codebook_dim).uniform_(-1.0 / n_embed, 1.0 / n_embed)  # the code's random init

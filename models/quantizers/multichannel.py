@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from models.quantizers.base import QuantOutput, Quantizer, register_quantizer
+from models.quantizers.base import Quantizer, QuantOutput, register_quantizer
 from models.quantizers.vq import VectorQuantizer
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from models.quantizers.base import QuantOutput, Quantizer, register_quantizer
+from models.quantizers.base import Quantizer, QuantOutput, register_quantizer
 from models.quantizers.ema import EMACodebook
 
 
