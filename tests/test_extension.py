@@ -97,7 +97,8 @@ def registered(monkeypatch):
     monkeypatch.setitem(RUNNERS, "ext_init_codes", run_init_codes)
 
 
-def test_new_quantizer_builds_and_owns_its_latent_shape(registered):
+@pytest.mark.usefixtures("registered")
+def test_new_quantizer_builds_and_owns_its_latent_shape():
     entry = create_entry("ext_pair_vqgan", "smoke")
     model = build_tokenizer(entry)
     assert isinstance(model.quantize, PairQuantizer)
@@ -110,7 +111,8 @@ def test_new_quantizer_builds_and_owns_its_latent_shape(registered):
     assert torch.equal(replace_with_mth_nearest(model, x, 1), enc.indices)
 
 
-def test_new_quantizer_plans_trains_and_evaluates_at_smoke_scale(registered, tmp_path):
+@pytest.mark.usefixtures("registered")
+def test_new_quantizer_plans_trains_and_evaluates_at_smoke_scale(tmp_path):
     from bench.suite import run_suite
 
     over = ["suite=recon", "tokenizer=ext_pair_vqgan", "train.steps=2", "launcher=debug", "scale.eval.max_images=8",

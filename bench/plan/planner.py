@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 from bench.core.registry import RegistryError
@@ -77,7 +76,8 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
     method = row.get("method", entry.name)
     if row.get("setting"):
         setting = row["setting"] if scale["name"] == "paper" else f"{row['setting']} [{setting}]"
-    weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
+    # the metric networks' settings (pretrained, or random with a seed): the stage config key metric_weights
+    metric_weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
     ckpt = _checkpoint(cfg, entry.name, run.get("checkpoint"))
     if ckpt:
         setting += f" {'fixed' if run.get('checkpoint') else 'released'}:{ckpt['sha256'][:8]}"
@@ -92,7 +92,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
                 kind = "fixed" if run.get("checkpoint") else "released"
                 ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} ({kind} weights) on {ds}",
                            {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
-                            "task_version": task.version, "seed": cfg["seed"], "metric_weights": weights,
+                            "task_version": task.version, "seed": cfg["seed"], "metric_weights": metric_weights,
                             "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
                             **eval_stage_options(scale["eval"])},
                            labels=labels)
@@ -109,32 +109,32 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
             entry = resolve_entry(run["tokenizer"], "paper", over, d, paper)
             tok_cfg = entry.to_dict()
-        inputs = _precompute_inputs(cfg, entry, data_name, weights, stages)
+        inputs = _precompute_inputs(cfg, entry, data_name, metric_weights, stages)
         if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
             first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
             p1 = Stage("train_tokenizer", f"train {entry.name} phase 1 on {ds}",
-                       {"tokenizer": first.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
+                       {"tokenizer": first.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": metric_weights},
                        inputs=inputs, labels=labels)
             stages.setdefault(p1.key, p1)
             inputs = (p1.key,)
         train = Stage("train_tokenizer", f"train {entry.name} on {ds}" + (" phase 2" if entry.phase1 else ""),
-                      {"tokenizer": tok_cfg, "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
+                      {"tokenizer": tok_cfg, "dataset": d, "seed": cfg["seed"], "metric_weights": metric_weights},
                       inputs=inputs, labels=labels)
         stages.setdefault(train.key, train)
         for task_name in [t for t in run["tasks"] if TASKS.get(t).task not in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)
             if task.task in DOWNSTREAM:
-                plan_downstream(cfg, run, entry, task, d, train.key, labels, weights, stages)
+                plan_downstream(cfg, run, entry, task, d, train.key, labels, metric_weights, stages)
                 continue
             ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
                        {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
-                        "seed": cfg["seed"], "metric_weights": weights, "max_images": scale["eval"]["max_images"],
+                        "seed": cfg["seed"], "metric_weights": metric_weights, "max_images": scale["eval"]["max_images"],
                         "num_workers": scale["eval"]["num_workers"], **eval_stage_options(scale["eval"])},
                        inputs=(train.key,), labels=labels)
             stages.setdefault(ev.key, ev)
 
 
-def _precompute_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weights: dict[str, Any],
+def _precompute_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, metric_weights: dict[str, Any],
                        stages: dict[str, Stage]) -> tuple[str, ...]:
     """The stage the quantizer needs before training (VQGAN-LC: build_codebook; most: none), added to `stages`."""
     pre = precompute_for(entry.model)
@@ -145,7 +145,7 @@ def _precompute_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weig
         raise RegistryError(f"{pre.dataset_field}: unknown dataset '{src}'; expected one of {DATASETS.names()}")
     d = _dataset_config(cfg, src, entry.model.resolution)
     stage = Stage(pre.kind, f"{pre.title} for {entry.name} from {src}",
-                  {**pre.config, "dataset": d, "seed": cfg["seed"], pre.networks_key: weights},
+                  {**pre.config, "dataset": d, "seed": cfg["seed"], pre.networks_key: metric_weights},
                   labels={"dataset": src, "method": entry.name, "setting": pre.setting})
     stages.setdefault(stage.key, stage)
     return (stage.key,)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.resources import data_path
+from bench.report.numbers import fmt_number
 from tasks.metrics.protocols import PAPER_PROTOCOL, protocol_facts, supports
 from tasks.metrics.registry import METRICS, paper_metric_facts
 
@@ -152,12 +153,6 @@ def compare(paper_rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
 
 # --- paper-style tables --------------------------------------------------------------------------------------
 
-def _fmt(v: float) -> str:
-    if v is None or pd.isna(v):
-        return "-"
-    return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
-
-
 def _best(values: pd.Series, metric: str) -> float | None:
     v = values.dropna()
     if v.empty:
@@ -189,13 +184,13 @@ def paper_table(cmp: pd.DataFrame) -> tuple[str, str]:
                 continue
             statuses.append(r.status)
             pb, ob = best[m]
-            pv = _fmt(r.paper_value)
-            ov = _fmt(r.our_value)
+            pv = fmt_number(r.paper_value, missing="-")
+            ov = fmt_number(r.our_value, missing="-")
             pv_md = f"**{pv}**" if pb is not None and r.paper_value == pb else pv
             ov_md = f"**{ov}**" if ob is not None and r.our_value == ob else ov
-            md_cells += [pv_md, ov_md, _fmt(r.delta)]
+            md_cells += [pv_md, ov_md, fmt_number(r.delta, missing="-")]
             tex_cells += [rf"\textbf{{{pv}}}" if pv_md != pv else pv, rf"\textbf{{{ov}}}" if ov_md != ov else ov,
-                          _fmt(r.delta)]
+                          fmt_number(r.delta, missing="-")]
         summary = ", ".join(f"{s}×{statuses.count(s)}" if statuses.count(s) > 1 else s for s in dict.fromkeys(statuses))
         small = [m for m in metrics if (r := cell.get((ds, method, setting, m))) is not None
                  and str(getattr(r, "small_sample", "") or "") not in ("", "nan")]
@@ -227,3 +222,30 @@ def write_compare(cmp: pd.DataFrame, out_dir: Path, title: str) -> None:
                                                        for r in notes.itertuples()] if len(notes) else []
     (out_dir / "compare.md").write_text("\n".join(head) + md + "\n".join(tail) + "\n")
     (out_dir / "compare.tex").write_text(f"% {title}: vqbench vs published (booktabs)\n" + tex)
+
+
+def own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
+    """Paper-row skeletons (no published value) for our records, so a figure without numbers still plots."""
+    ours = _ours_long(df).drop_duplicates(["dataset", "method", "setting", "metric"])
+    return pd.DataFrame({"paper": paper, "table": table, "dataset": ours["dataset"], "method": ours["method"],
+                         "setting": ours["setting"], "metric": ours["metric"], "value": float("nan"),
+                         "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})
+
+
+def params_compare(df: pd.DataFrame) -> pd.DataFrame:
+    """Unified Table 1: our meta-device parameter counts against every figure a paper prints for that entry."""
+    rows = []
+    for _, r in df[df["metric"] == "params_m"].iterrows():
+        pub = r.get("published_params_m")
+        base = {"paper": "", "table": "table1", "dataset": r["dataset"], "method": r["method"], "setting": r["setting"],
+                "metric": "params_m", "unit": "M", "is_paper_method": True, "our_value": r["value"],
+                "our_metric": "params_m", "paper_value": pub}
+        if pub is None or pd.isna(pub):
+            rows.append({**base, "delta": float("nan"), "status": "not-comparable",
+                         "why": "the papers print no parameter figure for this entry"})
+            continue
+        decimals = int(r.get("published_decimals", 1))
+        same = round(r["value"], decimals) == pub
+        rows.append({**base, "delta": r["value"] - pub, "status": "match" if same else "protocol-mismatch",
+                     "why": "" if same else str(r.get("param_gap") or "count differs from the published figure")})
+    return pd.DataFrame(rows)

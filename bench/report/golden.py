@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.report.numbers import fmt_number
 from bench.stages.base import Stage, stage_dir
 
 CHECKS = ("fixed_weights", "trajectory", "end_of_run")
@@ -145,7 +146,8 @@ def summarize(diff: pd.DataFrame) -> tuple[int, list[str]]:
         for _, r in bad.head(20).iterrows():
             step = f" step {r['step']}" if r["step"] >= 0 else ""
             lines.append(f"  {r['status'].upper()} {r['check']} {r['dataset']} {r['method']} {r['metric']}{step}: "
-                         f"golden {_num(r['value_golden'])}, ours {_num(r.get('value_ours'))}; {r['why']}")
+                         f"golden {fmt_number(r['value_golden'], 6)}, ours {fmt_number(r.get('value_ours'), 6)}; "
+                         f"{r['why']}")
     unchecked = diff[diff["status"] == "not-comparable"]
     if len(unchecked):
         reasons = sorted(set(unchecked["why"]))
@@ -163,13 +165,10 @@ def write_diff(diff: pd.DataFrame, out_dir: Path) -> None:
         tol = f"{r['tol_kind']} {float(r['tolerance']):.3g}"
         step = "" if r["step"] < 0 else str(r["step"])
         lines.append(f"| {r['check']} | {r['dataset']} | {r['method']} | {r['metric']} | {step} | "
-                     f"{_num(r['value_golden'])} | {_num(r.get('value_ours'))} | {_num(r['delta'])} | {tol} | "
+                     f"{fmt_number(r['value_golden'], 6)} | {fmt_number(r.get('value_ours'), 6)} | "
+                     f"{fmt_number(r['delta'], 6)} | {tol} | "
                      f"**{r['status']}** |")
     (out_dir / "golden_diff.md").write_text("\n".join(lines) + "\n")
-
-
-def _num(v: Any) -> str:
-    return "" if v is None or pd.isna(v) else f"{float(v):.6g}"
 
 
 def update_values(observed: pd.DataFrame, golden_path: Path, target: Path) -> None:
