@@ -1,8 +1,10 @@
 """The extension points are real: a quantizer written here, in the test file alone, with its own precompute
-stage, registered next to a tokenizer entry that uses it, plans, trains and evaluates at smoke scale.
+stage, registered next to a tokenizer entry that uses it, plans, trains and evaluates at smoke scale; and a task
+kind written here plans and runs itself after training.
 
 Nothing outside this file is edited: the quantizer registry builds the module, gives the latent shape and the
-precompute stage; the planner and the train stage take them from it (models/quantizers/base.py)."""
+precompute stage; the planner and the train stage take them from it (models/quantizers/base.py). A task kind is
+a TaskSpec, a planner (bench/plan/downstream.py TASK_PLANNERS) and a stage runner (bench/stages/base.py RUNNERS)."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,14 +16,17 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import compose
 from torch import nn
 
+from bench.plan.downstream import TASK_PLANNERS, TaskPlan
 from bench.plan.planner import plan
-from bench.stages.base import RUNNERS, Runtime, Stage, stage_dir
+from bench.stages.base import RUNNERS, Runtime, Stage, stage_dir, write_records
+from bench.stages.common import load_trained_tokenizer
+from conftest import compose
 from models.quantizers import QUANTIZERS, Precompute, Quantizer, QuantOutput
 from models.registry import TOKENIZERS, TokenizerEntry, build_tokenizer, create_entry
 from models.tokenizer import latent_shape
+from tasks.registry import TASKS, TaskSpec
 
 
 class PairQuantizer(Quantizer):
@@ -127,3 +132,37 @@ def test_new_quantizer_plans_trains_and_evaluates_at_smoke_scale(tmp_path):
     assert set(df["method"]) == {"ext_pair_vqgan"}
     assert set(df["tokens_per_image"]) == {8 * 8 * 2}
     assert {"psnr_rgb", "usage"} <= set(df["metric"]) and df["value"].notna().all()
+
+
+def plan_token_count(ctx: TaskPlan) -> None:
+    """Test task kind: one stage after the tokenizer's training stage."""
+    st = Stage("ext_token_count", f"token count of {ctx.entry.name}", {**ctx.common, "dataset": ctx.d},
+               inputs=(ctx.train_key,), labels=ctx.labels)
+    ctx.stages.setdefault(st.key, st)
+
+
+def run_token_count(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+    """Its runner: the trained tokenizer's tokens per image and codebook size, as records."""
+    model = load_trained_tokenizer(rt, stage.inputs[0], stage.config["tokenizer"])
+    values = {"tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size}
+    protocol = {"scale": "smoke", "task": f"ext_token_count@v{stage.config['task_version']}", "split": "none",
+                "metric_weights": "none (no metric network)", "image_count": 0}
+    return {"records": write_records(out, stage, device, stage.config["seed"], {}, values, protocol)}
+
+
+def test_new_task_kind_plans_and_runs_itself(monkeypatch, tmp_path):
+    from bench.suite import run_suite
+
+    monkeypatch.setitem(TASKS._entries, "ext_token_count", TaskSpec(
+        "ext_token_count", 1, "tokens per image of the trained tokenizer", "none", ("tokens_per_image",)))
+    monkeypatch.setitem(TASK_PLANNERS, "ext_token_count", plan_token_count)
+    monkeypatch.setitem(RUNNERS, "ext_token_count", run_token_count)
+    cfg = compose(["suite=recon", "tokenizer=movq_f16_1024", "train.steps=1", "launcher=debug",
+                   f"paths.work_dir={tmp_path / 'w'}", f"paths.results_dir={tmp_path / 'r'}"])
+    cfg["suite"]["runs"][0]["tasks"] = ["ext_token_count"]
+    stages = plan(cfg)
+    assert [s.kind for s in stages] == ["train_tokenizer", "ext_token_count"]
+    assert stages[1].inputs == (stages[0].key,) and stages[1].config["task_version"] == 1
+    assert run_suite(cfg) == 0
+    df = pd.read_csv(tmp_path / "r" / "recon" / "results.csv").set_index("metric")
+    assert df.loc["tokens_per_image", "value"] == 8 * 8 * 4 and df.loc["codebook_size", "value"] == 64
