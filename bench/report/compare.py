@@ -36,7 +36,7 @@ def load_paper_numbers(path: Path = PAPER_NUMBERS) -> pd.DataFrame:
     """The transcribed table; values converted to the units vqbench reports (percent -> fraction)."""
     df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     df["paper_value"] = [v / 100.0 if u == "percent" and m != "top1" else v
-                         for v, u, m in zip(df["value"], df["unit"], df["metric"])]
+                         for v, u, m in zip(df["value"], df["unit"], df["metric"], strict=True)]
     return df
 
 
@@ -121,10 +121,12 @@ def compare(paper_rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
         if cand.empty:
             status = "missing" if bool(p["tokenizer_implemented"]) else "paper-only"
             out.append({**base, "our_value": float("nan"), "delta": float("nan"), "status": status, "our_metric": "",
-                        "eval_protocol": "", "small_sample": "", "why": "" if status == "missing" else "method not implemented in vqbench"})
+                        "eval_protocol": "", "small_sample": "",
+                        "why": "" if status == "missing" else "method not implemented in vqbench"})
             continue
         # prefer the candidate whose protocol agrees with the paper's (e.g. psnr_y for VQGAN-LC)
-        bad = [_contradicts(p["paper"], p["metric"], m, f) for m, f in zip(cand["our_metric"], cand["facts"])]
+        bad = [_contradicts(p["paper"], p["metric"], m, f)
+               for m, f in zip(cand["our_metric"], cand["facts"], strict=True)]
         cand = cand.assign(n_bad=[len(b) for b in bad], bad=bad).sort_values("n_bad", kind="stable")
         c = cand.iloc[0]
         delta = c["ours"] - p["paper_value"]
@@ -163,10 +165,11 @@ def _best(values: pd.Series, metric: str) -> float | None:
 def paper_table(cmp: pd.DataFrame) -> tuple[str, str]:
     """(markdown, LaTeX booktabs): rows as the paper orders them; per metric paper | ours | delta; best in bold."""
     metrics = list(dict.fromkeys(cmp["metric"]))
-    rows = list(dict.fromkeys(zip(cmp["dataset"], cmp["method"], cmp["setting"])))
+    rows = list(dict.fromkeys(zip(cmp["dataset"], cmp["method"], cmp["setting"], strict=True)))
     cell = {(r.dataset, r.method, r.setting, r.metric): r for r in cmp.itertuples()}
     comparable = cmp[cmp["status"] != "not-comparable"]
-    best = {m: (_best(cmp[cmp.metric == m]["paper_value"], m), _best(comparable[comparable.metric == m]["our_value"], m))
+    best = {m: (_best(cmp[cmp.metric == m]["paper_value"], m),
+                _best(comparable[comparable.metric == m]["our_value"], m))
             for m in metrics}
     md = ["| dataset | method | setting | " + " | ".join(f"{m} paper | {m} ours | Δ" for m in metrics) + " | status |",
           "|---|---|---|" + "---:|---:|---:|" * len(metrics) + "---|"]

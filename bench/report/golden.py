@@ -64,7 +64,8 @@ def trajectory_rows(stages: list[Stage], work_dir: str | Path) -> list[dict[str,
             rec = json.loads(line) if line.strip() else {}
             for term in TRAJECTORY_TERMS:
                 if term in rec:
-                    rows.append({"check": "trajectory", **{k: st.labels.get(k, "") for k in ("dataset", "method", "setting")},
+                    labels = {k: st.labels.get(k, "") for k in ("dataset", "method", "setting")}
+                    rows.append({"check": "trajectory", **labels,
                                  "metric": term, "step": int(rec["step"]), "value": float(rec[term]),
                                  "config_hash": st.key.split("-", 1)[1], **prov})
     return rows
@@ -95,7 +96,9 @@ def diff_golden(observed: pd.DataFrame, golden_path: Path) -> pd.DataFrame:
     statuses, deltas, whys = [], [], []
     for _, r in m.iterrows():
         if r["_merge"] == "left_only":
-            statuses.append("missing"); deltas.append(float("nan")); whys.append("this run did not produce it")
+            statuses.append("missing")
+            deltas.append(float("nan"))
+            whys.append("this run did not produce it")
             continue
         delta = float(r["value_ours"]) - float(r["value_golden"])
         deltas.append(delta)
@@ -159,7 +162,8 @@ def summarize(diff: pd.DataFrame) -> tuple[int, list[str]]:
 def write_diff(diff: pd.DataFrame, out_dir: Path) -> None:
     """golden_diff.csv and a markdown view of it."""
     diff.to_csv(out_dir / "golden_diff.csv", index=False)
-    lines = ["# Golden diff", "", "| check | dataset | method | metric | step | golden | ours | delta | band | status |",
+    lines = ["# Golden diff", "",
+             "| check | dataset | method | metric | step | golden | ours | delta | band | status |",
              "|---|---|---|---|---:|---:|---:|---:|---|---|"]
     for _, r in diff.iterrows():
         tol = f"{r['tol_kind']} {float(r['tolerance']):.3g}"

@@ -164,7 +164,8 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
 
     c = stage.config
     caches = [k for k in stage.inputs if k.startswith("token_cache-")]
-    by_split = {json.loads((stage_dir(rt.work_dir, k) / "stage.json").read_text())["config"]["split"]: k for k in caches}
+    by_split = {json.loads((stage_dir(rt.work_dir, k) / "stage.json").read_text())["config"]["split"]: k
+                for k in caches}
     tr, tr_y, _ = load_cache(stage_dir(rt.work_dir, by_split["train"]), "train", "indices")
     va, va_y, _ = load_cache(stage_dir(rt.work_dir, by_split["val"]), "val", "indices")
     cfg = CLASSIFIERS.get(c["classifier"])[c["scale"]]
@@ -197,7 +198,8 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
     tokenizer = _tokenizer(rt, train_key, c["tokenizer"]).to(device)
     w = c["metric_weights"]
     spec = metric_weights_spec(w, rt)
-    base = {"scale": c["scale"], "metric_weights": metric_weights_label(w), "task": f"{c['analysis']}@v{c['task_version']}"}
+    base = {"scale": c["scale"], "metric_weights": metric_weights_label(w),
+            "task": f"{c['analysis']}@v{c['task_version']}"}
     rows, hashes = [], {}
     kind = c["analysis"]
     if kind == "usage_over_training":

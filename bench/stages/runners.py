@@ -53,7 +53,7 @@ def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.devic
         torch.save({"codebook": codebook, "encoder": c["encoder"], "encoder_weights": w["mode"],
                     "encoder_hash": encoder_hash}, tmp)
     return {"features": n_feats, "images": used, "n_embed": c["n_embed"], "dim": int(codebook.shape[1]),
-            "encoder": c["encoder"], "encoder_weights": w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}"),
+            "encoder": c["encoder"], "encoder_weights": metric_weights_label(w),
             "encoder_hash": encoder_hash, **info}
 
 
