@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from bench.launch import slurm
 
-from bench.stages import runners as stage_runners  # noqa: F401  (registers the slurm executor and the stage runners)
 from bench.plan.config import check_config, check_paths, listing
 from bench.launch.executors import EXECUTORS
 from bench.report.golden import diff_golden, observed_frame, summarize, update_values, write_diff
 from bench.plan.planner import plan
 from bench.core.resources import is_installed_copy, resolve
-from bench.stages.base import Runtime, is_done
+from bench.stages.base import Runtime, Stage, is_done
 from bench.report.store import consolidate, load_records
 
 
@@ -44,6 +44,24 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
         raise SystemExit(f"error: {err}") from None
 
 
+@dataclass(frozen=True)
+class SuiteRun:
+    """What every action works on: the resolved config, its planned stages and where they live."""
+
+    cfg: dict[str, Any]
+    stages: list[Stage]
+    rt: Runtime
+    out_dir: Path
+
+    @property
+    def suite(self) -> dict[str, Any]:
+        return self.cfg["suite"]
+
+    @property
+    def work_dir(self) -> str:
+        return self.cfg["paths"]["work_dir"]
+
+
 def run_suite(cfg: dict[str, Any]) -> int:
     """Exit code: 0 when every stage finished and no golden number drifted."""
     if cfg.get("list"):
@@ -51,60 +69,82 @@ def run_suite(cfg: dict[str, Any]) -> int:
         return 0
     check_config(cfg)  # bad types and ranges fail here, before any stage starts
     check_paths(cfg)  # an unwritable work or results folder fails now, not after the stages ran
-    suite, scale = cfg["suite"], cfg["scale"]
-    work_dir = cfg["paths"]["work_dir"]
-    out_dir = Path(cfg["paths"]["results_dir"]) / suite["name"]
-    stages = plan(cfg)
+    scale = cfg["scale"]
     loader = scale.get("loader") or {}
-    rt = Runtime(work_dir=str(Path(work_dir).resolve()), threads=scale["threads"], device=scale["device"],
-                 weights_dir=scale["metrics"]["weights_dir"], loader_workers=loader.get("workers"),
-                 prefetch_factor=int(loader.get("prefetch_factor", 2)))
+    rt = Runtime(work_dir=str(Path(cfg["paths"]["work_dir"]).resolve()), threads=scale["threads"],
+                 device=scale["device"], weights_dir=scale["metrics"]["weights_dir"],
+                 loader_workers=loader.get("workers"), prefetch_factor=int(loader.get("prefetch_factor", 2)))
+    run = SuiteRun(cfg, plan(cfg), rt, Path(cfg["paths"]["results_dir"]) / cfg["suite"]["name"])
     action = cfg.get("action", "run")
-    if action == "plan":
-        from bench.plan.recipes import write_plan
-        for st in stages:
-            print(f"{'done   ' if is_done(work_dir, st.key) else 'pending'}  {st.key}  {st.name}  <- {list(st.inputs)}")
-        write_plan(stages, scale["name"], out_dir)
-        return 0
-    if action == "status":
-        slurm.print_status(stages, work_dir, suite["name"])
-        return 0
-    if action not in ("run", "collect", "update_golden", "compare"):
-        raise SystemExit(f"error: unknown action '{action}'; expected run, status, collect, compare, update_golden "
-                         "or plan")
+    if action not in ACTIONS:
+        raise SystemExit(f"error: unknown action '{action}'; expected {', '.join(ACTIONS)}")
+    return ACTIONS[action](run)
+
+
+def plan_action(run: SuiteRun) -> int:
+    """action=plan: the stage graph with what is done, and plan.json / plan.md."""
+    from bench.plan.recipes import write_plan
+
+    for st in run.stages:
+        print(f"{'done   ' if is_done(run.work_dir, st.key) else 'pending'}  {st.key}  {st.name}  <- {list(st.inputs)}")
+    write_plan(run.stages, run.cfg["scale"]["name"], run.out_dir)
+    return 0
+
+
+def status_action(run: SuiteRun) -> int:
+    """action=status: SLURM job states and logs of the suite's stages."""
+    slurm.print_status(run.stages, run.work_dir, run.suite["name"])
+    return 0
+
+
+def execute_action(run: SuiteRun) -> int:
+    """action=run and action=update_golden: run the pending stages, then report (unless detached)."""
+    cfg, suite = run.cfg, run.suite
+    pending = [st for st in run.stages if not is_done(run.work_dir, st.key)]
+    preflight(pending, cfg["scale"])
+    print(f"suite {suite['name']}: {len(run.stages)} stages, {len(run.stages) - len(pending)} already done, "
+          f"{len(pending)} to run (launcher={cfg['launcher']['name']}, work_dir={run.rt.work_dir})")
+    t0 = time.time()
     report_ok = True
-    if action in ("run", "update_golden"):
-        pending = [st for st in stages if not is_done(work_dir, st.key)]
-        preflight(pending, scale)
-        print(f"suite {suite['name']}: {len(stages)} stages, {len(stages) - len(pending)} already done, "
-              f"{len(pending)} to run (launcher={cfg['launcher']['name']}, work_dir={rt.work_dir})")
-        t0 = time.time()
-        if pending:
-            executor = EXECUTORS.get(cfg["launcher"]["name"])(**cfg["launcher"], suite_name=suite["name"])
-            report = executor.run(pending, rt)
-            if cfg["launcher"].get("detach"):
-                print(f"detached: jobs queued; python bench/run.py suite={suite['name']} action=status | action=collect")
-                return 0
-            report_ok = report.ok
-            for key, err in {**report.failed, **report.skipped}.items():
-                print(f"  NOT DONE {key}: {err}")
-        print(f"stages finished in {time.time() - t0:.1f}s")
-    df = consolidate(suite, load_records(stages, work_dir), out_dir)
+    if pending:
+        executor = EXECUTORS.get(cfg["launcher"]["name"])(**cfg["launcher"], suite_name=suite["name"])
+        report = executor.run(pending, run.rt)
+        if cfg["launcher"].get("detach"):
+            print(f"detached: jobs queued; python bench/run.py suite={suite['name']} action=status | action=collect")
+            return 0
+        report_ok = report.ok
+        for key, err in {**report.failed, **report.skipped}.items():
+            print(f"  NOT DONE {key}: {err}")
+    print(f"stages finished in {time.time() - t0:.1f}s")
+    return report_action(run, report_ok)
+
+
+def report_action(run: SuiteRun, report_ok: bool = True) -> int:
+    """action=collect and action=compare (and the end of a run): consolidate records, golden check, tables."""
+    action, suite, out_dir = run.cfg.get("action", "run"), run.suite, run.out_dir
+    df = consolidate(suite, load_records(run.stages, run.work_dir), out_dir)
     print(f"wrote {out_dir / 'results.csv'} ({len(df)} records) and {out_dir / 'results.md'}")
     code = 0 if report_ok else 1
     golden = suite.get("golden")
     if df.empty and action in ("run", "update_golden"):  # a run that produced no record failed (compare and
         # collect still report: every paper row then shows as missing)
         print(f"error: no records: no stage of suite {suite['name']} wrote a result (see NOT DONE above and the "
-              f"stages' failed.json under {rt.work_dir}/stages)")
+              f"stages' failed.json under {run.rt.work_dir}/stages)")
         return 1
     if golden:
-        code = max(code, golden_check(action, Path(resolve(golden)), df, stages, work_dir, out_dir, report_ok))
+        code = max(code, golden_check(action, Path(resolve(golden)), df, run.stages, run.work_dir, out_dir,
+                                      report_ok))
     if action == "compare":
         paper_compare(suite, df, out_dir)
     else:
         print((out_dir / "results.md").read_text())
     return code
+
+
+ACTIONS: dict[str, Callable[[SuiteRun], int]] = {
+    "run": execute_action, "update_golden": execute_action, "collect": report_action, "compare": report_action,
+    "status": status_action, "plan": plan_action,
+}
 
 
 def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_dir: str, out_dir: Path,
@@ -135,12 +175,12 @@ def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_d
 
 def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> None:
     """Join with results/paper_numbers.csv (paper suites): statuses, paper-style tables, plots. Never fails."""
-    from bench.report.compare import compare, load_paper_numbers, write_compare
+    from bench.report.compare import compare, load_paper_numbers, own_rows, params_compare, write_compare
     from bench.report.plots import plots_for
 
     paper, table = suite.get("paper"), suite.get("paper_table")
     if suite["name"] == "table1" and "published_params_m" in df:
-        cmp = _params_compare(df)
+        cmp = params_compare(df)
         write_compare(cmp, out_dir, "Unified Table 1 (parameters vs the papers' figures)")
         print((out_dir / "compare.md").read_text())
         return
@@ -151,39 +191,10 @@ def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> Non
     rows = numbers[(numbers["paper"] == paper) & (numbers["table"] == table)]
     cmp = compare(rows, df)
     if rows.empty:  # a figure the paper draws without printing numbers: our points only
-        cmp = compare(_own_rows(df, paper, table), df)
+        cmp = compare(own_rows(df, paper, table), df)
     write_compare(cmp, out_dir, f"{paper} {table}")
     plots = plots_for(paper, table, cmp, out_dir / "plots")
     counts = cmp["status"].value_counts().to_dict() if len(cmp) else {}
     print(f"compare {paper} {table}: {counts} -> {out_dir / 'compare.md'}, {out_dir / 'compare.tex'}"
           + (f", {len(plots)} plot files in {out_dir / 'plots'}" if plots else ""))
     print((out_dir / "compare.md").read_text())
-
-
-def _own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
-    """Paper-row skeletons (no published value) for our records, so a figure without numbers still plots."""
-    from bench.report.compare import _ours_long
-
-    ours = _ours_long(df).drop_duplicates(["dataset", "method", "setting", "metric"])
-    return pd.DataFrame({"paper": paper, "table": table, "dataset": ours["dataset"], "method": ours["method"],
-                         "setting": ours["setting"], "metric": ours["metric"], "value": float("nan"),
-                         "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})
-
-
-def _params_compare(df: pd.DataFrame) -> pd.DataFrame:
-    """Unified Table 1: our meta-device parameter counts against every figure a paper prints for that entry."""
-    rows = []
-    for _, r in df[df["metric"] == "params_m"].iterrows():
-        pub = r.get("published_params_m")
-        base = {"paper": "", "table": "table1", "dataset": r["dataset"], "method": r["method"], "setting": r["setting"],
-                "metric": "params_m", "unit": "M", "is_paper_method": True, "our_value": r["value"],
-                "our_metric": "params_m", "paper_value": pub}
-        if pub is None or pd.isna(pub):
-            rows.append({**base, "delta": float("nan"), "status": "not-comparable",
-                         "why": "the papers print no parameter figure for this entry"})
-            continue
-        decimals = int(r.get("published_decimals", 1))
-        same = round(r["value"], decimals) == pub
-        rows.append({**base, "delta": r["value"] - pub, "status": "match" if same else "protocol-mismatch",
-                     "why": "" if same else str(r.get("param_gap") or "count differs from the published figure")})
-    return pd.DataFrame(rows)

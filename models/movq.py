@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.quantizers.multichannel import MultichannelQuantizer
+from models.quantizers import build_quantizer
 from models.taming_modules import Decoder, Encoder
+from models.tokenizer import token_grid
 from models.vqgan import TamingArch, TamingTokenizer
 
 F0_MODES = ("fourier", "sinusoid", "constant", "quantized")
@@ -28,6 +29,11 @@ class MoVQConfig(TamingArch):
     f0: str = "fourier"
     spatial_norm: str = "first3"  # paper: first three decoder blocks; 'all': ai-forever MoVQGAN code
     fourier_scale: float = 10.0  # std of the random Fourier frequencies (unpublished; Tancik et al. default)
+
+    @property
+    def quantizer(self) -> str:
+        """MoVQ always quantizes c channel chunks against one codebook (a property: not in the stage config)."""
+        return "multichannel"
 
 
 class InitialFeature(nn.Module):
@@ -68,14 +74,14 @@ class MoVQ(TamingTokenizer):
     def __init__(self, cfg: MoVQConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        side = cfg.resolution // cfg.downsample
+        side, _ = token_grid(cfg)
         self.encoder = Encoder(in_channels=3, **cfg.backbone())
         self.quant_conv = nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
-        self.quantize = MultichannelQuantizer(cfg.n_embed, cfg.embed_dim, cfg.channels, cfg.beta, cfg.beta_placement)
+        self.quantize = build_quantizer(cfg)
         self.f0 = InitialFeature(cfg.f0, cfg.z_channels, side, cfg.embed_dim, cfg.fourier_scale)
         self.decoder = Decoder(out_ch=3, zq_ch=cfg.embed_dim, spatial_norm=cfg.spatial_norm, **cfg.backbone())
         self.codebook_size = cfg.n_embed
-        self.latent_shape = (side, side, cfg.channels)
+        self.latent_shape = (*token_grid(cfg), self.quantize.code_channels)
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
         """Quantised map (b, embed_dim, h, w): F0 from it (or not), modulation by it."""

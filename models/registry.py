@@ -161,14 +161,6 @@ def build_tokenizer(entry: TokenizerEntry) -> Tokenizer:
     return BUILDERS[type(entry.model)](entry.model)
 
 
-def latent_channels(entry: TokenizerEntry) -> int:
-    """c in the (h, w, c) token map: RQ depth, MoVQ channels, else 1."""
-    m = entry.model
-    if getattr(m, "quantizer", None) == "rq":
-        return m.depth
-    return getattr(m, "channels", 1)
-
-
 def count_params(entry: TokenizerEntry) -> int:
     """Parameters of encoder + quantizer + decoder (no discriminator, no LPIPS), counted on the meta device."""
     with torch.device("meta"):
@@ -467,7 +459,7 @@ def seqgan_f16_1024(scale: str) -> TokenizerEntry:
 # Ablation knobs the tables sweep, as config fields (python bench/run.py tokenizer.model.<knob>=<value>).
 KNOBS: dict[str, str] = {
     "model.beta_placement": "legacy | corrected (taming quantizer; VQ, MoVQ)",
-    "model.quantizer": "vq | fc | ema | rq | lc (VQGAN family; lc needs a VQGAN-LC entry)",
+    "model.quantizer": "vq | fc | ema | rq | lc, or any registered quantizer (VQGAN family; lc needs a VQGAN-LC entry)",
     "model.depth": "RQ depth (code channels per position)",
     "model.f0": "fourier | sinusoid | constant | quantized (MoVQ Fig. 6a; 'quantized' = ai-forever code)",
     "model.channels": "1 | 2 | 4 | 8 | 16 (MoVQ Fig. 6c; must divide embed_dim)",

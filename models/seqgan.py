@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from models.maskgit_modules import Decoder, Encoder
-from models.quantizers.entropy_vq import EntropyVectorQuantizer
-from models.quantizers.fc import FactorizedQuantizer
-from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput
+from models.quantizers import build_quantizer
+from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput, token_grid
 
 CODEBOOK_REGS = ("entropy", "kmeans", "fn", "none")
 
@@ -44,6 +43,11 @@ class SeQGANConfig:
     def downsample(self) -> int:
         return 2 ** (len(self.ch_mult) - 1)
 
+    @property
+    def quantizer(self) -> str:
+        """'fn' is the factorized quantizer; the other regularisers are options of the entropy quantizer."""
+        return "fc" if self.codebook_reg == "fn" else "entropy_vq"
+
 
 class SeQGAN(Tokenizer):
     """encoder -> quantizer -> decoder; (b, 3, H, W) -> (b, H/16, W/16, 1) indices."""
@@ -56,15 +60,9 @@ class SeQGAN(Tokenizer):
         self.encoder = Encoder(cfg.ch, tuple(cfg.ch_mult), cfg.num_res_blocks, cfg.embed_dim, cfg.shortcut)
         self.decoder = Decoder(cfg.ch, tuple(cfg.ch_mult), cfg.num_res_blocks, cfg.embed_dim, cfg.decoder_extra,
                                cfg.extra_blocks, cfg.attn_window, cfg.attn_mlp_ratio, cfg.shortcut)
-        if cfg.codebook_reg == "fn":
-            self.quantize = FactorizedQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta)
-        else:
-            self.quantize = EntropyVectorQuantizer(
-                cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.entropy_gamma if cfg.codebook_reg == "entropy" else 0.0,
-                cfg.entropy_temperature, kmeans_init=cfg.codebook_reg == "kmeans")
+        self.quantize = build_quantizer(cfg)
         self.codebook_size = cfg.n_embed
-        side = cfg.resolution // cfg.downsample
-        self.latent_shape = (side, side, 1)
+        self.latent_shape = (*token_grid(cfg), self.quantize.code_channels)
 
     def encode(self, x: torch.Tensor) -> EncodeOutput:
         z = self.encoder(x)

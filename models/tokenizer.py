@@ -7,10 +7,24 @@ tokens_per_image = h * w * c.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+
+from models.quantizers.base import Quantizer, code_channels
+
+
+def token_grid(cfg: Any) -> tuple[int, int]:
+    """(h, w) of a config's token map: resolution // downsample per side (the one place it is computed)."""
+    side = cfg.resolution // cfg.downsample
+    return side, side
+
+
+def latent_shape(cfg: Any) -> tuple[int, int, int]:
+    """(h, w, c) of a config's token map; c comes from its quantizer (RQ depth, MoVQ channels, else 1)."""
+    h, w = token_grid(cfg)
+    return h, w, code_channels(cfg)
 
 
 class EncodeOutput(NamedTuple):
@@ -31,10 +45,11 @@ class TokenizerOutput(NamedTuple):
 
 
 class Tokenizer(nn.Module, ABC):
-    """Image <-> discrete tokens. Subclasses set codebook_size and latent_shape (h, w, c)."""
+    """Image <-> discrete tokens. Subclasses set codebook_size, latent_shape (h, w, c) and their quantizer."""
 
     codebook_size: int
     latent_shape: tuple[int, int, int]
+    quantize: Quantizer
 
     @property
     def tokens_per_image(self) -> int:

@@ -1,6 +1,8 @@
-"""VQGAN-family tokenizers (Esser et al. 2021, taming VQModel): encoder, quant_conv, quantizer, post_quant_conv, decoder.
+"""VQGAN-family tokenizers (Esser et al. 2021, taming VQModel): encoder, quant_conv, quantizer, post_quant_conv,
+decoder.
 
-The quantizer is chosen by config: taming VQ, VQGAN-FC, VQGAN-EMA or RQ-VAE's residual quantizer.
+The quantizer is chosen by config (`quantizer`, a name in models.quantizers.QUANTIZERS): taming VQ, VQGAN-FC,
+VQGAN-EMA, RQ-VAE's residual quantizer, VQGAN-LC's, or any newly registered one.
 """
 from __future__ import annotations
 
@@ -9,13 +11,9 @@ from typing import Literal
 
 import torch
 
-from models.quantizers.ema import EMAVectorQuantizer
-from models.quantizers.fc import FactorizedQuantizer
-from models.quantizers.lc import LCQuantizer
-from models.quantizers.rq import ResidualQuantizer
-from models.quantizers.vq import VectorQuantizer
+from models.quantizers import Quantizer, build_quantizer
 from models.taming_modules import Decoder, Encoder
-from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput
+from models.tokenizer import EncodeOutput, Tokenizer, TokenizerOutput, token_grid
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class TamingArch:
 class VQGANConfig(TamingArch):
     """taming VQGAN plus the quantizer choice (VQGAN-FC, VQGAN-EMA, RQ-VAE)."""
 
-    quantizer: str = "vq"  # vq (taming) | fc (factorized, l2-normalised) | ema (EMA codebook) | rq (residual)
+    quantizer: str = "vq"  # a registered quantizer: vq (taming) | fc (factorized) | ema (EMA codebook) | rq | lc
     depth: int = 1  # rq: residual depth = code channels per position
     ema_decay: float = 0.99
     ema_eps: float = 1e-5
@@ -91,36 +89,12 @@ class VQGANLCConfig(VQGANConfig):
         return FEATURE_ENCODERS.get(self.feature_encoder).dim
 
 
-QUANTIZERS = ("vq", "fc", "ema", "rq", "lc")
-CODEBOOK_INITS = ("kmeans", "random_selection", "random")
-
-
-def build_quantizer(cfg: VQGANConfig) -> torch.nn.Module:
-    """The quantizer module a config names (one module per quantizer under models/quantizers/)."""
-    if cfg.quantizer == "vq":
-        return VectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.beta_placement)
-    if cfg.quantizer == "fc":
-        return FactorizedQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta)
-    if cfg.quantizer == "ema":
-        return EMAVectorQuantizer(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.ema_decay, cfg.ema_eps)
-    if cfg.quantizer == "rq":
-        return ResidualQuantizer(cfg.n_embed, cfg.embed_dim, cfg.depth, cfg.beta, cfg.ema_decay, cfg.ema_eps,
-                                 cfg.restart_threshold)
-    if cfg.quantizer == "lc":
-        if not isinstance(cfg, VQGANLCConfig):
-            raise ValueError("quantizer 'lc' needs a VQGAN-LC entry (e.g. tokenizer=vqganlc_f16_100k)")
-        if cfg.codebook_init not in CODEBOOK_INITS:
-            raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got '{cfg.codebook_init}'")
-        return LCQuantizer(cfg.n_embed, cfg.codebook_dim, cfg.latent_dim, cfg.projector, cfg.codebook_trainable)
-    raise ValueError(f"unknown quantizer '{cfg.quantizer}'; expected one of {QUANTIZERS}")
-
-
 class TamingTokenizer(Tokenizer):
     """encoder -> quant_conv -> quantize -> decode; subclasses build the modules and define decode()."""
 
     encoder: torch.nn.Module
     quant_conv: torch.nn.Module
-    quantize: torch.nn.Module
+    quantize: Quantizer
     decoder: torch.nn.Module
 
     def encode(self, x: torch.Tensor) -> EncodeOutput:
@@ -155,8 +129,7 @@ class VQGAN(TamingTokenizer):
         self.quant_conv = torch.nn.Conv2d(cfg.z_channels, cfg.latent_dim, 1)
         self.post_quant_conv = torch.nn.Conv2d(cfg.latent_dim, cfg.z_channels, 1)
         self.codebook_size = cfg.n_embed
-        side = cfg.resolution // cfg.downsample
-        self.latent_shape = (side, side, cfg.depth if cfg.quantizer == "rq" else 1)
+        self.latent_shape = (*token_grid(cfg), self.quantize.code_channels)
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
         """Quantised latents (b, embed_dim, h, w) -> images."""

@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -141,14 +142,46 @@ def test_two_task_training_stage_runs_ddp_under_srun(tmp_path):
 
 def test_deepspeed_zero2_starts_under_srun(tmp_path):
     """Two tasks started by srun initialise DeepSpeed ZeRO-2 (gloo) from the SLURM environment and agree."""
+    import cloudpickle
     import submitit
 
-    from bench.core.distributed import deepspeed_selftest
-
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ex = submitit.SlurmExecutor(folder=str(tmp_path / "%j"))
     ex.update_parameters(partition="debug", nodes=1, ntasks_per_node=2, cpus_per_task=1, mem="6GB", time=20)
-    job = ex.submit(deepspeed_selftest, 2)
+    job = ex.submit(_deepspeed_selftest, 2)
     results = job.results()  # one per task
     assert sorted(r["rank"] for r in results) == [0, 1]
     assert all(r["world_size"] == 2 and r["zero_stage"] == 2 for r in results)
     assert results[0]["losses"] == results[1]["losses"] and len(results[0]["losses"]) == 3
+
+
+def _deepspeed_selftest(zero_stage: int = 2, steps: int = 3) -> dict:
+    """A few ZeRO steps of a tiny model under the SLURM-started process group (gloo on CPU): a cluster check.
+    Runs inside the SLURM job (pickled by value: the job need not import this test module).
+
+    Every rank must report the same world size and the same losses: that shows DeepSpeed was started by
+    srun with the environment exported here, not through its SSH launcher.
+    """
+    import deepspeed
+    import torch
+
+    from bench.core.distributed import init_from_slurm, rank, world_size
+
+    device = init_from_slurm(use_deepspeed=True)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    cfg = {"train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1,
+           "optimizer": {"type": "Adam", "params": {"lr": 1e-2, "torch_adam": True}},
+           "zero_optimization": {"stage": zero_stage}, "bf16": {"enabled": device.type == "cuda"}}
+    engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=cfg)
+    gen = torch.Generator().manual_seed(rank())
+    losses = []
+    for _ in range(steps):
+        x = torch.randn(4, 16, generator=gen).to(engine.device)
+        loss = engine(x.to(next(engine.parameters()).dtype)).float().pow(2).mean()
+        engine.backward(loss)
+        engine.step()
+        mean = loss.detach().clone()
+        torch.distributed.all_reduce(mean)
+        losses.append(float(mean) / world_size())
+    return {"rank": rank(), "world_size": world_size(), "losses": losses, "zero_stage": zero_stage}

@@ -6,10 +6,11 @@ other's half-written file; a reader always sees either the old or the new comple
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: mkstemp creates 0600 files, outputs should get the usual permissions
@@ -42,7 +43,6 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Replace `path` with `obj` as indented, key-sorted JSON, atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str))

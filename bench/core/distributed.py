@@ -48,14 +48,6 @@ def any_across_ranks(flags: torch.Tensor) -> torch.Tensor:
     return as_int.bool()
 
 
-def broadcast_from_lead(*tensors: torch.Tensor) -> None:
-    """Rank 0's values into every rank's tensors (in place)."""
-    if not _active():
-        return
-    for t in tensors:
-        torch.distributed.broadcast(t, src=0)
-
-
 def export_local_env(master_port: int) -> None:
     """torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR/PORT) for the tasks of a
     submitit local job (launcher=local, tasks_per_node > 1): one node, so local rank = global rank."""
@@ -90,31 +82,3 @@ def init_from_slurm(backend: str | None = None, use_deepspeed: bool = False) -> 
         else:
             torch.distributed.init_process_group(backend=backend)
     return device
-
-
-def deepspeed_selftest(zero_stage: int = 2, steps: int = 3) -> dict:
-    """A few ZeRO steps of a tiny model under the SLURM-started process group (gloo on CPU): a cluster check.
-
-    Every rank must report the same world size and the same losses: that shows DeepSpeed was started by
-    srun with the environment exported here, not through its SSH launcher.
-    """
-    import deepspeed
-
-    device = init_from_slurm(use_deepspeed=True)
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
-    cfg = {"train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1,
-           "optimizer": {"type": "Adam", "params": {"lr": 1e-2, "torch_adam": True}},
-           "zero_optimization": {"stage": zero_stage}, "bf16": {"enabled": device.type == "cuda"}}
-    engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=cfg)
-    gen = torch.Generator().manual_seed(rank())
-    losses = []
-    for _ in range(steps):
-        x = torch.randn(4, 16, generator=gen).to(engine.device)
-        loss = engine(x.to(next(engine.parameters()).dtype)).float().pow(2).mean()
-        engine.backward(loss)
-        engine.step()
-        mean = loss.detach().clone()
-        torch.distributed.all_reduce(mean)
-        losses.append(float(mean) / world_size())
-    return {"rank": rank(), "world_size": world_size(), "losses": losses, "zero_stage": zero_stage}

@@ -119,7 +119,7 @@ def device_string(device: torch.device) -> str:
     return f"cpu:{cpu_model()}:threads={torch.get_num_threads()}"
 
 
-def provenance(config_hash: str, seed: int, device: torch.device, weights: dict[str, str]) -> dict[str, Any]:
+def provenance(config_hash: str, seed: int, device: torch.device, weight_hashes: dict[str, str]) -> dict[str, Any]:
     """The provenance columns carried by every record."""
     return {
         **git_state(),
@@ -128,5 +128,5 @@ def provenance(config_hash: str, seed: int, device: torch.device, weights: dict[
         "packages": package_versions(),
         "device": device_string(device),
         **cpu_capability(),
-        **{f"weights_{k}": v for k, v in sorted(weights.items())},
+        **{f"weights_{k}": v for k, v in sorted(weight_hashes.items())},
     }

@@ -1,7 +1,8 @@
-"""Executors run a suite's pending stages: `debug` in-process, `local` as submitit local jobs.
+"""Executors run a suite's pending stages: `debug` in-process, `local` as submitit local jobs (`slurm`, in
+bench/launch/slurm.py, registers itself in the same table).
 
-The seam for later executors (SLURM): `Executor.run(stages, runtime) -> ExecReport`; stages arrive in
-dependency order with finished ones already removed.
+Every executor implements `Executor.run(stages, runtime) -> ExecReport`; stages arrive in dependency order with
+finished ones already removed.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 
 from bench.core.registry import unknown_name_message
 from bench.core.schema import ConfigValueError, check_fields, check_value, lookup
-from models.registry import KNOBS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry, latent_channels
+from models.registry import KNOBS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry
+from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
 from tasks.registry import TASKS
@@ -231,15 +232,13 @@ def listing(kind: str) -> str:
         for name in TOKENIZERS:
             for scale in SCALES:
                 e = create_entry(name, scale)
-                h = e.model.resolution // e.model.downsample
-                c = latent_channels(e)
+                h, w, c = latent_shape(e.model)
                 pub = f" (paper: {e.published_params}M)" if e.published_params else ""
-                quant = getattr(e.model, "quantizer", None) or (f"vq+{e.model.codebook_reg}"
-                                                                if hasattr(e.model, "codebook_reg") else "mc")
+                quant = e.model.quantizer
                 if e.phase1 is not None:
                     pub += " [two-phase]"
                 gap = "  [gap stated in its entry]" if e.param_gap else ""
-                rows.append(f"{name:26s} {scale:7s} {count_params(e) / 1e6:8.2f}M  {h}x{h}x{c:<6d}  "
+                rows.append(f"{name:26s} {scale:7s} {count_params(e) / 1e6:8.2f}M  {h}x{w}x{c:<6d}  "
                             f"{e.model.n_embed:8d}  {quant:7s} {e.paper}{pub}{gap}")
         rows += ["", "knobs (tokenizer.<knob>=<value>):"] + [f"  {k:44s} {v}" for k, v in KNOBS.items()]
         return "\n".join(rows)

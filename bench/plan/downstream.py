@@ -3,17 +3,17 @@
 are keyed identically and therefore planned, run and stored once."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from bench.core.registry import RegistryError
 from bench.stages.base import Stage
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
-from models.registry import TokenizerEntry, latent_channels
+from models.registry import TokenizerEntry
+from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
 
-DOWNSTREAM = {"generation", "classification", "token_replacement", "ar_visualization", "masked_reconstruction",
-              "usage_over_training"}
 # token_replacement: VQGAN-LC Fig. 5 draws the images of 100 random categories (all their val images; at smoke
 # scale capped at 32); PSNR on Y (VQGAN-LC's) and RGB
 ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": None, "categories": 100,
@@ -25,8 +25,7 @@ ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": N
 
 def _facts(entry: TokenizerEntry) -> dict[str, Any]:
     m = entry.model
-    side = m.resolution // m.downsample
-    return {"codebook_size": m.n_embed, "latent_shape": [side, side, latent_channels(entry)],
+    return {"codebook_size": m.n_embed, "latent_shape": list(latent_shape(m)),
             "latent_dim": getattr(m, "latent_dim", m.embed_dim)}
 
 
@@ -59,9 +58,43 @@ def _cache(cfg: dict, tok_cfg: dict, d: dict, split: str, store: str, train_key:
     return st.key
 
 
+@dataclass(frozen=True)
+class TaskPlan:
+    """What a task kind's planner gets: the run, the trained tokenizer's entry and stage, and the shared facts."""
+
+    cfg: dict[str, Any]
+    run: dict[str, Any]
+    entry: TokenizerEntry
+    task: Any  # tasks.registry.TaskSpec
+    d: dict[str, Any]  # the dataset's config
+    train_key: str
+    labels: dict[str, str]
+    weights: dict[str, Any]  # the metric networks' settings (stage config key metric_weights)
+    stages: dict[str, Stage]
+    tok_cfg: dict[str, Any]
+    seed: int
+    scale: str
+    n_classes: int
+    priors: list[dict[str, Any]]
+    common: dict[str, Any]  # config keys every downstream stage carries
+
+
+# task kind -> the function that adds its stages; a new kind registers one with @task_planner("kind")
+TASK_PLANNERS: dict[str, Callable[[TaskPlan], None]] = {}
+
+
+def task_planner(*kinds: str) -> Callable[[Callable[[TaskPlan], None]], Callable[[TaskPlan], None]]:
+    """Register the planner of one or more task kinds (the `task` field of tasks/*.yaml)."""
+    def deco(fn: Callable[[TaskPlan], None]) -> Callable[[TaskPlan], None]:
+        for kind in kinds:
+            TASK_PLANNERS[kind] = fn
+        return fn
+    return deco
+
+
 def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, task, d: dict[str, Any],
                     train_key: str, labels: dict[str, str], weights: dict[str, Any], stages: dict[str, Stage]) -> None:
-    """Add the stages of one downstream task for a trained tokenizer."""
+    """Add the stages of one downstream task for a trained tokenizer, through its kind's planner."""
     tok_cfg = entry.to_dict()
     seed = cfg["seed"]
     scale = cfg["scale"]["name"]
@@ -69,47 +102,67 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
     n_classes = n_cls if n_cls > 1 else 0
     priors = [_prior_cfg(cfg, run, p, entry, n_classes, d) for p in (run.get("priors") or [])]
     common = {"tokenizer": tok_cfg, "seed": seed, "task_version": task.version}
-    if task.task == "generation":
-        if not priors:
-            raise RegistryError(f"task 'generation' needs priors: [...] in the suite run; registered: {PRIORS.names()}")
-        ref = Stage("gen_reference", f"reference statistics of {d['name']}/train",
-                    {"dataset": d, "split": "train", "max_images": cfg["scale"]["eval"].get("max_ref_images"),
-                     "metric_weights": weights, "keep_vgg": 50_000, **_gen_options(cfg)}, labels=labels)
-        stages.setdefault(ref.key, ref)
-        for p in priors:
-            store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
-            cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
-            plab = {**labels, **_prior_row(run, labels, p["name"])}
-            flip = {}
-            if p.get("hflip"):
-                flip = {"flip_cache": _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages, hflip=True)}
-            tp = Stage("train_prior", f"train {p['name']} on {entry.name} tokens of {d['name']}",
-                       {**common, "prior": p, **flip}, inputs=(cache, train_key, *flip.values()), labels=plab)
-            stages.setdefault(tp.key, tp)
-            sp = Stage("sample_prior", f"sample {p['name']} + {entry.name}", {**common, "prior": p},
-                       inputs=(tp.key, train_key, cache), labels=plab)
-            stages.setdefault(sp.key, sp)
-            ev = Stage("eval_generation", f"generation metrics {p['name']} + {entry.name}",
-                       {**common, "prior": p, "dataset": d, "ref_split": "train", "metric_weights": weights,
-                        "keep_vgg": 50_000, "tokens_per_image": _tokens(entry),
-                        "codebook_size": entry.model.n_embed, **_gen_options(cfg)}, inputs=(sp.key, ref.key),
-                       labels=plab)
-            stages.setdefault(ev.key, ev)
-        return
-    if task.task == "classification":
-        if n_classes == 0:
-            raise RegistryError(f"classification needs a labelled dataset; '{d['name']}' has one class "
-                                "(use mini_digits at smoke scale, imagenet at paper scale)")
-        tr = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
-        va = _cache(cfg, tok_cfg, d, "val", "indices", train_key, labels, stages)
-        f = _facts(entry)
-        st = Stage("classify_tokens", f"ViT on {entry.name} tokens of {d['name']}",
-                   {**common, "classifier": "vit_b_tokens", "scale": scale, "dataset_name": d["name"],
-                    "codebook_size": f["codebook_size"], "latent_shape": f["latent_shape"], "n_classes": n_classes},
-                   inputs=(tr, va), labels=labels)
-        stages.setdefault(st.key, st)
-        return
-    # the analyses
+    TASK_PLANNERS[task.task](TaskPlan(cfg, run, entry, task, d, train_key, labels, weights, stages, tok_cfg, seed,
+                                      scale, n_classes, priors, common))
+
+
+@task_planner("generation")
+def plan_generation(ctx: TaskPlan) -> None:
+    """Reference statistics, then per prior: token cache -> train prior -> sample -> generation metrics."""
+    cfg, run, entry, d, train_key, labels = ctx.cfg, ctx.run, ctx.entry, ctx.d, ctx.train_key, ctx.labels
+    weights, stages = ctx.weights, ctx.stages
+    tok_cfg, priors, common = ctx.tok_cfg, ctx.priors, ctx.common
+    if not priors:
+        raise RegistryError(f"task 'generation' needs priors: [...] in the suite run; registered: {PRIORS.names()}")
+    ref = Stage("gen_reference", f"reference statistics of {d['name']}/train",
+                {"dataset": d, "split": "train", "max_images": cfg["scale"]["eval"].get("max_ref_images"),
+                 "metric_weights": weights, "keep_vgg": 50_000, **_gen_options(cfg)}, labels=labels)
+    stages.setdefault(ref.key, ref)
+    for p in priors:
+        store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
+        cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
+        plab = {**labels, **_prior_row(run, labels, p["name"])}
+        flip = {}
+        if p.get("hflip"):  # DiT / VQGAN-LC flip images before encoding: a second cache of the flipped split
+            flip = {"flip_cache": _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages, hflip=True)}
+        tp = Stage("train_prior", f"train {p['name']} on {entry.name} tokens of {d['name']}",
+                   {**common, "prior": p, **flip}, inputs=(cache, train_key, *flip.values()), labels=plab)
+        stages.setdefault(tp.key, tp)
+        sp = Stage("sample_prior", f"sample {p['name']} + {entry.name}", {**common, "prior": p},
+                   inputs=(tp.key, train_key, cache), labels=plab)
+        stages.setdefault(sp.key, sp)
+        ev = Stage("eval_generation", f"generation metrics {p['name']} + {entry.name}",
+                   {**common, "prior": p, "dataset": d, "ref_split": "train", "metric_weights": weights,
+                    "keep_vgg": 50_000, "tokens_per_image": _tokens(entry),
+                    "codebook_size": entry.model.n_embed, **_gen_options(cfg)}, inputs=(sp.key, ref.key),
+                   labels=plab)
+        stages.setdefault(ev.key, ev)
+
+
+@task_planner("classification")
+def plan_classification(ctx: TaskPlan) -> None:
+    """Token caches of train and val, then a ViT on the tokens."""
+    cfg, entry, d, train_key, labels, stages = ctx.cfg, ctx.entry, ctx.d, ctx.train_key, ctx.labels, ctx.stages
+    tok_cfg, scale, n_classes, common = ctx.tok_cfg, ctx.scale, ctx.n_classes, ctx.common
+    if n_classes == 0:
+        raise RegistryError(f"classification needs a labelled dataset; '{d['name']}' has one class "
+                            "(use mini_digits at smoke scale, imagenet at paper scale)")
+    tr = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
+    va = _cache(cfg, tok_cfg, d, "val", "indices", train_key, labels, stages)
+    f = _facts(entry)
+    st = Stage("classify_tokens", f"ViT on {entry.name} tokens of {d['name']}",
+               {**common, "classifier": "vit_b_tokens", "scale": scale, "dataset_name": d["name"],
+                "codebook_size": f["codebook_size"], "latent_shape": f["latent_shape"], "n_classes": n_classes},
+               inputs=(tr, va), labels=labels)
+    stages.setdefault(st.key, st)
+
+
+@task_planner("token_replacement", "ar_visualization", "masked_reconstruction", "usage_over_training")
+def plan_analysis(ctx: TaskPlan) -> None:
+    """The papers' analyses: one analysis stage (after a prior for the two that sample)."""
+    cfg, run, entry, task, d, train_key = ctx.cfg, ctx.run, ctx.entry, ctx.task, ctx.d, ctx.train_key
+    labels, weights, stages = ctx.labels, ctx.weights, ctx.stages
+    tok_cfg, scale, priors, common = ctx.tok_cfg, ctx.scale, ctx.priors, ctx.common
     extra = dict(ANALYSIS_DEFAULTS[task.task])
     if task.task == "token_replacement" and scale != "paper":
         extra["images"] = 32
@@ -140,8 +193,8 @@ def _gen_options(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tokens(entry: TokenizerEntry) -> int:
-    side = entry.model.resolution // entry.model.downsample
-    return side * side * latent_channels(entry)
+    h, w, c = latent_shape(entry.model)
+    return h * w * c
 
 
 def _prior_row(run: dict[str, Any], labels: dict[str, str], prior: str) -> dict[str, str]:

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 from bench.core.registry import RegistryError
 from bench.core.resources import PKG_PREFIX, resolve
-from bench.plan.downstream import DOWNSTREAM, plan_downstream
+from bench.plan.downstream import TASK_PLANNERS, plan_downstream
 from bench.plan.recipes import resolve_entry
 from bench.stages.base import Stage
-from models.registry import (TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, latent_channels,
-                             phase1_entry)
+from models.quantizers.base import precompute_for
+from models.registry import TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
+from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.registry import TASKS
 from tasks.metrics.protocols import eval_stage_options
@@ -67,37 +67,20 @@ def plan(cfg: dict[str, Any]) -> list[Stage]:
 def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]) -> None:
     """Stages of one (tokenizer, datasets, tasks) run, added to `stages` in dependency order."""
     scale = cfg["scale"]
-    over = _tokenizer_overrides(cfg, run["tokenizer"])
-    for part, values in (run.get("overrides") or {}).items():  # the suite's own changes, under the user's
-        over[part] = {**values, **{k: v for k, v in over.get(part, {}).items() if v is not None}}
+    over = _run_overrides(cfg, run)
     entry = create_entry(run["tokenizer"], scale["name"], over)
     tok_cfg = entry.to_dict()
-    h, w, c = (entry.model.resolution // entry.model.downsample,) * 2 + (latent_channels(entry),)
-    setting = f"{h}x{w}x{c} K={entry.model.n_embed} {scale['name']}"
-    row = run.get("row") or {}
-    method = row.get("method", entry.name)
-    if row.get("setting"):
-        setting = row["setting"] if scale["name"] == "paper" else f"{row['setting']} [{setting}]"
-    weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
     ckpt = _checkpoint(cfg, entry.name, run.get("checkpoint"))
-    if ckpt:
-        setting += f" {'fixed' if run.get('checkpoint') else 'released'}:{ckpt['sha256'][:8]}"
+    method, setting = _row_labels(cfg, run, entry, ckpt)
+    # the metric networks' settings (pretrained, or random with a seed): the stage config key metric_weights
+    metric_weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
     for ds in run["datasets"]:
         data_name = _stand_in(cfg, ds)
         d = _dataset_config(cfg, data_name, entry.model.resolution)
         labels = {"dataset": ds if data_name == ds else f"{ds}~{data_name}", "method": method, "setting": setting,
                   "tokenizer": entry.name}
         if ckpt:  # evaluate released weights: no training stages at all
-            for task_name in run["tasks"]:
-                task = TASKS.get(task_name)
-                kind = "fixed" if run.get("checkpoint") else "released"
-                ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} ({kind} weights) on {ds}",
-                           {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
-                            "task_version": task.version, "seed": cfg["seed"], "metric_weights": weights,
-                            "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
-                            **eval_stage_options(scale["eval"])},
-                           labels=labels)
-                stages.setdefault(ev.key, ev)
+            _plan_fixed_weights(cfg, run, entry, tok_cfg, ckpt, ds, d, labels, metric_weights, stages)
             continue
         for task_name in [t for t in run["tasks"] if TASKS.get(t).task in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)
@@ -110,47 +93,92 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
             entry = resolve_entry(run["tokenizer"], "paper", over, d, paper)
             tok_cfg = entry.to_dict()
-        inputs = _codebook_inputs(cfg, entry, data_name, weights, stages)
-        if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
-            first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
-            p1 = Stage("train_tokenizer", f"train {entry.name} phase 1 on {ds}",
-                       {"tokenizer": first.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
-                       inputs=inputs, labels=labels)
-            stages.setdefault(p1.key, p1)
-            inputs = (p1.key,)
-        train = Stage("train_tokenizer", f"train {entry.name} on {ds}" + (" phase 2" if entry.phase1 else ""),
-                      {"tokenizer": tok_cfg, "dataset": d, "seed": cfg["seed"], "metric_weights": weights},
-                      inputs=inputs, labels=labels)
-        stages.setdefault(train.key, train)
+        train_key = _plan_training(cfg, entry, ds, data_name, d, labels, metric_weights, stages)
         for task_name in [t for t in run["tasks"] if TASKS.get(t).task not in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)
-            if task.task in DOWNSTREAM:
-                plan_downstream(cfg, run, entry, task, d, train.key, labels, weights, stages)
+            if task.task in TASK_PLANNERS:  # a downstream task kind plans itself (bench/plan/downstream.py)
+                plan_downstream(cfg, run, entry, task, d, train_key, labels, metric_weights, stages)
                 continue
             ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
                        {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
-                        "seed": cfg["seed"], "metric_weights": weights, "max_images": scale["eval"]["max_images"],
-                        "num_workers": scale["eval"]["num_workers"], **eval_stage_options(scale["eval"])},
-                       inputs=(train.key,), labels=labels)
+                        "seed": cfg["seed"], "metric_weights": metric_weights,
+                        "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
+                        **eval_stage_options(scale["eval"])},
+                       inputs=(train_key,), labels=labels)
             stages.setdefault(ev.key, ev)
 
 
-def _codebook_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, weights: dict[str, Any],
-                     stages: dict[str, Stage]) -> tuple[str, ...]:
-    """VQGAN-LC: the build_codebook stage its training needs (none for a random codebook), added to `stages`."""
-    m = entry.model
-    if getattr(m, "quantizer", None) != "lc" or m.codebook_init == "random":
+def _run_overrides(cfg: dict[str, Any], run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The user's overrides of the run's tokenizer, over the suite run's own changes."""
+    over = _tokenizer_overrides(cfg, run["tokenizer"])
+    for part, values in (run.get("overrides") or {}).items():  # the suite's own changes, under the user's
+        over[part] = {**values, **{k: v for k, v in over.get(part, {}).items() if v is not None}}
+    return over
+
+
+def _row_labels(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry,
+                ckpt: dict[str, Any] | None) -> tuple[str, str]:
+    """(method, setting) record labels: the paper row's where the suite gives one, plus the token map at smoke."""
+    scale = cfg["scale"]
+    h, w, c = latent_shape(entry.model)
+    setting = f"{h}x{w}x{c} K={entry.model.n_embed} {scale['name']}"
+    row = run.get("row") or {}
+    method = row.get("method", entry.name)
+    if row.get("setting"):
+        setting = row["setting"] if scale["name"] == "paper" else f"{row['setting']} [{setting}]"
+    if ckpt:
+        setting += f" {'fixed' if run.get('checkpoint') else 'released'}:{ckpt['sha256'][:8]}"
+    return method, setting
+
+
+def _plan_fixed_weights(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, tok_cfg: dict[str, Any],
+                        ckpt: dict[str, Any], ds: str, d: dict[str, Any], labels: dict[str, str],
+                        metric_weights: dict[str, Any], stages: dict[str, Stage]) -> None:
+    """Evaluation stages of fixed or released weights (no training)."""
+    scale = cfg["scale"]
+    for task_name in run["tasks"]:
+        task = TASKS.get(task_name)
+        kind = "fixed" if run.get("checkpoint") else "released"
+        ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} ({kind} weights) on {ds}",
+                   {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
+                    "task_version": task.version, "seed": cfg["seed"], "metric_weights": metric_weights,
+                    "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
+                    **eval_stage_options(scale["eval"])},
+                   labels=labels)
+        stages.setdefault(ev.key, ev)
+
+
+def _plan_training(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, data_name: str, d: dict[str, Any],
+                   labels: dict[str, str], metric_weights: dict[str, Any], stages: dict[str, Stage]) -> str:
+    """The quantizer's precompute stage, phase 1 of a two-phase recipe, and the training stage; its key."""
+    inputs = _precompute_inputs(cfg, entry, data_name, metric_weights, stages)
+    if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
+        first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
+        p1 = Stage("train_tokenizer", f"train {entry.name} phase 1 on {ds}",
+                   {"tokenizer": first.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": metric_weights},
+                   inputs=inputs, labels=labels)
+        stages.setdefault(p1.key, p1)
+        inputs = (p1.key,)
+    train = Stage("train_tokenizer", f"train {entry.name} on {ds}" + (" phase 2" if entry.phase1 else ""),
+                  {"tokenizer": entry.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": metric_weights},
+                  inputs=inputs, labels=labels)
+    stages.setdefault(train.key, train)
+    return train.key
+
+
+def _precompute_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, metric_weights: dict[str, Any],
+                       stages: dict[str, Stage]) -> tuple[str, ...]:
+    """The stage the quantizer needs before training (VQGAN-LC: build_codebook; most: none), added to `stages`."""
+    pre = precompute_for(entry.model)
+    if pre is None:
         return ()
-    src = _stand_in(cfg, m.codebook_dataset) if m.codebook_dataset else ds
+    src = _stand_in(cfg, pre.dataset) if pre.dataset else ds
     if src not in DATASETS:
-        raise RegistryError(f"model.codebook_dataset: unknown dataset '{src}'; expected one of {DATASETS.names()}")
-    d = _dataset_config(cfg, src, m.resolution)
-    stage = Stage("build_codebook", f"codebook for {entry.name} from {src}",
-                  {"encoder": m.feature_encoder, "init": m.codebook_init, "n_embed": m.n_embed, "dim": m.codebook_dim,
-                   "max_features": m.codebook_max_features, "kmeans_iters": m.kmeans_iters, "dataset": d,
-                   **({"kmeans_scope": m.kmeans_scope} if m.kmeans_scope != "all" else {}),  # keys stay as they were
-                   "seed": cfg["seed"], "encoder_weights": weights},
-                  labels={"dataset": src, "method": entry.name, "setting": f"K={m.n_embed} {m.feature_encoder}"})
+        raise RegistryError(f"{pre.dataset_field}: unknown dataset '{src}'; expected one of {DATASETS.names()}")
+    d = _dataset_config(cfg, src, entry.model.resolution)
+    stage = Stage(pre.kind, f"{pre.title} for {entry.name} from {src}",
+                  {**pre.config, "dataset": d, "seed": cfg["seed"], pre.networks_key: metric_weights},
+                  labels={"dataset": src, "method": entry.name, "setting": pre.setting})
     stages.setdefault(stage.key, stage)
     return (stage.key,)
 

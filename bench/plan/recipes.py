@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from models.quantizers import QUANTIZERS
 from models.recipes import Recipe, RecipeError, recipe_for, recipe_paper, to_steps
 from models.registry import TokenizerEntry, TrainConfig, apply_overrides, create_entry
 from tasks.data.imagefolder import DatasetNotFoundError, list_images
@@ -107,8 +108,8 @@ def derived(tok: dict[str, Any], n_images: int | None) -> dict[str, Any]:
                          "epochs": round(tc.steps * gb / n_images, 3) if n_images else None,
                          "images_seen": tc.steps * gb, "warmup_steps": tc.warmup_steps,
                          "disc_start_step": loss["disc_start"], "lr_peak": tc.lr, "schedule": tc.schedule}
-    if model.get("quantizer") in ("ema", "rq"):
-        d["ema_decay"] = model.get("ema_decay")
+    if model.get("quantizer") in QUANTIZERS:  # the quantizer's own schedule facts (the EMA decay)
+        d.update({f: model.get(f) for f in QUANTIZERS.get(model["quantizer"]).recipe_fields})
     if recipe:
         paper, ds = recipe["name"].split("/", 1)
         d["recipe"] = recipe["name"]

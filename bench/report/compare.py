@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.resources import data_path
+from bench.report.numbers import fmt_number
 from tasks.metrics.protocols import PAPER_PROTOCOL, protocol_facts, supports
 from tasks.metrics.registry import METRICS, paper_metric_facts
 
@@ -35,7 +36,7 @@ def load_paper_numbers(path: Path = PAPER_NUMBERS) -> pd.DataFrame:
     """The transcribed table; values converted to the units vqbench reports (percent -> fraction)."""
     df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     df["paper_value"] = [v / 100.0 if u == "percent" and m != "top1" else v
-                         for v, u, m in zip(df["value"], df["unit"], df["metric"])]
+                         for v, u, m in zip(df["value"], df["unit"], df["metric"], strict=True)]
     return df
 
 
@@ -120,10 +121,12 @@ def compare(paper_rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
         if cand.empty:
             status = "missing" if bool(p["tokenizer_implemented"]) else "paper-only"
             out.append({**base, "our_value": float("nan"), "delta": float("nan"), "status": status, "our_metric": "",
-                        "eval_protocol": "", "small_sample": "", "why": "" if status == "missing" else "method not implemented in vqbench"})
+                        "eval_protocol": "", "small_sample": "",
+                        "why": "" if status == "missing" else "method not implemented in vqbench"})
             continue
         # prefer the candidate whose protocol agrees with the paper's (e.g. psnr_y for VQGAN-LC)
-        bad = [_contradicts(p["paper"], p["metric"], m, f) for m, f in zip(cand["our_metric"], cand["facts"])]
+        bad = [_contradicts(p["paper"], p["metric"], m, f)
+               for m, f in zip(cand["our_metric"], cand["facts"], strict=True)]
         cand = cand.assign(n_bad=[len(b) for b in bad], bad=bad).sort_values("n_bad", kind="stable")
         c = cand.iloc[0]
         delta = c["ours"] - p["paper_value"]
@@ -152,12 +155,6 @@ def compare(paper_rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
 
 # --- paper-style tables --------------------------------------------------------------------------------------
 
-def _fmt(v: float) -> str:
-    if v is None or pd.isna(v):
-        return "-"
-    return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
-
-
 def _best(values: pd.Series, metric: str) -> float | None:
     v = values.dropna()
     if v.empty:
@@ -168,10 +165,11 @@ def _best(values: pd.Series, metric: str) -> float | None:
 def paper_table(cmp: pd.DataFrame) -> tuple[str, str]:
     """(markdown, LaTeX booktabs): rows as the paper orders them; per metric paper | ours | delta; best in bold."""
     metrics = list(dict.fromkeys(cmp["metric"]))
-    rows = list(dict.fromkeys(zip(cmp["dataset"], cmp["method"], cmp["setting"])))
+    rows = list(dict.fromkeys(zip(cmp["dataset"], cmp["method"], cmp["setting"], strict=True)))
     cell = {(r.dataset, r.method, r.setting, r.metric): r for r in cmp.itertuples()}
     comparable = cmp[cmp["status"] != "not-comparable"]
-    best = {m: (_best(cmp[cmp.metric == m]["paper_value"], m), _best(comparable[comparable.metric == m]["our_value"], m))
+    best = {m: (_best(cmp[cmp.metric == m]["paper_value"], m),
+                _best(comparable[comparable.metric == m]["our_value"], m))
             for m in metrics}
     md = ["| dataset | method | setting | " + " | ".join(f"{m} paper | {m} ours | Δ" for m in metrics) + " | status |",
           "|---|---|---|" + "---:|---:|---:|" * len(metrics) + "---|"]
@@ -189,13 +187,13 @@ def paper_table(cmp: pd.DataFrame) -> tuple[str, str]:
                 continue
             statuses.append(r.status)
             pb, ob = best[m]
-            pv = _fmt(r.paper_value)
-            ov = _fmt(r.our_value)
+            pv = fmt_number(r.paper_value, missing="-")
+            ov = fmt_number(r.our_value, missing="-")
             pv_md = f"**{pv}**" if pb is not None and r.paper_value == pb else pv
             ov_md = f"**{ov}**" if ob is not None and r.our_value == ob else ov
-            md_cells += [pv_md, ov_md, _fmt(r.delta)]
+            md_cells += [pv_md, ov_md, fmt_number(r.delta, missing="-")]
             tex_cells += [rf"\textbf{{{pv}}}" if pv_md != pv else pv, rf"\textbf{{{ov}}}" if ov_md != ov else ov,
-                          _fmt(r.delta)]
+                          fmt_number(r.delta, missing="-")]
         summary = ", ".join(f"{s}×{statuses.count(s)}" if statuses.count(s) > 1 else s for s in dict.fromkeys(statuses))
         small = [m for m in metrics if (r := cell.get((ds, method, setting, m))) is not None
                  and str(getattr(r, "small_sample", "") or "") not in ("", "nan")]
@@ -227,3 +225,30 @@ def write_compare(cmp: pd.DataFrame, out_dir: Path, title: str) -> None:
                                                        for r in notes.itertuples()] if len(notes) else []
     (out_dir / "compare.md").write_text("\n".join(head) + md + "\n".join(tail) + "\n")
     (out_dir / "compare.tex").write_text(f"% {title}: vqbench vs published (booktabs)\n" + tex)
+
+
+def own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
+    """Paper-row skeletons (no published value) for our records, so a figure without numbers still plots."""
+    ours = _ours_long(df).drop_duplicates(["dataset", "method", "setting", "metric"])
+    return pd.DataFrame({"paper": paper, "table": table, "dataset": ours["dataset"], "method": ours["method"],
+                         "setting": ours["setting"], "metric": ours["metric"], "value": float("nan"),
+                         "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})
+
+
+def params_compare(df: pd.DataFrame) -> pd.DataFrame:
+    """Unified Table 1: our meta-device parameter counts against every figure a paper prints for that entry."""
+    rows = []
+    for _, r in df[df["metric"] == "params_m"].iterrows():
+        pub = r.get("published_params_m")
+        base = {"paper": "", "table": "table1", "dataset": r["dataset"], "method": r["method"], "setting": r["setting"],
+                "metric": "params_m", "unit": "M", "is_paper_method": True, "our_value": r["value"],
+                "our_metric": "params_m", "paper_value": pub}
+        if pub is None or pd.isna(pub):
+            rows.append({**base, "delta": float("nan"), "status": "not-comparable",
+                         "why": "the papers print no parameter figure for this entry"})
+            continue
+        decimals = int(r.get("published_decimals", 1))
+        same = round(r["value"], decimals) == pub
+        rows.append({**base, "delta": r["value"] - pub, "status": "match" if same else "protocol-mismatch",
+                     "why": "" if same else str(r.get("param_gap") or "count differs from the published figure")})
+    return pd.DataFrame(rows)

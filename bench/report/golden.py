@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.report.numbers import fmt_number
 from bench.stages.base import Stage, stage_dir
 
 CHECKS = ("fixed_weights", "trajectory", "end_of_run")
@@ -63,7 +64,8 @@ def trajectory_rows(stages: list[Stage], work_dir: str | Path) -> list[dict[str,
             rec = json.loads(line) if line.strip() else {}
             for term in TRAJECTORY_TERMS:
                 if term in rec:
-                    rows.append({"check": "trajectory", **{k: st.labels.get(k, "") for k in ("dataset", "method", "setting")},
+                    labels = {k: st.labels.get(k, "") for k in ("dataset", "method", "setting")}
+                    rows.append({"check": "trajectory", **labels,
                                  "metric": term, "step": int(rec["step"]), "value": float(rec[term]),
                                  "config_hash": st.key.split("-", 1)[1], **prov})
     return rows
@@ -94,7 +96,9 @@ def diff_golden(observed: pd.DataFrame, golden_path: Path) -> pd.DataFrame:
     statuses, deltas, whys = [], [], []
     for _, r in m.iterrows():
         if r["_merge"] == "left_only":
-            statuses.append("missing"); deltas.append(float("nan")); whys.append("this run did not produce it")
+            statuses.append("missing")
+            deltas.append(float("nan"))
+            whys.append("this run did not produce it")
             continue
         delta = float(r["value_ours"]) - float(r["value_golden"])
         deltas.append(delta)
@@ -145,7 +149,8 @@ def summarize(diff: pd.DataFrame) -> tuple[int, list[str]]:
         for _, r in bad.head(20).iterrows():
             step = f" step {r['step']}" if r["step"] >= 0 else ""
             lines.append(f"  {r['status'].upper()} {r['check']} {r['dataset']} {r['method']} {r['metric']}{step}: "
-                         f"golden {_num(r['value_golden'])}, ours {_num(r.get('value_ours'))}; {r['why']}")
+                         f"golden {fmt_number(r['value_golden'], 6)}, ours {fmt_number(r.get('value_ours'), 6)}; "
+                         f"{r['why']}")
     unchecked = diff[diff["status"] == "not-comparable"]
     if len(unchecked):
         reasons = sorted(set(unchecked["why"]))
@@ -157,19 +162,17 @@ def summarize(diff: pd.DataFrame) -> tuple[int, list[str]]:
 def write_diff(diff: pd.DataFrame, out_dir: Path) -> None:
     """golden_diff.csv and a markdown view of it."""
     diff.to_csv(out_dir / "golden_diff.csv", index=False)
-    lines = ["# Golden diff", "", "| check | dataset | method | metric | step | golden | ours | delta | band | status |",
+    lines = ["# Golden diff", "",
+             "| check | dataset | method | metric | step | golden | ours | delta | band | status |",
              "|---|---|---|---|---:|---:|---:|---:|---|---|"]
     for _, r in diff.iterrows():
         tol = f"{r['tol_kind']} {float(r['tolerance']):.3g}"
         step = "" if r["step"] < 0 else str(r["step"])
         lines.append(f"| {r['check']} | {r['dataset']} | {r['method']} | {r['metric']} | {step} | "
-                     f"{_num(r['value_golden'])} | {_num(r.get('value_ours'))} | {_num(r['delta'])} | {tol} | "
+                     f"{fmt_number(r['value_golden'], 6)} | {fmt_number(r.get('value_ours'), 6)} | "
+                     f"{fmt_number(r['delta'], 6)} | {tol} | "
                      f"**{r['status']}** |")
     (out_dir / "golden_diff.md").write_text("\n".join(lines) + "\n")
-
-
-def _num(v: Any) -> str:
-    return "" if v is None or pd.isna(v) else f"{float(v):.6g}"
 
 
 def update_values(observed: pd.DataFrame, golden_path: Path, target: Path) -> None:

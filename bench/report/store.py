@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.atomic import atomic_path
+from bench.report.numbers import fmt_number
 from bench.stages.base import Stage, stage_dir
 
 KEY_COLUMNS = ["suite", "table", "dataset", "method", "setting", "metric", "value"]
@@ -82,7 +83,7 @@ def markdown_table(df: pd.DataFrame, suite: dict) -> str:
     lines.append("| dataset | method | setting | config | " + " | ".join(cols) + " |")
     lines.append("|---|---|---|---|" + "---:|" * len(cols))
     for idx, row in wide.iterrows():
-        lines.append("| " + " | ".join(idx) + " | " + " | ".join(_fmt(row[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join(idx) + " | " + " | ".join(fmt_number(row[c]) for c in cols) + " |")
     weights = sorted(df["metric_weights"].dropna().unique()) if "metric_weights" in df else []
     scales = sorted(df["scale"].dropna().unique()) if "scale" in df else []
     lines += ["", f"Scale: {', '.join(scales)}. Metric network weights: {', '.join(weights)}."]
@@ -91,8 +92,3 @@ def markdown_table(df: pd.DataFrame, suite: dict) -> str:
                      "and are never comparable with published numbers.")
     return "\n".join(lines) + "\n"
 
-
-def _fmt(v: float) -> str:
-    if pd.isna(v):
-        return ""
-    return f"{int(v)}" if float(v).is_integer() and abs(v) >= 1000 else f"{v:.4g}"

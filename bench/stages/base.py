@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from bench.core.atomic import write_text_atomic
+from bench.core.atomic import write_json_atomic, write_text_atomic
 from bench.core.claims import claim
 from bench.core.provenance import provenance, stable_hash
 
@@ -55,10 +55,6 @@ def is_done(work_dir: str | Path, key: str) -> bool:
     return (stage_dir(work_dir, key) / "done.json").is_file()
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str))
-
-
 def resolve_device(name: str) -> torch.device:
     """'auto': this rank's GPU (LOCAL_RANK, among the GPUs the job was given) or the CPU; a bare 'cuda' too."""
     import os
@@ -70,12 +66,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-RUNNERS: dict[str, Callable[[Stage, Path, Runtime, torch.device], dict[str, Any]]] = {}
+Runner = Callable[[Stage, Path, Runtime, torch.device], dict[str, Any]]
+RUNNERS: dict[str, Runner] = {}  # the stage kind table: kind -> the function that executes it
 
 
-def runner(kind: str):
+def runner(kind: str) -> Callable[[Runner], Runner]:
     """Register the function that executes stages of `kind`."""
-    def deco(fn):
+    def deco(fn: Runner) -> Runner:
         RUNNERS[kind] = fn
         return fn
     return deco
@@ -83,7 +80,6 @@ def runner(kind: str):
 
 def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     """Execute a stage unless already done; record success (done.json) or the error (failed.json)."""
-    from bench.stages import runners as stage_runners  # noqa: F401  registers RUNNERS in a fresh job process too
     from bench.core.distributed import rank
 
     out = stage_dir(rt.work_dir, stage.key)
@@ -133,14 +129,17 @@ def _placement() -> dict[str, Any]:
     return {"world_size": world_size(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
-def record_provenance(stage: Stage, device: torch.device, seed: int, weights: dict[str, str]) -> dict[str, Any]:
-    """Provenance columns for a stage's records (config hash = the stage key, which covers its inputs)."""
-    return provenance(stage.key.split("-", 1)[1], seed, device, weights)
+def record_provenance(stage: Stage, device: torch.device, seed: int, weight_hashes: dict[str, str]) -> dict[str, Any]:
+    """Provenance columns for a stage's records (config hash = the stage key, which covers its inputs); weight_hashes:
+    the metric networks' weights hashes, by network."""
+    return provenance(stage.key.split("-", 1)[1], seed, device, weight_hashes)
 
 
-def weights_label(w: dict[str, Any]) -> str:
-    """'pretrained', or 'random-seed<N>' for seeded random metric networks (the label every record carries)."""
-    return w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}")
+def metric_weights_label(metric_weights: dict[str, Any]) -> str:
+    """'pretrained', or 'random-seed<N>' for seeded random metric networks (the label every record carries), from a
+    stage's metric_weights settings ({mode, seed})."""
+    mode = metric_weights["mode"]
+    return mode + ("" if mode == "pretrained" else f"-seed{metric_weights['seed']}")
 
 
 def write_records_file(out: Path, rows: list[dict[str, Any]]) -> None:
@@ -148,13 +147,13 @@ def write_records_file(out: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
 
 
-def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weights: dict[str, str],
+def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weight_hashes: dict[str, str],
                   values: dict[str, float], protocol: dict[str, Any], extra_rows: list[dict] | None = None) -> int:
     """One row per metric (or per analysis row), with provenance, protocol and the metric's own facts."""
     from tasks.metrics.protocols import protocol_facts
     from tasks.metrics.registry import METRICS
 
-    base = {**stage.labels, **record_provenance(stage, device, seed, weights), **protocol}
+    base = {**stage.labels, **record_provenance(stage, device, seed, weight_hashes), **protocol}
     rows = [{**base, "metric": m, "value": v} for m, v in values.items()]
     rows += [{**base, **r} for r in extra_rows or []]
     for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting

@@ -11,7 +11,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.stages.base import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
+from bench.stages.base import (Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic,
+                               write_records)
+from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset
 from bench.training.tokenizer import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
 from models.registry import apply_overrides
@@ -20,13 +22,10 @@ from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
 from tasks.metrics.protocols import get_protocol
 from tasks.metrics.fid import FeatureStats, sample_size_facts
-from bench.core.weights import WeightsSpec
 from tasks.token_cache import encode_split, load_cache
 
 
 def _tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
-    from bench.stages.runners import load_trained_tokenizer
-
     return load_trained_tokenizer(rt, train_key, tok_cfg).eval()
 
 
@@ -49,8 +48,6 @@ def prior_entry(c: dict[str, Any]) -> PriorEntry:
 
 @runner("token_cache")
 def run_token_cache(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    from bench.stages.runners import open_dataset
-
     c = stage.config
     model = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
     data = open_dataset(c["dataset"], c["split"])
@@ -79,7 +76,6 @@ def run_train_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
 @runner("gen_reference")
 def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     """Reference statistics of the real split (Inception mean/cov; VGG16 fc2 features for precision/recall)."""
-    from bench.stages.runners import open_dataset
     from tasks.generation import GenerationFeatures
     from tasks.metrics.image import to_uint8
 
@@ -92,7 +88,7 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
     adm_protocol = c.get("protocol") == "adm"
     if adm_protocol:  # the ADM evaluator's reference batch: a seeded random 10k (REF_BATCH) of the split
         vgg_pick, vgg_draw = draw_indices(len(data), c.get("ref_batch", REF_BATCH), seed)
-    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"],
+    feats = GenerationFeatures(metric_weights_spec(w, rt), device, c["keep_vgg"],
                                keep_pool=adm_protocol)
     loader = DataLoader(data, batch_size=64, shuffle=False, num_workers=0, collate_fn=collate_skip_corrupt)
     keep = torch.zeros(len(data), dtype=torch.bool)
@@ -143,7 +139,7 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     ref_dir = stage_dir(rt.work_dir, _input(stage, "gen_reference"))
     protocol_name = get_protocol(c.get("protocol")).name
     adm_protocol = protocol_name == "adm"
-    feats = GenerationFeatures(WeightsSpec(w["mode"], w["seed"], rt.weights_dir), device, c["keep_vgg"],
+    feats = GenerationFeatures(metric_weights_spec(w, rt), device, c["keep_vgg"],
                                keep_pool=adm_protocol)
     images = samples["images"]
     for i in range(0, len(images), 64):
@@ -165,7 +161,7 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
                 **sample_protocol(entry), "prior_weights": sample_done.get("prior_weights", "raw"),
                 "ema_decay": sample_done.get("ema_decay"),
                 "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
-                "metric_weights": weights_label(w), "scale": c["prior"]["scale"],
+                "metric_weights": metric_weights_label(w), "scale": c["prior"]["scale"],
                 "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
                 "codebook_size": c["codebook_size"], "eval_protocol": protocol_name}
     subset_file = ref_dir / "subset.json"  # which reference images (written by gen_reference)
@@ -183,7 +179,8 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
 
     c = stage.config
     caches = [k for k in stage.inputs if k.startswith("token_cache-")]
-    by_split = {json.loads((stage_dir(rt.work_dir, k) / "stage.json").read_text())["config"]["split"]: k for k in caches}
+    by_split = {json.loads((stage_dir(rt.work_dir, k) / "stage.json").read_text())["config"]["split"]: k
+                for k in caches}
     tr, tr_y, _ = load_cache(stage_dir(rt.work_dir, by_split["train"]), "train", "indices")
     va, va_y, _ = load_cache(stage_dir(rt.work_dir, by_split["val"]), "val", "indices")
     cfg = CLASSIFIERS.get(c["classifier"])[c["scale"]]
@@ -200,8 +197,6 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
 
 def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """n val images, a seeded random draw across the split; and the draw's protocol columns."""
-    from bench.stages.runners import open_dataset
-
     data = open_dataset(c["dataset"], "val", n, subset_seed=c.get("subset_seed", 0))
     batch = collate_skip_corrupt([data[i] for i in range(len(data))])
     return batch["image"], batch["label"], data.subset.facts()
@@ -217,8 +212,9 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
     train_key = _input(stage, "train_tokenizer")
     tokenizer = _tokenizer(rt, train_key, c["tokenizer"]).to(device)
     w = c["metric_weights"]
-    spec = WeightsSpec(w["mode"], w["seed"], rt.weights_dir)
-    base = {"scale": c["scale"], "metric_weights": weights_label(w), "task": f"{c['analysis']}@v{c['task_version']}"}
+    spec = metric_weights_spec(w, rt)
+    base = {"scale": c["scale"], "metric_weights": metric_weights_label(w),
+            "task": f"{c['analysis']}@v{c['task_version']}"}
     rows, hashes = [], {}
     kind = c["analysis"]
     if kind == "usage_over_training":
@@ -226,8 +222,6 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
             rows.append({"metric": "usage", "value": r["usage"], "setting_suffix": f" epoch={r['epoch']}",
                          "epoch": r["epoch"], "split": "train assignments"})
     elif kind == "token_replacement" and "categories" in c:  # VQGAN-LC Fig. 5: 100 random categories
-        from bench.stages.runners import open_dataset
-
         data = open_dataset(c["dataset"], "val")
         pick, facts = analyses.category_draw([data.label(p) for p in data.paths], c["categories"],
                                              c.get("per_category"), c.get("subset_seed", 0), c.get("images"))

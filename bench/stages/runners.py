@@ -1,7 +1,6 @@
 """What each stage kind does: train a tokenizer; evaluate its reconstructions into metric records."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -9,55 +8,25 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.core.atomic import atomic_path
-from bench.stages import downstream  # noqa: F401  registers the downstream stage runners
 from bench.core.resources import resolve
 from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
-from bench.stages.base import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
+from bench.stages.base import (Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic,
+                               write_records)
+from bench.stages.common import entry_from_config, load_trained_tokenizer, metric_weights_spec, open_dataset
 from bench.training.tokenizer import train_tokenizer, write_progress
 from models.converters.base import convert_checkpoint
-from models.registry import TokenizerEntry, build_tokenizer, create_entry
+from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.loader import loader_options, resolve_workers
-from tasks.data.registry import DATASETS
-from bench.core.weights import WeightsSpec
 from tasks.metrics.protocols import get_protocol
 from bench.core.paths import cache_dir
 from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
 
 
-def entry_from_config(cfg: dict[str, Any]) -> TokenizerEntry:
-    """Rebuild the exact tokenizer entry a stage was planned with (phase 1 of a two-phase recipe included)."""
-    entry = create_entry(cfg["name"], cfg["scale"], {k: cfg[k] for k in ("model", "loss", "train")})
-    if cfg.get("phase") == 1:
-        entry = dataclasses.replace(entry, phase1=None, phase=1)
-    return entry
-
-
-def load_trained_tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
-    """The tokenizer a train_tokenizer stage wrote (tokenizer.pt), rebuilt from the config it was planned with."""
-    model = build_tokenizer(entry_from_config(tok_cfg))
-    state = torch.load(stage_dir(rt.work_dir, train_key) / "tokenizer.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["state_dict"])
-    return model
-
-
-def open_dataset(d: dict[str, Any], split: str, max_images: int | None = None, augment: str = "center",
-                 subset_seed: int = 0):
-    """Open a split as planned: registry entry + root + protocol (+ training crop) + corrupt policy;
-    max_images: a seeded draw across the split."""
-    protocol = Protocol(d["resolution"], d["interpolation"], augment, d.get("decoder", "pil"))
-    return DATASETS.get(d["name"]).open(split, protocol, d.get("root"), d["on_corrupt"], max_images, d.get("file_list"),
-                                        subset_seed)
-
-
 def stage_loader_options(rt: Runtime, stage_workers: int, device: torch.device) -> dict[str, Any]:
     """DataLoader settings from the runtime (speed only): workers, pinned memory on CUDA, prefetch."""
     return loader_options(resolve_workers(rt.loader_workers, stage_workers), device, rt.prefetch_factor)
-
-
-def weights_spec(cfg: dict[str, Any], rt: Runtime) -> WeightsSpec:
-    return WeightsSpec(cfg["mode"], cfg["seed"], rt.weights_dir)
 
 
 @runner("build_codebook")
@@ -90,23 +59,23 @@ def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.devic
         torch.save({"codebook": codebook, "encoder": c["encoder"], "encoder_weights": w["mode"],
                     "encoder_hash": encoder_hash}, tmp)
     return {"features": n_feats, "images": used, "n_embed": c["n_embed"], "dim": int(codebook.shape[1]),
-            "encoder": c["encoder"], "encoder_weights": w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}"),
+            "encoder": c["encoder"], "encoder_weights": metric_weights_label(w),
             "encoder_hash": encoder_hash, **info}
 
 
 def _train_init(stage: Stage, rt: Runtime, entry: TokenizerEntry):
-    """What a train stage starts from: a built codebook (VQGAN-LC) and/or the previous phase's weights."""
+    """What a train stage starts from: its quantizer's precomputed stage (VQGAN-LC's codebook) and/or the previous
+    phase's weights."""
     sources = [(key, stage_dir(rt.work_dir, key)) for key in stage.inputs]
 
     def init(model: torch.nn.Module) -> dict[str, Any]:
         info: dict[str, Any] = {}
         for key, path in sources:
-            if key.startswith("build_codebook-"):
-                model.quantize.set_codebook(torch.load(path / "codebook.pt", map_location="cpu")["codebook"])
-                info["codebook_from"] = key
-            elif key.startswith("train_tokenizer-"):
+            if key.startswith("train_tokenizer-"):
                 state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=False)["state_dict"]
                 info.update(load_previous_phase(model, state), init_from=key)
+            else:  # the stage the quantizer asked for (models.quantizers.base.Precompute)
+                info.update(model.quantize.load_precomputed(key, path))
         return info
 
     return init
@@ -131,12 +100,12 @@ def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dic
     c = stage.config
     entry = entry_from_config(c["tokenizer"])
     data = open_dataset(c["dataset"], "train", augment=entry.train.augment)
-    summary = train_tokenizer(entry, data, out, c["seed"], device, weights_spec(c["metric_weights"], rt),
+    summary = train_tokenizer(entry, data, out, c["seed"], device, metric_weights_spec(c["metric_weights"], rt),
                               init=_train_init(stage, rt, entry) if stage.inputs else None,
                               loader_opts=stage_loader_options(rt, entry.train.num_workers, device))
     # the platform the training ran on: the golden trajectory check compares only like with like
     return {**summary, "device": device_string(device), "packages": package_versions(),
-            "metric_weights": weights_label(c["metric_weights"])}
+            "metric_weights": metric_weights_label(c["metric_weights"])}
 
 
 @runner("eval_reconstruction")
@@ -155,7 +124,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     data = open_dataset(d, task.split, c["max_images"])
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, collate_fn=collate_skip_corrupt,
                         **stage_loader_options(rt, c["num_workers"], device))
-    weights = weights_spec(c["metric_weights"], rt)
+    spec = metric_weights_spec(c["metric_weights"], rt)
     key_parts = [d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"], rt.weights_dir,
                  package_versions()]
     if data.subset.seed is not None:  # a random draw: its seed names the images (the default key is unchanged)
@@ -164,7 +133,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
         key_parts.append(get_protocol(c["protocol"]).name)
     ref_key = stable_hash(key_parts)
     ref_path = cache_dir("refstats") / f"{d['name']}-{ref_key}.npz"  # real-image FID statistics, reused
-    result = evaluate_reconstruction(model, loader, task.metrics, weights, device, ref_path, total=len(loader),
+    result = evaluate_reconstruction(model, loader, task.metrics, spec, device, ref_path, total=len(loader),
                                      on_batch=lambda i: write_progress(out / "progress.json", i, len(loader),
                                                                        f"eval {entry.name} on {d['name']}"),
                                      protocol=c.get("protocol"), raw_paths=list(data.paths))
@@ -172,7 +141,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
         "split": f"{d['name']}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
         "resolution": d["resolution"],
         "crop": Protocol(d["resolution"], d["interpolation"], decoder=d.get("decoder", "pil")).describe(),
-        "metric_weights": weights_label(c["metric_weights"]),
+        "metric_weights": metric_weights_label(c["metric_weights"]),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
         "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",
         "tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size,
@@ -189,11 +158,12 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
 @runner("model_facts")
 def run_model_facts(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     """Unified Table 1: parameter count (meta device), tokens per image and codebook size, as records."""
-    from models.registry import count_params, latent_channels
+    from models.registry import count_params
+    from models.tokenizer import latent_shape
 
     entry = entry_from_config(stage.config["tokenizer"])
-    h = entry.model.resolution // entry.model.downsample
-    values = {"params_m": count_params(entry) / 1e6, "tokens_per_image": h * h * latent_channels(entry),
+    h, w, c = latent_shape(entry.model)
+    values = {"params_m": count_params(entry) / 1e6, "tokens_per_image": h * w * c,
               "codebook_size": entry.model.n_embed}
     protocol = {"scale": entry.scale, "task": f"model_facts@v{stage.config['task_version']}",
                 "published_params_m": entry.published_params, "published_decimals": entry.published_decimals,

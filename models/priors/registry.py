@@ -23,7 +23,6 @@ from models.priors.maskgit import MaskGIT, MaskGITConfig
 from models.priors.unet import UNet, UNetConfig
 from models.registry import apply_overrides
 
-KINDS = ("gpt", "maskgit", "dit", "sit", "ldm")
 TOKEN_KINDS = ("gpt", "maskgit")
 
 

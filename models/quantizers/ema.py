@@ -6,11 +6,13 @@ updates during eval, a bug not copied here). Only the commitment term `beta * ||
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
 
@@ -62,14 +64,21 @@ class EMACodebook(nn.Module):
                 torch.distributed.broadcast(buf, 0)
 
 
-class EMAVectorQuantizer(nn.Module):
+@register_quantizer("ema")
+class EMAVectorQuantizer(Quantizer):
     """VQGAN-EMA: squared-L2 lookup in an EMA codebook; z (B, D, h, w) -> indices (B, h, w, 1)."""
+
+    recipe_fields = ("ema_decay",)
 
     def __init__(self, n_embed: int, embed_dim: int, beta: float = 0.25, decay: float = 0.99,
                  eps: float = 1e-5) -> None:
         super().__init__()
         self.beta = beta
         self.codebook = EMACodebook(n_embed, embed_dim, decay, eps)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> EMAVectorQuantizer:
+        return cls(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.ema_decay, cfg.ema_eps)
 
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
@@ -85,3 +94,6 @@ class EMAVectorQuantizer(nn.Module):
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         return self.codebook.embed[indices[..., 0]].permute(0, 3, 1, 2)
+
+    def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.codebook.embed, flat(z), 1

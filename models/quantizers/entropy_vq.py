@@ -8,17 +8,20 @@ and commitment terms use beta on the commitment: ||sg(z) - z_q||^2 + beta ||sg(z
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
 MAX_ENTROPY_CODES = 65_536  # the soft assignment is N x K by definition; refuse codebooks where that explodes
 
 
-class EntropyVectorQuantizer(nn.Module):
+@register_quantizer("entropy_vq")
+class EntropyVectorQuantizer(Quantizer):
     """Squared-L2 VQ with optional entropy regulariser (gamma) and optional first-batch k-means init."""
 
     def __init__(self, n_embed: int, embed_dim: int, beta: float = 0.25, entropy_gamma: float = 0.0,
@@ -33,6 +36,12 @@ class EntropyVectorQuantizer(nn.Module):
         self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)
         self.register_buffer("initialized", torch.tensor(not kmeans_init))  # saved: a resumed run does not redo it
 
+    @classmethod
+    def from_config(cls, cfg: Any) -> EntropyVectorQuantizer:
+        """SeQ-GAN's codebook_reg: 'entropy' turns gamma on, 'kmeans' the first-batch init, 'none' neither."""
+        return cls(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.entropy_gamma if cfg.codebook_reg == "entropy" else 0.0,
+                   cfg.entropy_temperature, kmeans_init=cfg.codebook_reg == "kmeans")
+
     @torch.no_grad()
     def _kmeans(self, z_flat: torch.Tensor) -> None:
         """Lloyd's k-means on one batch of encoder outputs; empty clusters keep a random batch vector."""
@@ -43,7 +52,8 @@ class EntropyVectorQuantizer(nn.Module):
         for _ in range(self.kmeans_iters):
             idx = nearest_code(z_flat, centers)
             sums = torch.zeros_like(centers).index_add_(0, idx, z_flat)
-            counts = torch.zeros(self.n_embed, device=z_flat.device).index_add_(0, idx, torch.ones_like(idx, dtype=z_flat.dtype))
+            ones = torch.ones_like(idx, dtype=z_flat.dtype)
+            counts = torch.zeros(self.n_embed, device=z_flat.device).index_add_(0, idx, ones)
             filled = counts > 0
             centers[filled] = sums[filled] / counts[filled, None]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -79,3 +89,6 @@ class EntropyVectorQuantizer(nn.Module):
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         return self.embedding(indices[..., 0]).permute(0, 3, 1, 2)
+
+    def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.embedding.weight, flat(z), 1

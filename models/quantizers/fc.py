@@ -6,15 +6,18 @@ are l2-normalised, so the squared-L2 lookup is a cosine lookup. Losses as in Lla
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
 
-class FactorizedQuantizer(nn.Module):
+@register_quantizer("fc")
+class FactorizedQuantizer(Quantizer):
     """Cosine-similarity lookup in a low-dimensional, l2-normalised codebook; z: (B, D', h, w)."""
 
     def __init__(self, n_embed: int, embed_dim: int, beta: float = 0.25) -> None:
@@ -23,7 +26,12 @@ class FactorizedQuantizer(nn.Module):
         self.embedding = nn.Embedding(n_embed, embed_dim)
         self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)
 
+    @classmethod
+    def from_config(cls, cfg: Any) -> FactorizedQuantizer:
+        return cls(cfg.n_embed, cfg.embed_dim, cfg.beta)
+
     def codes(self) -> torch.Tensor:
+        """The l2-normalised codebook (K, D')."""
         return F.normalize(self.embedding.weight, dim=1)
 
     def forward(self, z: torch.Tensor) -> QuantOutput:
@@ -41,3 +49,6 @@ class FactorizedQuantizer(nn.Module):
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         return self.codes()[indices[..., 0]].permute(0, 3, 1, 2)
+
+    def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.codes(), flat(F.normalize(z, dim=1)), 1

@@ -1,4 +1,4 @@
-"""VQGAN-LC quantizer (Zhu et al. 2024, Sec. 3.2; zh460045050/VQGAN-LC models_vq.py): a frozen codebook plus a projector.
+"""VQGAN-LC quantizer (Zhu et al. 2024, Sec. 3.2; zh460045050/VQGAN-LC models_vq.py): frozen codebook plus projector.
 
 The codebook B (K x D, e.g. 100,000 x 768 CLIP ViT-L/14 patch-feature centroids) is a buffer and never
 trained; a linear projector P (D -> D', with bias) maps the whole codebook to the latent space, and encoder
@@ -11,22 +11,29 @@ features to B directly (D' must equal D; the released code then l2-normalises th
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import Precompute, Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
+CODEBOOK_INITS = ("kmeans", "random_selection", "random")  # VQGAN-LC Table 6 strategies
 
-class LCQuantizer(nn.Module):
+
+@register_quantizer("lc")
+class LCQuantizer(Quantizer):
     """Nearest-code lookup in P(B) for a frozen (or trainable) codebook B; z: (B, D', h, w)."""
 
     def __init__(self, n_embed: int, codebook_dim: int, embed_dim: int, projector: bool = True,
                  trainable: bool = False, codebook_loss_weight: float = 0.33) -> None:
         super().__init__()
         if not projector and codebook_dim != embed_dim:
-            raise ValueError(f"without a projector the codebook dim ({codebook_dim}) must equal embed_dim ({embed_dim})")
+            raise ValueError(f"without a projector the codebook dim ({codebook_dim}) must equal embed_dim "
+                             f"({embed_dim})")
         self.n_embed, self.codebook_dim, self.embed_dim = n_embed, codebook_dim, embed_dim
         self.codebook_loss_weight = codebook_loss_weight
         init = torch.empty(n_embed, codebook_dim).uniform_(-1.0 / n_embed, 1.0 / n_embed)  # the code's random init
@@ -37,6 +44,31 @@ class LCQuantizer(nn.Module):
         self.projection = nn.Linear(codebook_dim, embed_dim) if projector else None
         if self.projection is not None:
             nn.init.normal_(self.projection.weight, std=embed_dim**-0.5)  # as the released code initialises it
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> LCQuantizer:
+        """From a VQGAN-LC entry's config (models.vqgan.VQGANLCConfig: codebook_dim, projector, ...)."""
+        if not hasattr(cfg, "codebook_init"):
+            raise ValueError("quantizer 'lc' needs a VQGAN-LC entry (e.g. tokenizer=vqganlc_f16_100k)")
+        if cfg.codebook_init not in CODEBOOK_INITS:
+            raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got '{cfg.codebook_init}'")
+        return cls(cfg.n_embed, cfg.codebook_dim, cfg.latent_dim, cfg.projector, cfg.codebook_trainable)
+
+    @classmethod
+    def precompute(cls, cfg: Any) -> Precompute | None:
+        """The build_codebook stage (Sec. 3.2: k-means on feature-encoder patch features); none for 'random'."""
+        if cfg.codebook_init == "random":
+            return None
+        config = {"encoder": cfg.feature_encoder, "init": cfg.codebook_init, "n_embed": cfg.n_embed,
+                  "dim": cfg.codebook_dim, "max_features": cfg.codebook_max_features, "kmeans_iters": cfg.kmeans_iters,
+                  **({"kmeans_scope": cfg.kmeans_scope} if cfg.kmeans_scope != "all" else {})}  # keys stay as they were
+        return Precompute("build_codebook", "codebook", config, cfg.codebook_dataset, "model.codebook_dataset",
+                          f"K={cfg.n_embed} {cfg.feature_encoder}", "encoder_weights")
+
+    def load_precomputed(self, key: str, folder: Path) -> dict[str, Any]:
+        """Install the build_codebook stage's codebook.pt."""
+        self.set_codebook(torch.load(folder / "codebook.pt", map_location="cpu")["codebook"])
+        return {"codebook_from": key}
 
     @torch.no_grad()
     def set_codebook(self, codebook: torch.Tensor) -> None:
@@ -68,3 +100,6 @@ class LCQuantizer(nn.Module):
         """(B, h, w, 1) indices -> (B, D', h, w) projected code vectors."""
         return F.embedding(indices[..., 0], self.codes()).permute(0, 3, 1, 2)
 
+
+    def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.codes(), flat(z if self.projection is not None else F.normalize(z, dim=1)), 1

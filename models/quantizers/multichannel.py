@@ -5,14 +5,16 @@ either beta placement) against the same K x (n_z / c) codebook, giving indices (
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import Any
 
-from models.quantizers.base import QuantOutput
+import torch
+
+from models.quantizers.base import Quantizer, QuantOutput, register_quantizer
 from models.quantizers.vq import VectorQuantizer
 
 
-class MultichannelQuantizer(nn.Module):
+@register_quantizer("multichannel")
+class MultichannelQuantizer(Quantizer):
     """Shared-codebook VQ of c channel chunks; z_q is the concatenation of the c chunk codes."""
 
     def __init__(self, n_embed: int, embed_dim: int, channels: int, beta: float = 0.25,
@@ -20,8 +22,16 @@ class MultichannelQuantizer(nn.Module):
         super().__init__()
         if embed_dim % channels:
             raise ValueError(f"embed_dim {embed_dim} must divide into {channels} chunks")
-        self.channels = channels
+        self.channels = self.code_channels = channels
         self.vq = VectorQuantizer(n_embed, embed_dim // channels, beta, beta_placement)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> MultichannelQuantizer:
+        return cls(cfg.n_embed, cfg.embed_dim, cfg.channels, cfg.beta, cfg.beta_placement)
+
+    @classmethod
+    def channels_for(cls, cfg: Any) -> int:
+        return cfg.channels
 
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
@@ -35,3 +45,10 @@ class MultichannelQuantizer(nn.Module):
         b, h, w, c = indices.shape
         codes = self.vq.embedding(indices)  # (B, h, w, c, n_z / c)
         return codes.reshape(b, h, w, -1).permute(0, 3, 1, 2)
+
+    def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Chunks in (b, h, w, c) order against the shared codebook."""
+        b, d, h, w = z.shape
+        c = self.channels
+        chunks = z.reshape(b, c, d // c, h, w).permute(0, 3, 4, 1, 2).reshape(-1, d // c)
+        return self.vq.embedding.weight, chunks, c

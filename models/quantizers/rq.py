@@ -6,22 +6,35 @@ is its D indices, so the token map is (h, w, D). The commitment loss is the mean
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import Quantizer, QuantOutput, register_quantizer
 from models.quantizers.ema import EMACodebook
 
 
-class ResidualQuantizer(nn.Module):
+@register_quantizer("rq")
+class ResidualQuantizer(Quantizer):
     """z (B, D, h, w) -> indices (B, h, w, depth), z_q = sum of the depth code vectors."""
+
+    recipe_fields = ("ema_decay",)
 
     def __init__(self, n_embed: int, embed_dim: int, depth: int = 4, beta: float = 0.25, decay: float = 0.99,
                  eps: float = 1e-5, restart_threshold: float = 1.0) -> None:
         super().__init__()
         self.depth, self.beta = depth, beta
         self.codebook = EMACodebook(n_embed, embed_dim, decay, eps, restart_threshold)
+        self.code_channels = depth
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ResidualQuantizer:
+        return cls(cfg.n_embed, cfg.embed_dim, cfg.depth, cfg.beta, cfg.ema_decay, cfg.ema_eps, cfg.restart_threshold)
+
+    @classmethod
+    def channels_for(cls, cfg: Any) -> int:
+        return cfg.depth
 
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape

@@ -5,17 +5,20 @@ legacy=False (VQ-VAE Eq. 3):    beta * ||sg(z_q) - z||^2 + ||z_q - sg(z)||^2   (
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
 BETA_PLACEMENTS = ("legacy", "corrected")
 
 
-class VectorQuantizer(nn.Module):
+@register_quantizer("vq")
+class VectorQuantizer(Quantizer):
     """Squared-L2 nearest-code quantizer with a straight-through estimator; z: (B, D, h, w)."""
 
     def __init__(self, n_embed: int, embed_dim: int, beta: float = 0.25, beta_placement: str = "legacy",
@@ -27,6 +30,10 @@ class VectorQuantizer(nn.Module):
         self.beta_placement, self.search_chunk = beta_placement, search_chunk
         self.embedding = nn.Embedding(n_embed, embed_dim)
         self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)  # taming's init
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> VectorQuantizer:
+        return cls(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.beta_placement)
 
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
@@ -45,3 +52,6 @@ class VectorQuantizer(nn.Module):
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, h, w, 1) indices -> (B, D, h, w) code vectors."""
         return self.embedding(indices[..., 0]).permute(0, 3, 1, 2)
+
+    def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.embedding.weight, flat(z), 1

@@ -1,7 +1,6 @@
 """Streaming PSNR (RGB or Y) and SSIM over uint8 images (b, 3, H, W); memory does not grow with image count."""
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -80,8 +79,3 @@ class SSIM:
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float images -> uint8 as they would be saved to PNG (clamp, scale, round)."""
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
-    """Helper for tests and reports."""
-    return 10 * math.log10(data_range**2 / max(mse, PSNR_MSE_FLOOR))

@@ -121,17 +121,6 @@ def protocol_facts(metric: str, protocol: str | None = None) -> dict[str, str]:
     return out
 
 
-def fact_keys() -> set[str]:
-    """Every protocol fact column any record can carry."""
-    keys = {"eval_protocol", "protocol_inexact"}
-    for p in PROTOCOLS.values():
-        for f in p.facts.values():
-            keys |= set(f)
-    for f in _PROTOCOL_FREE.values():
-        keys |= set(f)
-    return keys
-
-
 def eval_stage_options(eval_cfg: dict, task: str = "reconstruction") -> dict[str, str]:
     """Extra stage config for a non-default protocol (scale.eval.protocol) that defines `task`'s metrics; {} for
     the default (so the default suite's stage keys do not change) and for a protocol of another task."""
