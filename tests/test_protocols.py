@@ -125,3 +125,34 @@ def test_protocol_selector_reaches_only_the_stages_it_defines():
     assert eval_stage_options({"protocol": "adm"}, "generation") == {"protocol": "adm"}
     with pytest.raises(ValueError, match="unknown evaluation protocol"):
         eval_stage_options({"protocol": "nope"})
+
+
+def test_paper_choice_resolves_each_task_to_its_papers_protocol():
+    from tasks.metrics.protocols import eval_stage_options, protocol_for
+
+    assert protocol_for("paper", "reconstruction", "vqganlc") == "vqganlc"
+    assert protocol_for("paper", "generation", "movq") == "adm"
+    assert protocol_for("paper", "reconstruction", "movq") == "torch-fidelity"
+    assert protocol_for("paper", "reconstruction", "seqgan") == "torch-fidelity"  # its code is unknown
+    assert protocol_for("paper", "generation", None) == "torch-fidelity"  # a suite that reproduces no paper
+    assert eval_stage_options({"protocol": "paper"}, "reconstruction", "vqganlc") == {"protocol": "vqganlc"}
+    assert eval_stage_options({"protocol": "paper"}, "generation", "vqganlc") == {"protocol": "adm"}
+
+
+@pytest.mark.parametrize("suite, recon, gen", [("paper/vqganlc_t1", "vqganlc", "adm"),
+                                               ("paper/movq_t3", None, "adm"), ("paper/vqganlc_t2", "vqganlc", None)])
+def test_a_paper_run_measures_each_task_with_its_papers_protocol(suite: str, recon: str | None, gen: str | None):
+    """scale=paper defaults to scale.eval.protocol=paper: one run, the paper's own protocol per task."""
+    from bench.plan.planner import plan
+    from conftest import compose
+
+    cfg = compose([f"suite={suite}", "scale=paper"])
+    assert cfg["scale"]["eval"]["protocol"] == "paper"
+    stages = plan(cfg)
+    by_kind = {}
+    for st in stages:
+        by_kind.setdefault(st.kind, set()).add(st.config.get("protocol"))
+    if recon is not None or "eval_reconstruction" in by_kind:
+        assert by_kind.get("eval_reconstruction") == {recon}
+    if gen is not None:
+        assert by_kind["eval_generation"] == {gen} and by_kind["gen_reference"] == {gen}

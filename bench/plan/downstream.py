@@ -188,8 +188,9 @@ def plan_analysis(ctx: TaskPlan) -> None:
 
 
 def _gen_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Generation-protocol config (scale.eval.protocol=adm); {} otherwise, so existing stage keys hold."""
-    return eval_stage_options(cfg["scale"]["eval"], "generation")
+    """Generation-protocol config (scale.eval.protocol=adm, or =paper in a paper's suite); {} otherwise, so existing
+    stage keys hold."""
+    return eval_stage_options(cfg["scale"]["eval"], "generation", cfg["suite"].get("paper"))
 
 
 def _tokens(entry: TokenizerEntry) -> int:

@@ -103,7 +103,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
                        {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
                         "seed": cfg["seed"], "metric_weights": metric_weights,
                         "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
-                        **eval_stage_options(scale["eval"])},
+                        **eval_stage_options(scale["eval"], paper=cfg["suite"].get("paper"))},
                        inputs=(train_key,), labels=labels)
             stages.setdefault(ev.key, ev)
 
@@ -143,7 +143,7 @@ def _plan_fixed_weights(cfg: dict[str, Any], run: dict[str, Any], entry: Tokeniz
                    {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
                     "task_version": task.version, "seed": cfg["seed"], "metric_weights": metric_weights,
                     "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
-                    **eval_stage_options(scale["eval"])},
+                    **eval_stage_options(scale["eval"], paper=cfg["suite"].get("paper"))},
                    labels=labels)
         stages.setdefault(ev.key, ev)
 

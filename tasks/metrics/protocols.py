@@ -121,11 +121,25 @@ def protocol_facts(metric: str, protocol: str | None = None) -> dict[str, str]:
     return out
 
 
-def eval_stage_options(eval_cfg: dict, task: str = "reconstruction") -> dict[str, str]:
-    """Extra stage config for a non-default protocol (scale.eval.protocol) that defines `task`'s metrics; {} for
-    the default (so the default suite's stage keys do not change) and for a protocol of another task."""
+# scale.eval.protocol=paper: every stage takes its own paper's protocol for its task (PAPER_PROTOCOL), so one paper
+# run measures VQGAN-LC's reconstructions with its eval_reconstruction.py and its generations with the ADM evaluator
+PAPER_CHOICE = "paper"
+
+
+def protocol_for(choice: str | None, task: str, paper: str | None = None) -> str:
+    """The protocol a stage of `task` uses under `scale.eval.protocol=choice`: 'paper' resolves to the suite's paper's
+    own protocol for that task (the default where the paper's code is unknown or the suite has no paper)."""
+    if choice == PAPER_CHOICE:
+        return (PAPER_PROTOCOL.get(paper or "") or {}).get(task) or DEFAULT_PROTOCOL
+    return get_protocol(choice).name
+
+
+def eval_stage_options(eval_cfg: dict, task: str = "reconstruction", paper: str | None = None) -> dict[str, str]:
+    """Extra stage config for a non-default protocol (scale.eval.protocol, or the paper's own with 'paper') that
+    defines `task`'s metrics; {} for the default (so the default suite's stage keys do not change) and for a
+    protocol of another task."""
     from tasks.metrics.registry import METRICS
 
-    p = get_protocol(eval_cfg.get("protocol"))
+    p = get_protocol(protocol_for(eval_cfg.get("protocol"), task, paper))
     covers = any(METRICS.get(m).task == task for m in p.facts)
     return {} if p.name == DEFAULT_PROTOCOL or not covers else {"protocol": p.name}
