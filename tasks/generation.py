@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from bench.core.atomic import atomic_path
+from bench.core.weights import WeightsSpec
 from models.priors.diffusion import Diffusion
 from models.priors.flow import Flow
 from models.priors.registry import PriorEntry, decode_steps, top_k_for
@@ -24,7 +25,6 @@ from models.tokenizer import Tokenizer
 from tasks.metrics import adm
 from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import to_uint8
-from bench.core.weights import WeightsSpec
 from tasks.metrics.networks import load_inception, load_vgg16_features
 from tasks.metrics.protocols import get_protocol
 

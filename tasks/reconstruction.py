@@ -5,18 +5,19 @@ Real-image FID statistics are cached by (dataset, split, images, protocol, Incep
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool, sample_size_facts
-from tasks.metrics import vqganlc
-from tasks.metrics.image import PSNR, SSIM, to_uint8
 from bench.core.weights import WeightsSpec
 from models.perceptual_nets import load_lpips
+from tasks.metrics import vqganlc
+from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool, sample_size_facts
+from tasks.metrics.image import PSNR, SSIM, to_uint8
 from tasks.metrics.networks import load_inception
 from tasks.metrics.protocols import get_protocol, supports
 from tasks.metrics.usage import CodebookUsage

@@ -4,8 +4,9 @@ indices (uint16 when K <= 65,536, else int32; (N, h, w, c)) or the pre-quantisat
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -39,7 +39,8 @@ def _deterministic():
 
 def compose(overrides: list[str]) -> dict:
     """The resolved config that `python bench/run.py <overrides>` would get."""
-    from hydra import compose as hcompose, initialize_config_dir
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
     from bench.plan.config import CONF_DIR, register_configs

@@ -58,7 +58,7 @@ def test_bench_faiss_flat_l2(benchmark, data):
     _agree(torch.from_numpy(np.asarray(got)).long(), ref, z, cb)
 
 
-_PEAK = r"""
+_PEAK = rf"""
 import json, re, sys, torch
 def hwm():  # VmHWM belongs to this address space; ru_maxrss would carry the parent's peak across exec
     return int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read()).group(1))
@@ -77,7 +77,7 @@ elif sys.argv[1] == "cdist":
 else:
     index.search(z.numpy(), 1)
 print(json.dumps({{"peak_extra_mib": (hwm() - before) / 1024}}))
-""".format(N=N, D=D, K=K)
+"""
 
 
 def _peak(method: str) -> float:

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.compare import (DIRECTION, PAPER_NUMBERS, STATUSES, compare, load_paper_numbers, paper_table,
-                           status_of)
+from bench.report.compare import DIRECTION, PAPER_NUMBERS, STATUSES, compare, load_paper_numbers, paper_table, status_of
 from conftest import REPO, run_cli
 
 KEY = ["paper", "table", "dataset", "method", "setting", "metric"]

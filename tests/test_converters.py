@@ -8,9 +8,9 @@ import torch
 
 from bench.plan.planner import plan
 from bench.suite import run_suite
+from conftest import compose
 from models.converters.base import CheckpointMismatchError, convert_checkpoint
 from models.registry import build_tokenizer, create_entry
-from conftest import compose
 
 TAMING_LANDMARKS = [  # parameter names as taming-transformers' VQModel writes them
     "encoder.conv_in.weight", "encoder.down.0.block.0.norm1.weight", "encoder.down.0.downsample.conv.weight",

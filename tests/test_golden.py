@@ -7,9 +7,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.report.golden import (CHECKS, GOLDEN_COLUMNS, JOIN, MUST_AGREE, diff_golden, read_golden, summarize,
-                          update_values)
 from bench.core.resources import resolve
+from bench.report.golden import (
+    CHECKS,
+    GOLDEN_COLUMNS,
+    JOIN,
+    MUST_AGREE,
+    diff_golden,
+    read_golden,
+    summarize,
+    update_values,
+)
 
 
 def _golden(rows: list[tuple[str, str, int, float, str, float]]) -> pd.DataFrame:

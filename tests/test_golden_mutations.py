@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.report.golden import diff_golden, observed_frame
-from bench.plan.planner import plan
 from bench.core.resources import resolve
-from bench.stages.base import Runtime, run_stage
+from bench.plan.planner import plan
+from bench.report.golden import diff_golden, observed_frame
 from bench.report.store import load_records, records_frame
+from bench.stages.base import Runtime, run_stage
 from conftest import compose
 from models.losses import VQLPIPSWithDiscriminator
 from models.quantizers.vq import VectorQuantizer

@@ -102,9 +102,8 @@ def test_workers_from_job_cpus(monkeypatch):
 
 def test_loader_settings_stay_out_of_stage_keys():
     """scale.loader.* are runtime settings: stage keys do not move; dataset.decoder=torchvision does move them."""
-    from conftest import compose
-
     from bench.plan.planner import plan
+    from conftest import compose
 
     keys = lambda over: [st.key for st in plan(compose(["suite=smoke", *over]))]
     base = keys([])

@@ -120,9 +120,8 @@ def test_local_jobs_see_their_own_gpus(tmp_path):
 def test_two_process_training_stage_through_the_local_launcher(tmp_path):
     """tasks_per_node=2 on a CPU: two gloo ranks train one tiny tokenizer stage together (the same global
     batch split in two); both return world_size 2, rank 0 alone writes the log, weights and done.json."""
-    from conftest import compose
-
     from bench.plan.planner import plan
+    from conftest import compose
 
     cfg = compose(["suite=smoke", "train.steps=3", "train.batch_size=2", "train.ckpt_every=100"])
     train = next(st for st in plan(cfg) if st.kind == "train_tokenizer")

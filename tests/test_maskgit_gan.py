@@ -72,9 +72,9 @@ def test_seqgan_paper_recipe_is_maskgit_and_taming_is_selectable():
 
 def test_maskgit_recipe_trains_at_smoke_scale(tmp_path: Path):
     """The MaskGIT GAN path end to end: a few steps with R1 and the fixed weight, through the real trainer."""
+    from bench.core.weights import WeightsSpec
     from bench.training.tokenizer import train_tokenizer
     from models.registry import create_entry
-    from bench.core.weights import WeightsSpec
     from tasks.data.imagefolder import Protocol
     from tasks.data.registry import DATASETS
 

@@ -13,11 +13,11 @@ from PIL import Image
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from bench.core.weights import WeightsSpec
+from models.perceptual_nets import load_lpips
 from models.tokenizer import EncodeOutput
 from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import PSNR, SSIM
-from bench.core.weights import WeightsSpec
-from models.perceptual_nets import load_lpips
 from tasks.metrics.networks import load_inception
 from tasks.metrics.usage import CodebookUsage
 from tasks.reconstruction import evaluate_reconstruction

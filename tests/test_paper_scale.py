@@ -9,10 +9,10 @@ import skimage.data
 import torch
 from PIL import Image
 
+from bench.core.weights import WeightsSpec
 from bench.training.tokenizer import train_tokenizer
 from models.registry import TOKENIZERS, build_tokenizer, create_entry
 from tasks.data.imagefolder import ImageFolder, Protocol
-from bench.core.weights import WeightsSpec
 
 
 @pytest.mark.parametrize("name", TOKENIZERS.names())

@@ -1,18 +1,17 @@
 """SeQ-GAN: semantic perceptual loss (Eq. 3, Table 6), entropy regulariser, k-means init, decoders, two phases."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 from torch import nn
 
 from bench.plan.planner import plan
 from bench.stages.runners import load_previous_phase
+from conftest import compose
 from models.maskgit_modules import AxisAttention
 from models.quantizers.entropy_vq import EntropyVectorQuantizer
 from models.registry import build_tokenizer, create_entry, phase1_entry
 from models.semantic_loss import SemanticPerceptualLoss, build_vgg16
-from conftest import compose
 
 LOW = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 

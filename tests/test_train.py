@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.core.weights import WeightsSpec
 from bench.training.tokenizer import NonFiniteLossError, StepBatchSampler, train_tokenizer
 from models.registry import create_entry
 from tasks.data.imagefolder import Protocol
 from tasks.data.registry import DATASETS
-from bench.core.weights import WeightsSpec
 
 
 def _entry(steps=6):

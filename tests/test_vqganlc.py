@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from bench.plan.planner import plan
-from models.feature_encoders import GRID, FEATURE_ENCODERS, MissingEncoderWeightsError, build_feature_encoder
+from conftest import compose
+from models.feature_encoders import FEATURE_ENCODERS, GRID, MissingEncoderWeightsError, build_feature_encoder
 from models.quantizers.lc import LCQuantizer
 from models.registry import build_tokenizer, create_entry
 from tasks.codebook import cluster
-from conftest import compose
 
 
 def test_codebook_is_frozen_and_projector_learns():
@@ -117,13 +117,13 @@ def test_per_class_kmeans_is_the_released_codes_codebook():
     """kmeans_scope=per_class (minibatch_kmeans_per_class.py): each class's block of codes is k-means over that
     class's features alone; the paper's scope (one K-means over all) is the default and keeps its stage keys."""
     import numpy as np
+    from torch.utils.data import Subset
 
     from bench.plan.planner import plan
     from conftest import compose
     from tasks.codebook import extract_features, per_class_codebook
     from tasks.data.imagefolder import Protocol
     from tasks.data.registry import DATASETS
-    from torch.utils.data import Subset
 
     enc = build_feature_encoder("smoke_vit", "random", seed=0)
     data = DATASETS.get("mini_digits").open("train", Protocol(32), max_images=60, subset_seed=0)

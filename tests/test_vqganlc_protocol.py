@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from skimage.color import rgb2ycbcr
 
-from tasks.metrics import vqganlc
 from bench.core.weights import WeightsSpec
+from tasks.metrics import vqganlc
 from tasks.metrics.networks import load_inception
 from tasks.reconstruction import evaluate_reconstruction
 

@@ -56,8 +56,8 @@ def observe(work_dir: Path, seed: int) -> pd.DataFrame:
     from omegaconf import OmegaConf
 
     from bench.plan.config import CONF_DIR, register_configs
-    from bench.report.golden import observed_frame
     from bench.plan.planner import plan
+    from bench.report.golden import observed_frame
     from bench.report.store import load_records, records_frame
 
     register_configs()

@@ -11,8 +11,8 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 LOCK_NAME = ".claim.lock"
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -26,7 +27,7 @@ class Registry(Generic[T]):
         """Decorator: register `fn` under `name` (default: its __name__)."""
 
         def deco(entry: T) -> T:
-            self.add(name or getattr(entry, "__name__"), entry)
+            self.add(name or entry.__name__, entry)
             return entry
 
         return deco

@@ -20,14 +20,14 @@ class ConfigValueError(ValueError):
     """A config value of the wrong type or out of range; the message names key, value and what is allowed."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def field_types(cls: type) -> dict[str, Any]:
     """Resolved type hints (with Annotated metadata) of a dataclass's fields."""
     hints = typing.get_type_hints(cls, include_extras=True)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adapter(tp: Any) -> TypeAdapter:
     return TypeAdapter(tp)
 

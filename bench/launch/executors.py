@@ -16,9 +16,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.core.claims import claim_owner
+from bench.core.registry import Registry
 from bench.launch.lifeline import die_with, identity
 from bench.launch.placement import GpuPool, machine_gpus, placement_for
-from bench.core.registry import Registry
 from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir
 
 

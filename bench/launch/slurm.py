@@ -19,9 +19,9 @@ from typing import Any
 import submitit
 from omegaconf import OmegaConf
 
-from bench.launch.executors import ExecReport, Executor
 from bench.core.provenance import REPO_ROOT, git_state
 from bench.core.resources import data_path
+from bench.launch.executors import ExecReport, Executor
 from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir, write_json_atomic
 
 PROFILE_DIR = data_path("slurm", "profiles")

@@ -14,8 +14,8 @@ from models.quantizers.base import precompute_for
 from models.registry import TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
-from tasks.registry import TASKS
 from tasks.metrics.protocols import eval_stage_options
+from tasks.registry import TASKS
 
 EVAL_KINDS = {"reconstruction": "eval_reconstruction", "model_facts": "model_facts"}
 NEEDS_NO_TRAINING = {"model_facts"}

@@ -21,7 +21,7 @@ SECONDS_PER_EVAL_IMAGE = 240 / 50_000  # REPRODUCE.md: 50k-image reconstruction 
 _EXPLICIT = {("train", "steps"), ("train", "warmup_steps"), ("train", "ckpt_every"), ("loss", "disc_start")}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _count(name: str, root: str | None, file_list: str | None) -> tuple[int, str]:
     entry = DATASETS.get(name)
     try:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
-_active: "PreemptionGuard | None" = None
+_active: PreemptionGuard | None = None
 
 
 class PreemptionGuard:
@@ -24,7 +24,7 @@ class PreemptionGuard:
         self.pending: int | None = None
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> "PreemptionGuard":
+    def __enter__(self) -> PreemptionGuard:
         global _active
         for sig in self.SIGNALS:
             self._previous[sig] = signal.getsignal(sig)
@@ -54,6 +54,6 @@ class PreemptionGuard:
         sys.exit(128 + signum)
 
 
-def active_guard() -> "PreemptionGuard | None":
+def active_guard() -> PreemptionGuard | None:
     """The guard installed by the running stage, if any (the trainer polls it)."""
     return _active

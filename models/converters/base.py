@@ -1,8 +1,8 @@
 """Converter registry, checkpoint unwrapping, format detection, and strict loading with a clear key report."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn

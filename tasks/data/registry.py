@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from bench.core.registry import Registry
 from tasks.data.imagefolder import LAYOUT_HELP, DatasetNotFoundError, ImageFolder, Protocol
-from tasks.data.mini import VERSION as MINI_VERSION, build_mini_digits, build_mini_faces, build_mini_natural
+from tasks.data.mini import VERSION as MINI_VERSION
+from tasks.data.mini import build_mini_digits, build_mini_faces, build_mini_natural
 
 
 @dataclass(frozen=True)

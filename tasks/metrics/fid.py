@@ -42,7 +42,7 @@ class FeatureStats:
             np.savez(tmp, n=self.n, sum=self.sum.numpy(), outer=self.outer.numpy())
 
     @classmethod
-    def load(cls, path: Path) -> "FeatureStats":
+    def load(cls, path: Path) -> FeatureStats:
         data = np.load(path)
         stats = cls(int(data["sum"].shape[0]))
         stats.n, stats.sum, stats.outer = int(data["n"]), torch.from_numpy(data["sum"]), torch.from_numpy(data["outer"])
@@ -69,7 +69,7 @@ def sample_size_facts(n: int, n_ref: int | None = None, dim: int = 2048, metric:
 
 def frechet_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     """torch-fidelity's Fréchet distance between two {'mu', 'sigma'} statistics."""
-    from torch_fidelity.metric_fid import fid_statistics_to_metric, KEY_METRIC_FID
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
 
     return float(fid_statistics_to_metric(a, b, verbose=False)[KEY_METRIC_FID])
 

@@ -1,7 +1,6 @@
 """Streaming PSNR (RGB or Y) and SSIM over uint8 images (b, 3, H, W); memory does not grow with image count."""
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 

@@ -17,6 +17,7 @@ from bench.core.paths import cache_dir
 from bench.core.provenance import state_dict_hash
 from bench.core.weights import WeightsSpec, find_weights
 
+
 def load_inception(spec: WeightsSpec, features: tuple[str, ...] = ("2048", "logits_unbiased")) -> tuple[nn.Module, str]:
     """torch-fidelity's InceptionV3 ('inception-v3-compat'); returns (module, weights hash)."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
