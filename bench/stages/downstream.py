@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.stages.base import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
-from bench.training.tokenizer import write_progress
+from bench.training.loop import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices

@@ -13,7 +13,8 @@ from bench.stages import downstream  # noqa: F401  registers the downstream stag
 from bench.core.resources import resolve
 from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
 from bench.stages.base import Runtime, Stage, runner, stage_dir, weights_label, write_json_atomic, write_records
-from bench.training.tokenizer import train_tokenizer, write_progress
+from bench.training.loop import write_progress
+from bench.training.tokenizer import train_tokenizer
 from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer, create_entry
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
