@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ from models.priors.flow import FlowConfig
 from models.priors.gpt import GPT, GPTConfig
 from models.priors.maskgit import MaskGIT, MaskGITConfig
 from models.priors.unet import UNet, UNetConfig
-from models.registry import apply_overrides
+from models.registry import _asdict_stable, apply_overrides
 
 KINDS = ("gpt", "maskgit", "dit", "sit", "ldm")
 TOKEN_KINDS = ("gpt", "maskgit")
@@ -42,6 +42,13 @@ class PriorTrain:
     deepspeed_min_params: float = 300e6
     zero_stage: int = 2
     ckpt_every: int = 5000
+    # numerics and speed, as TrainConfig's (bench/training/numerics.py); fp32 eager by default
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    tf32: bool | None = None  # None: the source script's choice (DiT/SiT train.py: True; others: torch default)
+    channels_last: bool = False  # the UNet (LDM); the transformers have no convolutions to speak of
+    fused_optim: bool = False
+    compile: bool = False
+    cudnn_benchmark: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class PriorEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "scale": self.scale, "kind": self.kind, "model": dataclasses.asdict(self.model),
-                "train": dataclasses.asdict(self.train), "sample": dataclasses.asdict(self.sample),
+                "train": _asdict_stable(self.train), "sample": dataclasses.asdict(self.sample),
                 "process": dataclasses.asdict(self.process) if self.process is not None else None}
 
 

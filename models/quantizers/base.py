@@ -1,7 +1,9 @@
 """The output every quantizer returns (vector-quantize-pytorch style named tuple)."""
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 
@@ -13,3 +15,14 @@ class QuantOutput(NamedTuple):
     indices: torch.Tensor
     loss: torch.Tensor
     terms: dict[str, torch.Tensor]
+
+
+def fp32_forward(forward: Callable[..., QuantOutput]) -> Callable[..., QuantOutput]:
+    """Run a quantizer's forward outside autocast on fp32 latents: under bf16/fp16 training the distances, the
+    codebook (and its projection), the EMA statistics and the losses stay fp32, so the chosen codes do not depend
+    on the training precision (issue #16.1). A no-op for fp32 inputs without autocast."""
+    @functools.wraps(forward)
+    def run(self, z: torch.Tensor, *args: Any, **kwargs: Any) -> QuantOutput:
+        with torch.autocast(z.device.type, enabled=False):
+            return forward(self, z.float(), *args, **kwargs)
+    return run

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import QuantOutput, fp32_forward
 from models.quantizers.search import nearest_code
 
 
@@ -71,6 +71,7 @@ class EMAVectorQuantizer(nn.Module):
         self.beta = beta
         self.codebook = EMACodebook(n_embed, embed_dim, decay, eps)
 
+    @fp32_forward
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)

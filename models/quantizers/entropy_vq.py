@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import QuantOutput, fp32_forward
 from models.quantizers.search import nearest_code
 
 MAX_ENTROPY_CODES = 65_536  # the soft assignment is N x K by definition; refuse codebooks where that explodes
@@ -59,6 +59,7 @@ class EntropyVectorQuantizer(nn.Module):
         usage = p.mean(0)
         return -(usage * torch.log(usage + 1e-10)).sum()
 
+    @fp32_forward
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)

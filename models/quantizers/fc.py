@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import QuantOutput, fp32_forward
 from models.quantizers.search import nearest_code
 
 
@@ -26,6 +26,7 @@ class FactorizedQuantizer(nn.Module):
     def codes(self) -> torch.Tensor:
         return F.normalize(self.embedding.weight, dim=1)
 
+    @fp32_forward
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
         z = F.normalize(z, dim=1)

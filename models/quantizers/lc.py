@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import QuantOutput, fp32_forward
 from models.quantizers.search import nearest_code
 
 
@@ -50,6 +50,7 @@ class LCQuantizer(nn.Module):
         """The projected codebook P(B): (K, D')."""
         return self.projection(self.codebook) if self.projection is not None else self.codebook
 
+    @fp32_forward
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
         if self.projection is None:

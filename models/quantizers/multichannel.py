@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import QuantOutput, fp32_forward
 from models.quantizers.vq import VectorQuantizer
 
 
@@ -23,6 +23,7 @@ class MultichannelQuantizer(nn.Module):
         self.channels = channels
         self.vq = VectorQuantizer(n_embed, embed_dim // channels, beta, beta_placement)
 
+    @fp32_forward
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
         chunks = z.reshape(b * self.channels, d // self.channels, h, w)  # chunk j = channels [j*d/c, (j+1)*d/c)

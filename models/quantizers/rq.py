@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import QuantOutput, fp32_forward
 from models.quantizers.ema import EMACodebook
 
 
@@ -23,6 +23,7 @@ class ResidualQuantizer(nn.Module):
         self.depth, self.beta = depth, beta
         self.codebook = EMACodebook(n_embed, embed_dim, decay, eps, restart_threshold)
 
+    @fp32_forward
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)

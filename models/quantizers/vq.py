@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import QuantOutput
+from models.quantizers.base import QuantOutput, fp32_forward
 from models.quantizers.search import nearest_code
 
 BETA_PLACEMENTS = ("legacy", "corrected")
@@ -28,6 +28,7 @@ class VectorQuantizer(nn.Module):
         self.embedding = nn.Embedding(n_embed, embed_dim)
         self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)  # taming's init
 
+    @fp32_forward
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)
