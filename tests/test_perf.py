@@ -10,7 +10,7 @@ import torch
 
 from bench.training.perf import COLUMNS, MODES, PRIORS, PerfOptions, run_perf
 
-TINY = PerfOptions(width=0.0625, resolution=32, batch=1, steps=1, depth=2)  # ch 32, 2-layer priors of minimum width
+TINY = PerfOptions(width=0.0625, resolution=32, batch=2, steps=1, depth=1)  # ch 32, 1-layer priors of minimum width
 
 
 @pytest.mark.benchmark(group="perf", min_rounds=1)

@@ -57,7 +57,7 @@ class PerfOptions:
 
 
 def _scaled(value: int, width: float, multiple: int) -> int:
-    return max(multiple, int(round(value * width / multiple)) * multiple)
+    return max(multiple, round(value * width / multiple) * multiple)
 
 
 def _mode_numerics(mode: str, device: torch.device, compile_: bool) -> Numerics:
@@ -99,7 +99,9 @@ def _time(step: Callable[[int], None], steps: int, mem: _Mem) -> tuple[float, fl
     return med, max(0.0, times[0] - med)
 
 
-def _tokenizer_parts(opts: PerfOptions, width: float, resolution: int, device: torch.device, num: Numerics):
+def _tokenizer_parts(opts: PerfOptions, width: float, resolution: int, device: torch.device,
+                     num: Numerics) -> tuple[Any, torch.nn.Module, VQLPIPSWithDiscriminator]:
+    """The paper VQGAN f16-1024 at `width` and `resolution`, with its loss (GAN on from step 0)."""
     e = create_entry("vqgan_f16_1024", "paper")
     model_cfg = dataclasses.replace(e.model, resolution=resolution, ch=_scaled(e.model.ch, width, 32),
                                     attn_resolutions=(resolution // 16,))
@@ -142,7 +144,7 @@ def _tokenizer_step(opts, width, resolution, batch, device, mode, tmp: Path) -> 
 def _eval_step(opts, width, resolution, batch, device, mode, tmp: Path) -> Callable[[int], None]:
     """One reconstruction-evaluation batch: the tokenizer's forward in the mode, PSNR and LPIPS in fp32."""
     num = _mode_numerics(mode, device, opts.compile)
-    e, model, crit = _tokenizer_parts(opts, width, resolution, device, num)
+    _, model, crit = _tokenizer_parts(opts, width, resolution, device, num)
     model.eval()
     net = num.compiled(num.memory_format(model))
     x = num.images(torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1)
@@ -222,6 +224,7 @@ def run_perf(opts: PerfOptions, device: torch.device, out_csv: Path, tmp: Path) 
                          "ratio_to_reference": round(ips / ref, 3), "peak_mem_mb": mem.mb(),
                          "step_s": round(step_s, 4),
                          "compile_s": round(first_extra, 3) if mode == "fast" and opts.compile else "", "width": w})
+            print(f"perf {comp:9s} {mode:9s} {ips:9.3f} img/s  x{rows[-1]['ratio_to_reference']}", flush=True)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with out_csv.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
