@@ -219,3 +219,15 @@ def test_compile_option_compiles_in_place_and_reports_its_time(tmp_path: Path, m
     assert summary["compile"] is True and summary["compile_seconds"] is not None
     keys = torch.load(tmp_path / "prior.pt", weights_only=False)["state_dict"].keys()
     assert not any(k.startswith("_orig_mod") for k in keys)
+
+
+def test_records_carry_the_training_numerics():
+    """Every record names the training precision and TF32 choice of the tokenizer (and prior) behind it."""
+    from bench.stages.base import numerics_columns
+
+    tok = create_entry("vqgan_f16_1024", "smoke").to_dict()
+    assert numerics_columns({"tokenizer": tok}) == {"train_precision": "fp32", "train_tf32": "source"}
+    prior = {"name": "dit_xl2", "overrides": {"train": {"precision": "bf16", "tf32": False}}}
+    assert numerics_columns({"tokenizer": tok, "prior": prior}) == {
+        "train_precision": "tokenizer=fp32 prior=bf16", "train_tf32": "tokenizer=source prior=false"}
+    assert numerics_columns({"dataset": {}}) == {}
