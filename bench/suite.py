@@ -69,6 +69,8 @@ def run_suite(cfg: dict[str, Any]) -> int:
         return 0
     check_config(cfg)  # bad types and ranges fail here, before any stage starts
     check_paths(cfg)  # an unwritable work or results folder fails now, not after the stages ran
+    if cfg.get("action") == "perf":  # times training steps; needs no suite plan
+        return run_perf_action(cfg)
     scale = cfg["scale"]
     loader = scale.get("loader") or {}
     rt = Runtime(work_dir=str(Path(cfg["paths"]["work_dir"]).resolve()), threads=scale["threads"],
@@ -77,7 +79,7 @@ def run_suite(cfg: dict[str, Any]) -> int:
     run = SuiteRun(cfg, plan(cfg), rt, Path(cfg["paths"]["results_dir"]) / cfg["suite"]["name"])
     action = cfg.get("action", "run")
     if action not in ACTIONS:
-        raise SystemExit(f"error: unknown action '{action}'; expected {', '.join(ACTIONS)}")
+        raise SystemExit(f"error: unknown action '{action}'; expected {', '.join([*ACTIONS, 'perf'])}")
     return ACTIONS[action](run)
 
 
@@ -145,6 +147,24 @@ ACTIONS: dict[str, Callable[[SuiteRun], int]] = {
     "run": execute_action, "update_golden": execute_action, "collect": report_action, "compare": report_action,
     "status": status_action, "plan": plan_action,
 }
+
+
+def run_perf_action(cfg: dict[str, Any]) -> int:
+    """action=perf: time training steps per numerics mode (bench/training/perf.py), write results/perf/perf.csv."""
+    from bench.stages.base import resolve_device
+    from bench.training.perf import PerfOptions, run_perf
+
+    import torch
+
+    torch.set_num_threads(cfg["scale"]["threads"])
+    opts = {k: tuple(v) if isinstance(v, list) else v for k, v in (cfg.get("perf") or {}).items()}
+    out = Path(cfg["paths"]["results_dir"]) / "perf" / "perf.csv"
+    rows = run_perf(PerfOptions(**opts), resolve_device(cfg["scale"]["device"]), out,
+                    Path(cfg["paths"]["work_dir"]) / "perf_tmp")
+    print(pd.DataFrame(rows)[["component", "mode", "img_per_s", "ratio_to_reference", "peak_mem_mb", "compile_s"]]
+          .to_string(index=False))
+    print(f"wrote {out}")
+    return 0
 
 
 def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_dir: str, out_dir: Path,

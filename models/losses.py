@@ -91,6 +91,7 @@ class VQLPIPSWithDiscriminator(nn.Module):
         self.perceptual = perceptual.train(cfg.lpips_train_mode).requires_grad_(False)
         self.discriminator = build_discriminator(cfg, image_size)
         self.d_loss_fn = D_LOSSES[cfg.disc_loss]
+        self.grad_scale = 1.0  # the fp16 loss scale the adaptive weight differentiates at (1.0: no scaler)
 
     def disc_factor(self, step: int) -> float:
         """taming's adopt_weight: 0 before disc_start, disc_factor after."""
@@ -117,10 +118,18 @@ class VQLPIPSWithDiscriminator(nn.Module):
         return total, terms
 
     def adaptive_weight(self, nll: torch.Tensor, g: torch.Tensor, last_layer: torch.Tensor) -> torch.Tensor:
-        """Esser et al. Eq. 7: balance GAN and reconstruction gradients at the decoder's last layer."""
-        nll_grad = torch.autograd.grad(nll, last_layer, retain_graph=True)[0]
-        g_grad = torch.autograd.grad(g, last_layer, retain_graph=True)[0]
-        w = nll_grad.norm() / (g_grad.norm() + 1e-4)
+        """Esser et al. Eq. 7: balance GAN and reconstruction gradients at the decoder's last layer.
+
+        Computed in fp32 outside autocast. Under fp16 the losses are multiplied by the trainer's grad scale
+        (`self.grad_scale`) before differentiation, so small gradients do not underflow, and the norms divided by it.
+        """
+        for s in dict.fromkeys((self.grad_scale, 1.0)):  # a scale that overflows fp16 falls back to no scale
+            with torch.autocast(last_layer.device.type, enabled=False):
+                nll_grad = torch.autograd.grad(nll * s if s != 1.0 else nll, last_layer, retain_graph=True)[0].float()
+                g_grad = torch.autograd.grad(g * s if s != 1.0 else g, last_layer, retain_graph=True)[0].float()
+                w = (nll_grad.norm() / s) / (g_grad.norm() / s + 1e-4)  # x / 1.0 is exact: fp32 runs are unchanged
+            if torch.isfinite(w):
+                break
         return torch.clamp(w, 0.0, 1e4).detach() * self.cfg.disc_weight
 
     def discriminator_loss(self, x: torch.Tensor, recon: torch.Tensor, step: int) -> tuple[torch.Tensor, dict]:

@@ -46,6 +46,13 @@ class TrainConfig:
     schedule: Literal["constant", "cosine"] = "constant"
     freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed (SeQ-GAN phase 2: encoder, quant_conv, quantize)
     augment: str = "center"  # training crop: center | random_crop (taming, VQGAN-LC) | random_crop_flip (RQ-VAE)
+    # numerics and speed (bench/training/numerics.py); the defaults are the papers' fp32 eager training
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16/fp16: torch.autocast (fp16 with a GradScaler)
+    tf32: bool | None = None  # None: the source script's choice (taming, VQGAN-LC: not set, torch default)
+    channels_last: bool = False  # memory format of the tokenizer and discriminator
+    fused_optim: bool = False  # Adam fused (CUDA) / foreach (CPU)
+    compile: bool = False  # torch.compile of the tokenizer and the discriminator
+    cudnn_benchmark: bool = False  # cuDNN autotuning for the fixed training shapes (CUDA)
 
     @property
     def lr(self) -> float:
@@ -100,10 +107,11 @@ class TokenizerEntry:
         return d
 
 
+NUMERICS_FIELDS = ("precision", "tf32", "channels_last", "fused_optim", "compile", "cudnn_benchmark")
 # Fields added after stage keys were first published: left out of to_dict while at their default, so the
 # configs (and stage keys, and golden files keyed by them) of entries that do not use them stay as they were.
 _KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict", "disc_arch", "disc_max_width",
-               "adaptive_weight", "r1_gamma", "kmeans_scope"}
+               "adaptive_weight", "r1_gamma", "kmeans_scope", *NUMERICS_FIELDS}
 
 
 def _asdict_stable(cfg: Any) -> dict[str, Any]:

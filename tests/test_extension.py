@@ -166,3 +166,15 @@ def test_new_task_kind_plans_and_runs_itself(monkeypatch, tmp_path):
     assert run_suite(cfg) == 0
     df = pd.read_csv(tmp_path / "r" / "recon" / "results.csv").set_index("metric")
     assert df.loc["tokens_per_image", "value"] == 8 * 8 * 4 and df.loc["codebook_size", "value"] == 64
+
+
+def test_a_new_quantizer_inherits_the_fp32_islands_under_autocast():
+    """The base class runs every subclass's forward in fp32 outside autocast (issue #16.1), so this test-only
+    quantizer picks the same codes under bf16 autocast as in fp32 without opting in."""
+    torch.manual_seed(0)
+    q = PairQuantizer(16, 8, 0.25)
+    z = torch.randn(2, 8, 4, 4)
+    ref = q(z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = q(z)
+    assert torch.equal(ref.indices, got.indices) and got.z_q.dtype == torch.float32

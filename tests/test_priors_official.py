@@ -254,19 +254,19 @@ def test_trainer_keeps_the_ema_resumes_it_and_sampling_uses_it(tmp_path, monkeyp
     full = train_prior(_smoke_dit(6), x, y, tmp_path / "a", 0, torch.device("cpu"))
     assert full["ema_decay"] == 0.9 and full["ema_updates"] == 6
     (tmp_path / "b").mkdir()
-    from bench.training import prior as tp
+    from bench.training import loop as tp  # the trainer skeleton writes every checkpoint through atomic_save
 
-    real = tp._atomic_save
+    real = tp.atomic_save
 
     def crash_after_ckpt(obj, path):  # a kill right after the step-3 checkpoint
         real(obj, path)
         if path.name == "ckpt.pt":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(tp, "_atomic_save", crash_after_ckpt)
+    monkeypatch.setattr(tp, "atomic_save", crash_after_ckpt)
     with pytest.raises(KeyboardInterrupt):
         train_prior(_smoke_dit(6), x, y, tmp_path / "b", 0, torch.device("cpu"))
-    monkeypatch.setattr(tp, "_atomic_save", real)
+    monkeypatch.setattr(tp, "atomic_save", real)
     resumed = train_prior(_smoke_dit(6), x, y, tmp_path / "b", 0, torch.device("cpu"))
     assert resumed["resumed_from"] == 3 and resumed["ema_updates"] == 6
     wa, fa = load_prior_weights(tmp_path / "a" / "prior.pt", "ema")

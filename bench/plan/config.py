@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from bench.core.registry import unknown_name_message
 from bench.core.schema import ConfigValueError, check_fields, check_value, lookup
+from bench.training.perf import PerfOptions
 from models.registry import KNOBS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
@@ -76,7 +77,7 @@ class LauncherOptions:
 @dataclass(frozen=True)
 class TopOptions:
     seed: Annotated[int, Ge(0)] = 0
-    action: Literal["run", "status", "collect", "compare", "update_golden", "plan"] = "run"
+    action: Literal["run", "status", "collect", "compare", "update_golden", "plan", "perf"] = "run"
 
 
 def _schema(cfg: Any, key: str) -> tuple[Any, bool] | None:
@@ -86,7 +87,7 @@ def _schema(cfg: Any, key: str) -> tuple[Any, bool] | None:
         return lookup(TrainConfig, parts[1:]), True
     if parts[0] == "tokenizer" and len(parts) > 2 and parts[1] in ("model", "loss"):
         return lookup(type(getattr(create_entry(cfg["tokenizer"]["name"], "paper"), parts[1])), parts[2:]), True
-    roots = {"dataset": DatasetOptions, "scale": ScaleOptions, "launcher": LauncherOptions}
+    roots = {"dataset": DatasetOptions, "scale": ScaleOptions, "launcher": LauncherOptions, "perf": PerfOptions}
     if parts[0] in roots:
         return lookup(roots[parts[0]], parts[1:]), False
     return lookup(TopOptions, parts), False
@@ -109,6 +110,7 @@ def check_config(cfg: dict[str, Any]) -> None:
         check_fields("dataset", DatasetOptions, {k: v for k, v in cfg["dataset"].items() if k != "name"})
         check_fields("scale", ScaleOptions, cfg["scale"])
         check_fields("launcher", LauncherOptions, cfg["launcher"])
+        check_fields("perf", PerfOptions, cfg.get("perf") or {}, null_ok=True)
         check_fields("train", TrainConfig, cfg.get("train") or {}, null_ok=True)
         entry = create_entry(cfg["tokenizer"]["name"], "paper")
         for part in ("model", "loss"):

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from bench.core.registry import RegistryError
 from bench.stages.base import Stage
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
-from models.registry import TokenizerEntry
+from models.registry import NUMERICS_FIELDS, TokenizerEntry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
@@ -35,6 +35,10 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
         PRIORS.get(name)  # raises with the valid names
     scale = cfg["scale"]["name"]
     overrides = (run.get("prior_overrides") or {}).get(name) or {}
+    # train.precision / tf32 / ... apply to priors too; set only when given, so default stage keys stay unchanged
+    numerics = {k: v for k, v in (cfg.get("train") or {}).items() if k in NUMERICS_FIELDS and v is not None}
+    if numerics:
+        overrides = {**overrides, "train": {**numerics, **(overrides.get("train") or {})}}
     f = _facts(entry)
     p = create_prior(name, scale, overrides)
     p = bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now

@@ -142,6 +142,25 @@ def metric_weights_label(metric_weights: dict[str, Any]) -> str:
     return mode + ("" if mode == "pretrained" else f"-seed{metric_weights['seed']}")
 
 
+def numerics_columns(config: dict[str, Any]) -> dict[str, str]:
+    """The training numerics behind a record (issue #16.1): the tokenizer's and, downstream, the prior's
+    train.precision and train.tf32 ('source' = the source script's choice, bench/training/numerics.py)."""
+    parts = []
+    tok = config.get("tokenizer")
+    if isinstance(tok, dict) and isinstance(tok.get("train"), dict):
+        parts.append(("tokenizer", tok["train"]))
+    prior = config.get("prior")
+    if isinstance(prior, dict):
+        parts.append(("prior", (prior.get("overrides") or {}).get("train") or {}))
+    if not parts:
+        return {}
+
+    def show(field: str, default: str) -> str:
+        vals = [(who, str(train.get(field, default)).lower()) for who, train in parts]
+        return vals[0][1] if len(vals) == 1 else " ".join(f"{who}={v}" for who, v in vals)
+    return {"train_precision": show("precision", "fp32"), "train_tf32": show("tf32", "source")}
+
+
 def write_records_file(out: Path, rows: list[dict[str, Any]]) -> None:
     """records.jsonl, replaced atomically so a reader never sees half a file."""
     write_text_atomic(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
@@ -153,7 +172,8 @@ def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weig
     from tasks.metrics.protocols import protocol_facts
     from tasks.metrics.registry import METRICS
 
-    base = {**stage.labels, **record_provenance(stage, device, seed, weight_hashes), **protocol}
+    base = {**stage.labels, **record_provenance(stage, device, seed, weight_hashes), **numerics_columns(stage.config),
+            **protocol}
     rows = [{**base, "metric": m, "value": v} for m, v in values.items()]
     rows += [{**base, **r} for r in extra_rows or []]
     for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from bench.stages.base import (Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic,
                                write_records)
 from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset
-from bench.training.tokenizer import write_progress
+from bench.training.loop import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
 from models.registry import apply_overrides
 from tasks.data.imagefolder import collate_skip_corrupt

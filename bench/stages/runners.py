@@ -13,7 +13,8 @@ from bench.core.provenance import device_string, package_versions, stable_hash, 
 from bench.stages.base import (Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic,
                                write_records)
 from bench.stages.common import entry_from_config, load_trained_tokenizer, metric_weights_spec, open_dataset
-from bench.training.tokenizer import train_tokenizer, write_progress
+from bench.training.loop import write_progress
+from bench.training.tokenizer import train_tokenizer
 from models.converters.base import convert_checkpoint
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt

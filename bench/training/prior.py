@@ -8,19 +8,19 @@ DeepSpeed's save/load_checkpoint.
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 
-from bench.training.preempt import active_guard
-from bench.training.tokenizer import (NonFiniteLossError, StepBatchSampler, _atomic_save, sync_log, truncate_log,
-                         write_progress)
+from bench.training.loop import CheckpointStore, StepCallback, TorchCheckpoint, TrainLoop, write_progress
+from bench.training.numerics import Numerics
+from bench.training.tokenizer import StepBatchSampler
 from models.priors.diffusion import Diffusion
 from models.priors.ema import EMA
 from models.priors.flow import Flow
@@ -56,6 +56,13 @@ def use_deepspeed(entry: PriorEntry, n_params: int) -> bool:
     return mode == "on" or (mode == "auto" and n_params > entry.train.deepspeed_min_params)
 
 
+def deepspeed_precision(precision: str, device: torch.device) -> dict[str, Any]:
+    """DeepSpeed's precision sections for train.precision. Before #16 DeepSpeed always ran bf16 on GPU; it now
+    follows train.precision like every other trainer (fp32 unless asked)."""
+    on_gpu = device.type == "cuda"
+    return {"bf16": {"enabled": on_gpu and precision == "bf16"}, "fp16": {"enabled": on_gpu and precision == "fp16"}}
+
+
 DIST_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
@@ -86,106 +93,179 @@ def single_process_group(device: torch.device):
 
 
 def train_prior(entry: PriorEntry, inputs: torch.Tensor, labels: torch.Tensor, out: Path, seed: int,
-                device: torch.device) -> dict[str, Any]:
-    """Train to entry.train.steps (resuming), write out/prior.pt and train_log.jsonl."""
+                device: torch.device, callbacks: Iterable[StepCallback] = ()) -> dict[str, Any]:
+    """Train to entry.train.steps (resuming), write out/prior.pt and train_log.jsonl.
+
+    `callbacks` run after every step and keep their state in the checkpoint and in prior.pt (the EMA hook)."""
     torch.manual_seed(seed)
     model = build_prior(entry).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     if use_deepspeed(entry, n_params):
         with single_process_group(device):
-            return _train(entry, model, n_params, inputs, labels, out, seed, device, True)
-    return _train(entry, model, n_params, inputs, labels, out, seed, device, False)
+            return _train(entry, model, n_params, inputs, labels, out, seed, device, True, callbacks)
+    return _train(entry, model, n_params, inputs, labels, out, seed, device, False, callbacks)
 
 
 def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: torch.Tensor, labels: torch.Tensor,
-           out: Path, seed: int, device: torch.device, ds: bool) -> dict[str, Any]:
+           out: Path, seed: int, device: torch.device, ds: bool,
+           callbacks: Iterable[StepCallback] = ()) -> dict[str, Any]:
     cfg = entry.train
-    objective = prior_objective(entry)
-    start, engine, opt = 0, None, None
-    ckpt = out / "ckpt.pt"
-    ema = EMA(model, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay is not None else None
-    if ds:
+    num = Numerics.from_train(cfg, device, entry.kind)
+    p = _DeepSpeedStep(entry, model, device, out, num) if ds else _PriorStep(entry, model, device, out, num)
+    ema = EMACallback(EMA(p.module, cfg.ema_decay, cfg.ema_warmup), p.module) if cfg.ema_decay is not None else None
+    callbacks = [*callbacks, *([ema] if ema else [])]
+    # progress is looked up here, not bound at import, so a test may wrap this module's write_progress
+    loop = TrainLoop(out, cfg.steps, cfg.ckpt_every, entry.name, p.store, p.state, callbacks=callbacks,
+                     progress=write_progress, progress_every_s=0.0, advice="Lower train.lr or check the token cache.")
+    start = loop.resume(p.load)
+    sampler = StepBatchSampler(len(inputs), cfg.batch_size, seed, start, cfg.steps)
+    p.net.train()
+    t0 = time.time()
+    with num.backends():
+        loop.run(sampler, lambda step, idx: p.step(loop, step, flip_pick(inputs[idx], seed, step), labels[idx]))
+    loop.finish({"entry": entry.to_dict(), "state_dict": p.module.state_dict()}, out / "prior.pt")
+    return {"steps": cfg.steps, "resumed_from": start, "params": n_params, "deepspeed": ds,
+            "zero_stage": cfg.zero_stage if ds else None, "train_seconds": round(time.time() - t0, 2),
+            **(ema.ema.facts() if ema else {"ema_decay": None}),
+            **num.record(), **({"compile_seconds": loop.compile_seconds()} if num.compile else {})}
+
+
+def flip_pick(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
+    """Flip augmentation (DiT / VQGAN-LC train.py flip images before encoding): with a flip cache the inputs are
+    (B, 2, ...), each sample's latents or its flipped image's, one picked per sample, seeded by (seed, step)."""
+    if x.dim() != 5:
+        return x
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    pick = (torch.rand(len(x), generator=g) < 0.5).view(-1, 1, 1, 1)
+    return torch.where(pick, x[:, 1], x[:, 0])
+
+
+class EMACallback:
+    """The EMA of the weights (models/priors/ema.py) as a step callback: updated after every optimiser step (DiT /
+    SiT train.py, LDM on_train_batch_end), kept in the checkpoint and in prior.pt under 'ema', sampled from."""
+
+    name = "ema"
+
+    def __init__(self, ema: EMA, module: torch.nn.Module) -> None:
+        self.ema, self.module = ema, module
+
+    def after_step(self, step: int) -> None:
+        self.ema.update(self.module)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.ema.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ema.load_state_dict(state)
+
+
+class _PriorStep:
+    """One AdamW step on the prior objective, with gradient clipping; checkpoints to out/ckpt.pt."""
+
+    def __init__(self, entry: PriorEntry, model: torch.nn.Module, device: torch.device, out: Path,
+                 num: Numerics) -> None:
+        cfg = entry.train
+        self.cfg, self.device, self.objective, self.num = cfg, device, prior_objective(entry), num
+        self.module = self.net = num.compiled(num.memory_format(model) if entry.kind == "ldm" else model)
+        self.opt = num.optimizer(torch.optim.AdamW, model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+                                 weight_decay=cfg.weight_decay)
+        self.scaler = num.grad_scaler()
+        self.store: CheckpointStore = TorchCheckpoint(out / "ckpt.pt", device)
+
+    def state(self) -> dict[str, Any]:
+        state = {"model": self.module.state_dict(), "opt": self.opt.state_dict()}
+        return {**state, "scaler": self.scaler.state_dict()} if self.scaler is not None else state
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+
+    def lr(self, step: int) -> float:
+        """Linear warm-up to train.lr, then constant or the paper's linear decay (models/priors/lengths.py)."""
+        return prior_lr(self.cfg, step)
+
+    def loss(self, loop: TrainLoop, step: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device)
+        x = self.num.images(x.to(next(self.module.parameters()).dtype)) if x.is_floating_point() else x
+        with self.num.autocast():
+            loss = self.objective(self.net, x, y.to(self.device)).float()
+        loop.check_finite(loss, step, "loss")
+        return loss
+
+    def step(self, loop: TrainLoop, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        lr = self.lr(step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        loss = self.loss(loop, step, x, y)
+        self.backward_step(loss)
+        if step % max(1, self.cfg.steps // 20) == 0 or step == self.cfg.steps - 1:
+            loop.log({"step": step, "loss": round(loss.item(), 6), "lr": lr})
+
+    def backward_step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
+            self.opt.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+
+
+class _DeepSpeedStep(_PriorStep):
+    """The same step under a DeepSpeed ZeRO engine (its optimiser, clipping and checkpoint folder)."""
+
+    def __init__(self, entry: PriorEntry, model: torch.nn.Module, device: torch.device, out: Path,
+                 num: Numerics) -> None:
         import deepspeed
 
+        cfg = entry.train
+        self.cfg, self.device, self.objective = cfg, device, prior_objective(entry)
+        # DeepSpeed runs the model in its own precision (bf16/fp16 weights with fp32 masters; fp16 with its loss
+        # scaler), so no autocast on top
+        self.num = dataclasses.replace(num, precision="fp32")
         ds_cfg = {"train_micro_batch_size_per_gpu": cfg.batch_size, "gradient_accumulation_steps": 1,
                   "gradient_clipping": cfg.grad_clip,
                   "optimizer": {"type": "AdamW", "params": {"lr": cfg.lr, "betas": list(cfg.betas),
                                                             "weight_decay": cfg.weight_decay, "torch_adam": True}},
-                  "zero_optimization": {"stage": cfg.zero_stage}, "bf16": {"enabled": device.type == "cuda"}}
-        engine, opt, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=ds_cfg)
-        if (out / "ds_ckpt" / "latest").is_file():  # DeepSpeed's pointer to the newest tag
-            _, client = engine.load_checkpoint(str(out / "ds_ckpt"))
-            start = int(client["step"])
-            if ema is not None:
-                ema.load_state_dict(client["ema"])
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-        if ckpt.is_file():
-            state = torch.load(ckpt, map_location=device, weights_only=False)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-            torch.set_rng_state(state["rng"])
-            start = state["step"]
-            if ema is not None:
-                ema.load_state_dict(state["ema"])
+                  "zero_optimization": {"stage": cfg.zero_stage}, **deepspeed_precision(cfg.precision, device)}
+        self.net, self.opt, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
+                                                        config=ds_cfg)
+        self.module = self.net.module
+        self.store = DeepSpeedCheckpoint(self.net, out / "ds_ckpt")
 
-    log_path = out / "train_log.jsonl"
-    truncate_log(log_path, start)  # lines written after the checkpoint would repeat
+    def state(self) -> dict[str, Any]:
+        return {}  # model and optimiser state go through engine.save_checkpoint
 
-    def save(step: int) -> None:
-        sync_log(log)  # every line up to the checkpoint survives a kill after it
-        if engine is not None:
-            engine.save_checkpoint(str(out / "ds_ckpt"), tag=f"step{step}",
-                                   client_state={"step": step, "ema": ema.state_dict() if ema else None})
-        else:
-            _atomic_save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(),
-                          "rng": torch.get_rng_state(), "ema": ema.state_dict() if ema else None}, ckpt)
+    def load(self, state: dict[str, Any]) -> None:
+        pass  # DeepSpeedCheckpoint.load already restored the engine
 
-    sampler = StepBatchSampler(len(inputs), cfg.batch_size, seed, start, cfg.steps)
-    net = engine if engine is not None else model
-    net.train()
-    dtype = next(net.parameters()).dtype
-    t0, log = time.time(), log_path.open("a")
-    guard = active_guard()
-    for step, idx in zip(range(start, cfg.steps), sampler):
-        lr = prior_lr(cfg, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        x = inputs[idx].to(device)
-        if x.dim() == 5:  # flip augmentation: per sample, its latents or its flipped image's (seeded by the step)
-            g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-            pick = (torch.rand(len(idx), generator=g) < 0.5).to(device).view(-1, 1, 1, 1)
-            x = torch.where(pick, x[:, 1], x[:, 0])
-        x = x.to(dtype) if x.is_floating_point() else x
-        loss = objective(net, x, labels[idx].to(device)).float()
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"non-finite loss ({loss.item()}) at step {step} of prior {entry.name}; "
-                                     f"last checkpoint: {out}. Lower train.lr or check the token cache.")
-        if engine is not None:
-            engine.backward(loss)
-            engine.step()
-        else:
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-        if ema is not None:  # after every optimiser step (DiT / SiT train.py, LDM on_train_batch_end)
-            ema.update(engine.module if engine is not None else model)
-        if step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
-            log.write(json.dumps({"step": step, "loss": round(loss.item(), 6), "lr": lr}) + "\n")
-            log.flush()
-        if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
-            save(step + 1)
-        if guard is not None and step + 1 < cfg.steps:
-            guard.poll(lambda: save(step + 1))  # SIGUSR2 / SIGTERM: checkpoint at this step boundary, then requeue
-        write_progress(out / "progress.json", step + 1, cfg.steps, f"train {entry.name}")
-    log.close()
-    final = engine.module if engine else model
-    _atomic_save({"entry": entry.to_dict(), "state_dict": final.state_dict(),
-                  "ema_state_dict": ema.model_state(final) if ema else None,
-                  "ema": ema.facts() if ema else None}, out / "prior.pt")
-    ckpt.unlink(missing_ok=True)
-    return {"steps": cfg.steps, "resumed_from": start, "params": n_params, "deepspeed": ds,
-            "zero_stage": cfg.zero_stage if ds else None, "train_seconds": round(time.time() - t0, 2),
-            **(ema.facts() if ema else {"ema_decay": None})}
+    def backward_step(self, loss: torch.Tensor) -> None:
+        self.net.backward(loss)
+        self.net.step()
 
+
+class DeepSpeedCheckpoint:
+    """DeepSpeed's checkpoint folder: the engine saves its (sharded) model and optimiser; the loop's own entries
+    (step, RNG, callback state) ride along as client state."""
+
+    def __init__(self, engine: Any, path: Path) -> None:
+        self.engine, self.path = engine, path
+
+    def exists(self) -> bool:
+        return (self.path / "latest").is_file()  # DeepSpeed's pointer to the newest tag
+
+    def load(self) -> dict[str, Any]:
+        _, client = self.engine.load_checkpoint(str(self.path))
+        return dict(client)
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.engine.save_checkpoint(str(self.path), tag=f"step{state['step']}", client_state=state)
+
+    def clear(self) -> None:
+        pass  # kept as before: DeepSpeed's folder is left for inspection; prior.pt supersedes it

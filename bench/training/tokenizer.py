@@ -6,22 +6,19 @@ both optimisers and RNG state, so an interrupted run continues where it stopped 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm import tqdm
 
-from bench.core.atomic import atomic_path, write_text_atomic
 from bench.core.distributed import any_across_ranks, average_gradients, rank, world_size
-from bench.training.preempt import active_guard
+from bench.training.loop import NonFiniteLossError, TorchCheckpoint, TrainLoop  # noqa: F401 (re-exported)
+from bench.training.numerics import Numerics
 from models.losses import VQLPIPSWithDiscriminator
-from models.registry import TokenizerEntry, build_tokenizer
+from models.registry import TokenizerEntry, TrainConfig, build_tokenizer
 from tasks.data.imagefolder import collate_skip_corrupt
 from models.semantic_loss import build_perceptual
 from bench.core.weights import WeightsSpec
@@ -30,10 +27,6 @@ from bench.core.weights import WeightsSpec
 # Steps logged one by one at the start of every run: before Adam's sign-sensitive first updates compound,
 # these agree across CPUs to ~1e-5, so bench/report/golden.py can hold them to tight bands.
 TRAJECTORY_STEPS = 8
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN/inf; the message names the step, the terms, and the last good checkpoint."""
 
 
 class NoTrainingImagesError(RuntimeError):
@@ -95,36 +88,6 @@ def _freeze(model: torch.nn.Module, prefixes: tuple[str, ...]) -> int:
     return count
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def truncate_log(path: Path, step: int) -> None:
-    """Keep the log lines of steps before `step` (the checkpoint resumed from); later and torn lines go,
-    so a resumed run's log equals an uninterrupted one's."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] < step:
-                keep.append(line + "\n")
-        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
-            continue
-    write_text_atomic(path, "".join(keep))
-
-
-def sync_log(log: IO[str]) -> None:
-    """Flush and fsync a log, so every line written before a checkpoint survives a kill after it."""
-    log.flush()
-    os.fsync(log.fileno())
-
-
-def write_progress(path: Path, done: int, total: int, desc: str) -> None:
-    write_text_atomic(path, json.dumps({"done": done, "total": total, "desc": desc}))
-
-
 def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed: int, device: torch.device,
                     weights: WeightsSpec, on_step: Callable[[int], None] | None = None,
                     init: Callable[[torch.nn.Module], dict[str, Any]] | None = None,
@@ -143,123 +106,152 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     world, me = world_size(), rank()
     if cfg.lr_scaling == "taming" and world != cfg.n_gpu:  # taming main.py scales lr by the real GPU count
         cfg = dataclasses.replace(cfg, n_gpu=world)
-    lead = me == 0
     torch.manual_seed(seed)
     model = build_tokenizer(entry)
     init_info = init(model) if init is not None else {}
     model.to(device)
     frozen = _freeze(model, tuple(cfg.freeze))
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     perceptual, perceptual_hash = build_perceptual(entry.loss, weights)
     criterion = VQLPIPSWithDiscriminator(entry.loss, perceptual, entry.model.resolution).to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    opt_ae = torch.optim.Adam(trainable, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
-    opt_d = torch.optim.Adam(criterion.discriminator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
-    ckpt_path, log_path, progress_path = out_dir / "ckpt.pt", out_dir / "train_log.jsonl", out_dir / "progress.json"
-    start = 0
-    if ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        criterion.discriminator.load_state_dict(state["discriminator"])
-        opt_ae.load_state_dict(state["opt_ae"])
-        opt_d.load_state_dict(state["opt_d"])
-        torch.set_rng_state(state["rng"])
-        start = state["step"]
-        tqdm.write(f"resuming {entry.name} from {ckpt_path} at step {start}/{cfg.steps}")
-    hits = torch.zeros(model.codebook_size, dtype=torch.bool)  # codes used this epoch (VQGAN-LC Fig. 3)
-    if start and "hits" in state:  # the epoch in progress at the checkpoint keeps the codes it had used
-        hits = state["hits"].to(torch.bool)
-    if lead:
-        truncate_log(log_path, start)
-
-    def save_ckpt(step: int) -> None:
-        if not lead:
-            return
-        sync_log(log)  # the log holds every line up to the checkpoint; a resume truncates to it
-        _atomic_save({"step": step, "model": model.state_dict(), "discriminator": criterion.discriminator.state_dict(),
-                      "opt_ae": opt_ae.state_dict(), "opt_d": opt_d.state_dict(), "rng": torch.get_rng_state(),
-                      "hits": hits.clone()}, ckpt_path)
-
+    t = _TokenizerStep(entry, cfg, model, criterion, device, world, len(dataset), Numerics.from_train(cfg, device))
+    loop = TrainLoop(out_dir, cfg.steps, cfg.ckpt_every, entry.name, TorchCheckpoint(out_dir / "ckpt.pt", device),
+                     t.state, lead=me == 0, on_step=on_step, advice="Lower train.base_lr or check the data.")
+    start = loop.resume(t.load)
     sampler = StepBatchSampler(len(dataset), cfg.batch_size * world, seed, start, cfg.steps, me, world,
                                draw_seeds=cfg.augment != "center")
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_skip_corrupt,
                         **(loader_opts or {"num_workers": cfg.num_workers}))
     model.train()
     criterion.discriminator.train()
-    n_corrupt, n_read, last_write, t0 = 0, 0, 0.0, time.time()
-    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {entry.name}", unit="step", mininterval=2.0,
-               disable=not lead)
-    guard = active_guard()
-    epoch_of = lambda st: (st * cfg.batch_size * world) // max(1, len(dataset))  # noqa: E731
-    with log_path.open("a") if lead else open("/dev/null", "w") as log:
-        for step, batch in enumerate(loader, start=start):
-            n_corrupt += batch["n_corrupt"]
-            n_read += len(batch["image"]) if "image" in batch else 0
-            if n_read == 0 and (step + 1 - start) * cfg.batch_size * world >= len(dataset):
-                raise NoTrainingImagesError(
-                    f"no readable training image: all {len(dataset)} images of the split failed to decode "
-                    f"({n_corrupt} skipped); {entry.name} would train on nothing. Check the dataset files.")
-            for opt in (opt_ae, opt_d):  # the schedule is a function of the step: resume-safe
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr_at(step)
-            if "image" in batch:
-                x = batch["image"].to(device, non_blocking=True)  # pinned when loader_opts pins it
-                out = net(x)
-                g_loss, terms = criterion.generator_loss(x, out.recon, out.qloss, step, model.last_layer())
-                if not torch.isfinite(g_loss):
-                    raise NonFiniteLossError(
-                        f"non-finite generator loss ({g_loss.item()}) at step {step} of {entry.name}; terms: "
-                        + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
-                        + (f". Last good checkpoint: {ckpt_path}; re-running resumes from it" if ckpt_path.is_file()
-                           else ". No checkpoint yet; re-running starts over")
-                        + ". Lower train.base_lr or check the data.")
-                opt_ae.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_ae.step()
-                if criterion.disc_factor(step) > 0:
-                    recon = out.recon
-                    if entry.loss.d_recompute_recon:  # taming / VQGAN-LC: D sees the updated generator's output
-                        with torch.no_grad():
-                            recon = net(x).recon
-                    d_loss, d_terms = criterion.discriminator_loss(x, recon, step)
-                    if not torch.isfinite(d_loss):
-                        raise NonFiniteLossError(f"non-finite discriminator loss at step {step} of {entry.name}")
-                    opt_d.zero_grad(set_to_none=True)
-                    d_loss.backward()
-                    average_gradients(criterion.discriminator)  # one discriminator for all ranks, as DDP would
-                    opt_d.step()
-                    terms.update(d_terms)
-                # every step of the first TRAJECTORY_STEPS (the golden trajectory check), then 20 points per run;
-                # 9 significant digits, so the check's bands are not set by the log's rounding
-                if step < TRAJECTORY_STEPS or step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
-                    log.write(json.dumps({"step": step, **{k: float(f"{float(v):.9g}") for k, v in terms.items()}}) + "\n")
-                hits[out.indices.detach().flatten().cpu()] = True
-                if epoch_of(step + 1) != epoch_of(step) or step == cfg.steps - 1:
-                    used = any_across_ranks(hits)  # codes any rank used (a collective: every rank calls it)
-                    log.write(json.dumps({"step": step, "epoch": epoch_of(step) + 1,
-                                          "epoch_usage": round(float(used.float().mean()), 6)}) + "\n")
-                    hits.zero_()
-            if on_step:
-                on_step(step)
-            if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
-                save_ckpt(step + 1)
-            if guard is not None and step + 1 < cfg.steps:
-                guard.poll(lambda: save_ckpt(step + 1))  # preempted: checkpoint here, then requeue/exit
-            bar.update(1)
-            if lead and time.time() - last_write > 1.0:
-                write_progress(progress_path, step + 1, cfg.steps, f"train {entry.name}")
-                last_write = time.time()
-    bar.close()
+    t0 = time.time()
+    with t.num.backends():
+        loop.run(loader, lambda step, batch: t.step(loop, step, batch))
     if world > 1:
         torch.distributed.barrier()
-    if lead:
-        write_progress(progress_path, cfg.steps, cfg.steps, f"train {entry.name}")
-        _atomic_save({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
-        ckpt_path.unlink(missing_ok=True)  # the final weights supersede it
+    loop.finish({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
     return {"world_size": world, "steps": cfg.steps, "resumed_from": start, "lr": cfg.lr, **init_info,
-            "frozen_params": frozen, "trainable_params": sum(p.numel() for p in trainable),
+            "frozen_params": frozen, "trainable_params": sum(p.numel() for p in t.trainable),
             "train_seconds": round(time.time() - t0, 2),
-            "n_corrupt": n_corrupt, "weights_training_perceptual": perceptual_hash, "perceptual_loss": entry.loss.perceptual, "images": len(dataset),
-            "epochs": round(cfg.steps * cfg.batch_size / len(dataset), 2) if len(dataset) else math.nan}
+            "n_corrupt": t.n_corrupt, "weights_training_perceptual": perceptual_hash, "perceptual_loss": entry.loss.perceptual, "images": len(dataset),
+            "epochs": round(cfg.steps * cfg.batch_size / len(dataset), 2) if len(dataset) else math.nan,
+            **t.num.record(), **({"compile_seconds": loop.compile_seconds()} if t.num.compile else {})}
+
+
+class _TokenizerStep:
+    """taming VQModel.training_step: a generator (autoencoder) step, then a discriminator step, per batch."""
+
+    def __init__(self, entry: TokenizerEntry, cfg: TrainConfig, model: torch.nn.Module,
+                 criterion: VQLPIPSWithDiscriminator, device: torch.device, world: int, n_images: int,
+                 num: Numerics) -> None:
+        self.entry, self.cfg, self.model, self.criterion, self.device = entry, cfg, model, criterion, device
+        self.world, self.n_images, self.num = world, n_images, num
+        self.disc = num.memory_format(criterion.discriminator)
+        self.net = num.compiled(num.memory_format(model))
+        if world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        if entry.loss.r1_gamma == 0:  # R1 differentiates D twice, which torch.compile does not support
+            num.compiled(self.disc)
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.opt_ae = num.optimizer(torch.optim.Adam, self.trainable, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+        self.opt_d = num.optimizer(torch.optim.Adam, self.disc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+                                   eps=cfg.eps)
+        self.scaler_g, self.scaler_d = num.grad_scaler(), num.grad_scaler()  # fp16 only; one per optimiser
+        self.hits = torch.zeros(model.codebook_size, dtype=torch.bool)  # codes used this epoch (VQGAN-LC Fig. 3)
+        self.n_corrupt = self.n_read = 0
+        self._first_step: int | None = None
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint: model, discriminator, both optimisers, and the epoch's code hits."""
+        state = {"model": self.model.state_dict(), "discriminator": self.disc.state_dict(),
+                 "opt_ae": self.opt_ae.state_dict(), "opt_d": self.opt_d.state_dict(), "hits": self.hits.clone()}
+        if self.scaler_g is not None:
+            state.update(scaler_g=self.scaler_g.state_dict(), scaler_d=self.scaler_d.state_dict())
+        return state
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.disc.load_state_dict(state["discriminator"])
+        self.opt_ae.load_state_dict(state["opt_ae"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.scaler_g is not None and "scaler_g" in state:
+            self.scaler_g.load_state_dict(state["scaler_g"])
+            self.scaler_d.load_state_dict(state["scaler_d"])
+        if "hits" in state:  # the epoch in progress at the checkpoint keeps the codes it had used
+            self.hits = state["hits"].to(torch.bool)
+
+    def _epoch_of(self, step: int) -> int:
+        return (step * self.cfg.batch_size * self.world) // max(1, self.n_images)
+
+    def step(self, loop: TrainLoop, step: int, batch: dict[str, Any]) -> None:
+        """One batch: skip-corrupt accounting, the lr schedule, then the G and D steps and the log lines."""
+        if self._first_step is None:
+            self._first_step = step
+        self.n_corrupt += batch["n_corrupt"]
+        self.n_read += len(batch["image"]) if "image" in batch else 0
+        if self.n_read == 0 and (step + 1 - self._first_step) * self.cfg.batch_size * self.world >= self.n_images:
+            raise NoTrainingImagesError(
+                f"no readable training image: all {self.n_images} images of the split failed to decode "
+                f"({self.n_corrupt} skipped); {self.entry.name} would train on nothing. Check the dataset files.")
+        for opt in (self.opt_ae, self.opt_d):  # the schedule is a function of the step: resume-safe
+            for group in opt.param_groups:
+                group["lr"] = self.cfg.lr_at(step)
+        if "image" not in batch:
+            return
+        x = self.num.images(batch["image"].to(self.device, non_blocking=True))  # pinned when loader_opts pins it
+        out, terms = self._generator_step(loop, step, x)
+        if self.criterion.disc_factor(step) > 0:
+            terms.update(self._discriminator_step(loop, step, x, out.recon))
+        # every step of the first TRAJECTORY_STEPS (the golden trajectory check), then 20 points per run;
+        # 9 significant digits, so the check's bands are not set by the log's rounding
+        if step < TRAJECTORY_STEPS or step % max(1, self.cfg.steps // 20) == 0 or step == self.cfg.steps - 1:
+            loop.log({"step": step, **{k: float(f"{float(v):.9g}") for k, v in terms.items()}})
+        self._log_usage(loop, step, out.indices)
+
+    def _generator_step(self, loop: TrainLoop, step: int, x: torch.Tensor) -> tuple[Any, dict[str, Any]]:
+        with self.num.autocast():
+            out = self.net(x)
+            if self.scaler_g is not None:  # the adaptive weight differentiates the scaled losses (fp16 underflow)
+                self.criterion.grad_scale = self.scaler_g.get_scale()
+            g_loss, terms = self.criterion.generator_loss(x, out.recon, out.qloss, step, self.model.last_layer())
+        loop.check_finite(g_loss, step, "generator loss", terms)
+        self.opt_ae.zero_grad(set_to_none=True)
+        _backward_step(g_loss, self.opt_ae, self.scaler_g)
+        return out, terms
+
+    def _discriminator_step(self, loop: TrainLoop, step: int, x: torch.Tensor, recon: torch.Tensor) -> dict[str, Any]:
+        with self.num.autocast():
+            if self.entry.loss.d_recompute_recon:  # taming / VQGAN-LC: D sees the updated generator's output
+                with torch.no_grad():
+                    recon = self.net(x).recon
+            d_loss, d_terms = self.criterion.discriminator_loss(x, recon, step)
+        loop.check_finite(d_loss, step, "discriminator loss")
+        self.opt_d.zero_grad(set_to_none=True)
+        # one discriminator for all ranks, as DDP would
+        _backward_step(d_loss, self.opt_d, self.scaler_d, before_step=lambda: average_gradients(self.disc))
+        return d_terms
+
+    def _log_usage(self, loop: TrainLoop, step: int, indices: torch.Tensor) -> None:
+        """Codebook usage per epoch (VQGAN-LC Fig. 3): the codes hit at least once during the epoch, over K."""
+        self.hits[indices.detach().flatten().cpu()] = True
+        if self._epoch_of(step + 1) != self._epoch_of(step) or step == self.cfg.steps - 1:
+            used = any_across_ranks(self.hits)  # codes any rank used (a collective: every rank calls it)
+            loop.log({"step": step, "epoch": self._epoch_of(step) + 1,
+                      "epoch_usage": round(float(used.float().mean()), 6)})
+            self.hits.zero_()
+
+
+def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                   before_step: Callable[[], None] | None = None) -> None:
+    """backward + optimiser step, through the fp16 GradScaler when there is one (it skips steps with inf grads)."""
+    if scaler is None:
+        loss.backward()
+        if before_step:
+            before_step()
+        opt.step()
+        return
+    scaler.scale(loss).backward()
+    if before_step:
+        before_step()  # averaging scaled gradients across ranks commutes with the unscale
+    scaler.step(opt)
+    scaler.update()

@@ -44,11 +44,6 @@ class EMA:
         self.decay, self.warmup, self.updates = state["decay"], state["warmup"], int(state["updates"])
         self.shadow = {k: v.to(self.shadow[k].device) for k, v in state["shadow"].items()}
 
-    def model_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        """The model's state dict with the averaged parameters in place of the raw ones (buffers as trained)."""
-        sd = model.state_dict()
-        return {k: (self.shadow[k].to(v.dtype).cpu() if k in self.shadow else v.detach().cpu()) for k, v in sd.items()}
-
     def facts(self) -> dict[str, Any]:
         return {"ema_decay": self.decay, "ema_warmup": "litema" if self.warmup else "none", "ema_updates": self.updates}
 
@@ -59,6 +54,10 @@ def load_prior_weights(path, weights: str = "ema") -> tuple[dict[str, torch.Tens
     if weights not in ("ema", "raw"):
         raise ValueError(f"sample.weights must be 'ema' or 'raw', got '{weights}'")
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if weights == "ema" and state.get("ema_state_dict") is not None:
-        return state["ema_state_dict"], {"prior_weights": "ema", **state["ema"]}
-    return state["state_dict"], {"prior_weights": "raw", "ema_decay": None}
+    ema, raw = state.get("ema"), state["state_dict"]
+    if weights == "ema" and ema is not None:  # the trainer's EMA callback state (EMA.state_dict) under 'ema'
+        sd = {k: (ema["shadow"][k].to(v.dtype) if k in ema["shadow"] else v) for k, v in raw.items()}
+        facts = {"ema_decay": ema["decay"], "ema_warmup": "litema" if ema["warmup"] else "none",
+                 "ema_updates": ema["updates"]}
+        return sd, {"prior_weights": "ema", **facts}
+    return raw, {"prior_weights": "raw", "ema_decay": None}

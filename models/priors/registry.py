@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ from models.priors.flow import FlowConfig
 from models.priors.gpt import GPT, GPTConfig
 from models.priors.maskgit import MaskGIT, MaskGITConfig
 from models.priors.unet import UNet, UNetConfig
-from models.registry import apply_overrides
+from models.registry import _asdict_stable, apply_overrides
 
 TOKEN_KINDS = ("gpt", "maskgit")
 
@@ -48,6 +48,13 @@ class PriorTrain:
     lr_schedule: str = "constant"  # after the warm-up: constant | linear (decay to 0 at the last step)
     ema_decay: float | None = None  # EMA of the weights (DiT / SiT / LDM: 0.9999); None: no EMA
     ema_warmup: bool = False  # LDM's LitEma: decay min(decay, (1 + n) / (10 + n))
+    # numerics and speed, as TrainConfig's (bench/training/numerics.py); fp32 eager by default
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    tf32: bool | None = None  # None: the source script's choice (DiT/SiT train.py: True; others: torch default)
+    channels_last: bool = False  # the UNet (LDM); the transformers have no convolutions to speak of
+    fused_optim: bool = False
+    compile: bool = False
+    cudnn_benchmark: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,7 @@ class PriorEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "scale": self.scale, "kind": self.kind, "model": dataclasses.asdict(self.model),
-                "train": dataclasses.asdict(self.train), "sample": dataclasses.asdict(self.sample),
+                "train": _asdict_stable(self.train), "sample": dataclasses.asdict(self.sample),
                 "process": dataclasses.asdict(self.process) if self.process is not None else None}
 
 

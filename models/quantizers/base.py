@@ -7,6 +7,7 @@ codebook its nearest-code search sees (`search_space`). Shapes use einops names:
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,36 @@ def flat(z: torch.Tensor) -> torch.Tensor:
     return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
 
 
+def fp32_forward(forward: Callable[..., QuantOutput]) -> Callable[..., QuantOutput]:
+    """Run a quantizer's forward outside autocast on fp32 latents: under bf16/fp16 training the distances, the
+    codebook (and its projection), the EMA statistics and the losses stay fp32, so the chosen codes do not depend
+    on the training precision (issue #16.1). A no-op for fp32 inputs without autocast."""
+    if getattr(forward, "_fp32", False):
+        return forward
+
+    @functools.wraps(forward)
+    def run(self: Quantizer, z: torch.Tensor, *args: Any, **kwargs: Any) -> QuantOutput:
+        with torch.autocast(z.device.type, enabled=False):
+            return forward(self, z.float(), *args, **kwargs)
+
+    run._fp32 = True  # type: ignore[attr-defined]
+    return run
+
+
 class Quantizer(nn.Module):
-    """Base class: forward(z) -> QuantOutput and lookup(indices) -> z_q; the rest has defaults."""
+    """Base class: forward(z) -> QuantOutput and lookup(indices) -> z_q; the rest has defaults.
+
+    Every subclass's `forward` runs in fp32 outside autocast (`fp32_forward`, applied here once for all), so a new
+    quantizer inherits the numerics guarantee without opting in.
+    """
 
     code_channels: int = 1  # c: codes per latent position
     recipe_fields: tuple[str, ...] = ()  # model-config fields a training recipe reports (the EMA decay)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = fp32_forward(cls.__dict__["forward"])  # type: ignore[method-assign]
 
     @classmethod
     def from_config(cls, cfg: Any) -> Quantizer:
