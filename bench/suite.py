@@ -3,29 +3,29 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
-from bench.launch import slurm
-
-from bench.plan.config import check_config, check_paths, listing
-from bench.launch.executors import EXECUTORS
-from bench.report.golden import diff_golden, observed_frame, summarize, update_values, write_diff
-from bench.plan.planner import plan
 from bench.core.resources import is_installed_copy, resolve
-from bench.stages.base import Runtime, Stage, is_done
+from bench.launch import slurm
+from bench.launch.executors import EXECUTORS
+from bench.plan.config import check_config, check_paths, listing
+from bench.plan.planner import plan
+from bench.report.golden import diff_golden, observed_frame, summarize, update_values, write_diff
 from bench.report.store import consolidate, load_records
+from bench.stages.base import Runtime, Stage, is_done
 
 
 def preflight(stages: list, scale: dict[str, Any]) -> None:
     """Fail before launching anything when data folders or pretrained metric weights are missing."""
+    from bench.core.weights import MissingWeightsError, find_weights
+    from models.feature_encoders import FEATURE_ENCODERS, MissingEncoderWeightsError, encoder_weights_path
     from tasks.data.imagefolder import DatasetNotFoundError
     from tasks.data.registry import DATASETS
-    from models.feature_encoders import FEATURE_ENCODERS, MissingEncoderWeightsError, encoder_weights_path
-    from bench.core.weights import MissingWeightsError, find_weights
 
     try:
         for d in {json.dumps(st.config["dataset"], sort_keys=True) for st in stages if "dataset" in st.config}:
@@ -151,10 +151,10 @@ ACTIONS: dict[str, Callable[[SuiteRun], int]] = {
 
 def run_perf_action(cfg: dict[str, Any]) -> int:
     """action=perf: time training steps per numerics mode (bench/training/perf.py), write results/perf/perf.csv."""
+    import torch
+
     from bench.stages.base import resolve_device
     from bench.training.perf import PerfOptions, run_perf
-
-    import torch
 
     torch.set_num_threads(cfg["scale"]["threads"])
     opts = {k: tuple(v) if isinstance(v, list) else v for k, v in (cfg.get("perf") or {}).items()}

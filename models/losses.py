@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from annotated_types import Ge, Le
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Le
 from torch import nn
 
 from models.discriminator import NLayerDiscriminator, StyleGANDiscriminator

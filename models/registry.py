@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Literal
 
-from annotated_types import Ge, Gt, Lt
 import torch
+from annotated_types import Ge, Gt, Lt
 
 from bench.core.registry import Registry, RegistryError
 from bench.core.schema import check_fields
 from models.losses import LossConfig
-from models.tokenizer import Tokenizer
 from models.movq import MoVQ, MoVQConfig
 from models.seqgan import SeQGAN, SeQGANConfig
+from models.tokenizer import Tokenizer
 from models.vqgan import VQGAN, VQGANConfig, VQGANLCConfig
 
 SCALES = ("smoke", "paper")

@@ -3,8 +3,9 @@
 are keyed identically and therefore planned, run and stored once."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bench.core.registry import RegistryError
 from bench.stages.base import Stage

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.stages.base import (Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic,
-                               write_records)
+from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
 from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset
 from bench.training.loop import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
@@ -20,8 +19,8 @@ from models.registry import apply_overrides
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
-from tasks.metrics.protocols import get_protocol
 from tasks.metrics.fid import FeatureStats, sample_size_facts
+from tasks.metrics.protocols import get_protocol
 from tasks.token_cache import encode_split, load_cache
 
 
@@ -205,8 +204,8 @@ def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor, d
 @runner("analysis")
 def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     """One of the papers' analyses (config 'analysis'): records with the analysis variable in 'setting'."""
-    from tasks import analyses
     from models.perceptual_nets import load_lpips
+    from tasks import analyses
 
     c = stage.config
     train_key = _input(stage, "train_tokenizer")

@@ -8,10 +8,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.core.atomic import atomic_path
-from bench.core.resources import resolve
+from bench.core.paths import cache_dir
 from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
-from bench.stages.base import (Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic,
-                               write_records)
+from bench.core.resources import resolve
+from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
 from bench.stages.common import entry_from_config, load_trained_tokenizer, metric_weights_spec, open_dataset
 from bench.training.loop import write_progress
 from bench.training.tokenizer import train_tokenizer
@@ -20,7 +20,6 @@ from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.loader import loader_options, resolve_workers
 from tasks.metrics.protocols import get_protocol
-from bench.core.paths import cache_dir
 from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
 

@@ -12,8 +12,9 @@ import dataclasses
 import os
 import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch

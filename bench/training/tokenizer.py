@@ -8,21 +8,21 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from bench.core.distributed import any_across_ranks, average_gradients, rank, world_size
+from bench.core.weights import WeightsSpec
 from bench.training.loop import NonFiniteLossError, TorchCheckpoint, TrainLoop  # noqa: F401 (re-exported)
 from bench.training.numerics import Numerics
 from models.losses import VQLPIPSWithDiscriminator
 from models.registry import TokenizerEntry, TrainConfig, build_tokenizer
-from tasks.data.imagefolder import collate_skip_corrupt
 from models.semantic_loss import build_perceptual
-from bench.core.weights import WeightsSpec
-
+from tasks.data.imagefolder import collate_skip_corrupt
 
 # Steps logged one by one at the start of every run: before Adam's sign-sensitive first updates compound,
 # these agree across CPUs to ~1e-5, so bench/report/golden.py can hold them to tight bands.

@@ -8,8 +8,9 @@ defaults are the paper's own tokenizer, so parameter counts match the published 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
