@@ -105,7 +105,8 @@ class PatchFeatureEncoder(nn.Module):
         return f.reshape(-1, f.shape[-1]).float()
 
 
-def build_feature_encoder(name: str, weights: str, seed: int = 0, weights_dir: str | None = None) -> PatchFeatureEncoder:
+def build_feature_encoder(name: str, weights: str, seed: int = 0,
+                          weights_dir: str | None = None) -> PatchFeatureEncoder:
     """The named encoder; weights='pretrained' loads the local open_clip file, 'random' seeds it (labelled so)."""
     import open_clip  # heavy import, only for the codebook stage
 

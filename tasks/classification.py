@@ -101,7 +101,8 @@ def train_and_evaluate(cfg: ClassifierConfig, model: nn.Module, train_idx: torch
         for batch in torch.randperm(n, generator=gen).split(cfg.batch_size):
             if step >= total:
                 break
-            f = step / max(1, warm) if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+            f = (step / max(1, warm) if step < warm
+                 else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm))))
             for g in opt.param_groups:
                 g["lr"] = lr * f * g.get("lr_scale", 1.0)
             logits = model(train_idx[batch].to(device))

@@ -67,8 +67,8 @@ def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.devi
         tmp.unlink()
         shape[0] = filled
     np.save(out / f"{split}_labels.npy", labels[:filled])
-    info = {"split": split, "store": store, "hflip": hflip, "n": filled, "corrupt_skipped": corrupt, "dtype": np.dtype(dtype).name,
-            "shape": shape}
+    info = {"split": split, "store": store, "hflip": hflip, "n": filled, "corrupt_skipped": corrupt,
+            "dtype": np.dtype(dtype).name, "shape": shape}
     if store == "latents":  # per-channel statistics: latent priors train on standardised latents
         count = filled * shape[2] * shape[3]
         mean = ch_sum / count

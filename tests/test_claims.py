@@ -150,7 +150,7 @@ def test_two_identical_runs_started_together(tmp_path: Path):
     procs = [subprocess.Popen(RUN + args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=900)[0] for p in procs]
-    for p, out in zip(procs, outs):
+    for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out[-3000:]
     assert _train_steps(tmp_path / "o") == [0, 1, 2]  # one runner trained it; the other waited or skipped
     assert not list((tmp_path / "o" / "stages").glob("*/failed.json"))

@@ -28,7 +28,7 @@ def test_paper_numbers_schema(numbers):
     assert pd.api.types.is_float_dtype(raw["value"]) and raw["value"].notna().all()
     assert set(raw["unit"]) <= {"score", "dB", "fraction", "percent", "M"}
     assert set(raw["dataset"]) <= {"imagenet", "ffhq", "lsun_church", "lsun_cat", "lsun_bedroom"}
-    tables = set(zip(raw["paper"], raw["table"]))
+    tables = set(zip(raw["paper"], raw["table"], strict=True))
     expected = {("movq", t) for t in ("T1", "T2", "T3", "F6a", "F6b")} | \
                {("seqgan", t) for t in ("T1", "T2", "T3", "T4", "T5", "T6", "F8b")} | \
                {("vqganlc", t) for t in ("T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "F1b")}

@@ -73,7 +73,8 @@ def test_rqvae_layout_drops_padding_and_matches_residual_math(tmp_path):
     weight = torch.randn(k + 1, d)  # + the padding row RQ-VAE's VQEmbedding carries
     weight[-1] = 0.0  # a padding row near every residual: chosen if the converter kept it in the search
     shared = {"weight": weight, "embed_ema": weight[:-1].clone(), "cluster_size_ema": torch.ones(k)}
-    original = {**_backbone(src), **{f"quantizer.codebooks.{i}.{n}": t.clone() for i in range(4) for n, t in shared.items()}}
+    original = {**_backbone(src),
+                **{f"quantizer.codebooks.{i}.{n}": t.clone() for i in range(4) for n, t in shared.items()}}
     dst = _model("rqvae_8x8x4_16384")
     assert convert_checkpoint(_save(tmp_path, original, None), dst) == "rqvae"
     x = torch.rand(2, 3, 32, 32) * 2 - 1

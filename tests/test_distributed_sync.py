@@ -32,9 +32,11 @@ def _worker(rank: int, world: int, port: int, out: dict) -> None:
         for half in (0, 1):  # one process, both halves: the mean of the two halves' gradients (BatchNorm sees
             (0.5 * ref(x[half * 2:(half + 1) * 2]).mean()).backward()  # each half alone, as under DDP)
         disc(x[rank * 2:(rank + 1) * 2]).mean().backward()  # this rank's half
-        before = max(float((p.grad - q.grad).abs().max()) for p, q in zip(disc.parameters(), ref.parameters()))
+        before = max(float((p.grad - q.grad).abs().max())
+                     for p, q in zip(disc.parameters(), ref.parameters(), strict=True))
         average_gradients(disc)
-        out[rank] = max(float((p.grad - q.grad).abs().max()) for p, q in zip(disc.parameters(), ref.parameters()))
+        out[rank] = max(float((p.grad - q.grad).abs().max())
+                        for p, q in zip(disc.parameters(), ref.parameters(), strict=True))
         out[f"before{rank}"] = before
         hits = torch.zeros(6, dtype=torch.bool)
         hits[rank] = True

@@ -49,12 +49,12 @@ def test_batches_identical_with_0_and_2_workers_and_after_resume(jpegs, decoder)
     data = ImageFolder(jpegs, "train", Protocol(32, augment="random_crop_flip", decoder=decoder))
     zero, two = _batches(data, 0), _batches(data, 2)
     assert len(zero) == len(two) == 4
-    for a, b in zip(zero, two):
+    for a, b in zip(zero, two, strict=True):
         assert torch.equal(a["index"], b["index"]) and torch.equal(a["image"], b["image"])
-    for a, b in zip(zero[2:], _batches(data, 0, start=2)):
+    for a, b in zip(zero[2:], _batches(data, 0, start=2), strict=False):
         assert torch.equal(a["image"], b["image"])
     # the crops really are random: the same image at two stream positions (epochs) gets different crops
-    flat = [(int(i), x) for bt in zero for i, x in zip(bt["index"], bt["image"])]
+    flat = [(int(i), x) for bt in zero for i, x in zip(bt["index"], bt["image"], strict=True)]
     firsts = {}
     assert any(not torch.equal(firsts.setdefault(i, x), x) for i, x in flat)
 
@@ -63,7 +63,7 @@ def test_center_crop_eval_loader_identical_with_workers(jpegs):
     """The evaluation loader (sequential, center crop) gives the same batches with 0 and 2 workers."""
     data = ImageFolder(jpegs, "train", Protocol(32))
     runs = [list(DataLoader(data, batch_size=4, collate_fn=collate_skip_corrupt, num_workers=w)) for w in (0, 2)]
-    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(*runs)) and len(runs[0]) == 2
+    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(*runs, strict=False)) and len(runs[0]) == 2
 
 
 def test_torchvision_decoder_matches_pil(jpegs):
@@ -77,7 +77,8 @@ def test_torchvision_decoder_matches_pil(jpegs):
     pil_x = ImageFolder(jpegs, "train", Protocol(32))[0]["image"]
     tv_x = ImageFolder(jpegs, "train", Protocol(32, decoder="torchvision"))[0]["image"]
     assert (pil_x - tv_x).abs().max() <= 1 / 127.5 + 1e-6
-    assert "decoder" not in Protocol(32).describe() and "decoder torchvision" in Protocol(32, decoder="torchvision").describe()
+    assert "decoder" not in Protocol(32).describe()
+    assert "decoder torchvision" in Protocol(32, decoder="torchvision").describe()
     with pytest.raises(ValueError, match="decoder"):
         decode_image(jpegs / "train" / "00000.jpg", "cv2")
 
@@ -105,7 +106,9 @@ def test_loader_settings_stay_out_of_stage_keys():
     from bench.plan.planner import plan
     from conftest import compose
 
-    keys = lambda over: [st.key for st in plan(compose(["suite=smoke", *over]))]
+    def keys(over):
+        return [st.key for st in plan(compose(["suite=smoke", *over]))]
+
     base = keys([])
     assert keys(["scale.loader.workers=auto", "scale.loader.prefetch_factor=4"]) == base
     assert keys(["dataset.decoder=torchvision"]) != base

@@ -47,8 +47,8 @@ class _FakeExecutor:
 
 
 def test_concurrent_stages_get_disjoint_gpus_and_wait_in_order(tmp_path, monkeypatch):
-    """6 one-GPU stages and a 3-GPU one (5th in plan order) on 4 (fake) GPUs: GPUs held at the same time never overlap, the
-    3-GPU stage waits for free GPUs and later stages do not overtake it; CPU runs never take GPUs."""
+    """6 one-GPU stages and a 3-GPU one (5th in plan order) on 4 (fake) GPUs: GPUs held at the same time never overlap,
+    the 3-GPU stage waits for free GPUs and later stages do not overtake it; CPU runs never take GPUs."""
     import submitit
 
     _FakeExecutor.jobs = []

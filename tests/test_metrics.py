@@ -121,7 +121,8 @@ def test_lpips_matches_the_lpips_package_called_directly():
 
     pairs = _photo_pairs()
     spec = WeightsSpec("random", seed=3)
-    res = evaluate_reconstruction(JPEGTokenizer(), _batches(pairs), ("lpips_vgg", "lpips_alex"), spec, torch.device("cpu"))
+    res = evaluate_reconstruction(JPEGTokenizer(), _batches(pairs), ("lpips_vgg", "lpips_alex"), spec,
+                                  torch.device("cpu"))
     for net in ("vgg", "alex"):
         torch.manual_seed(3)  # the seeded random backbone vqbench uses at smoke scale
         direct = lpips.LPIPS(net=net, pnet_rand=True, verbose=False).eval()
@@ -161,7 +162,8 @@ def test_rfid_matches_torch_fidelity_on_image_folders(tmp_path: Path):
     assert res.values["rfid"] == pytest.approx(ref["frechet_inception_distance"], rel=1e-4, abs=1e-6)
     assert res.values["rfid"] > 0
     # 8 images < 2048 Inception dims: a rank-deficient FID, labelled in its own record columns
-    assert res.metric_facts["rfid"]["fid_sample_count"] == 8 and "rank-deficient" in res.metric_facts["rfid"]["small_sample"]
+    assert res.metric_facts["rfid"]["fid_sample_count"] == 8
+    assert "rank-deficient" in res.metric_facts["rfid"]["small_sample"]
 
 
 def test_real_weights_are_loaded_from_weights_dir(tmp_path: Path):

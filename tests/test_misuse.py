@@ -117,7 +117,8 @@ def test_all_corrupt_training_split_fails_and_no_records_is_reported(tmp_path):
     failed = list((tmp_path / "o" / "stages").glob("train_tokenizer-*/failed.json"))
     assert len(failed) == 1 and "NoTrainingImagesError" in failed[0].read_text()
     assert not list((tmp_path / "o" / "stages").glob("*/done.json"))
-    df = pd.read_csv(tmp_path / "r" / "recon" / "results.csv") if (tmp_path / "r" / "recon" / "results.csv").stat().st_size else None
+    df = (pd.read_csv(tmp_path / "r" / "recon" / "results.csv")
+          if (tmp_path / "r" / "recon" / "results.csv").stat().st_size else None)
     assert df is None or df.empty
 
 

@@ -71,7 +71,8 @@ def test_kv_cache_gives_the_same_samples_with_fewer_operations():
 
 def test_top_k_top_p():
     logits = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0]])
-    assert torch.isinf(filter_logits(logits, top_k=2)[0, 2:]).all() and torch.isfinite(filter_logits(logits, 2)[0, :2]).all()
+    assert torch.isinf(filter_logits(logits, top_k=2)[0, 2:]).all()
+    assert torch.isfinite(filter_logits(logits, 2)[0, :2]).all()
     p = logits.softmax(-1)[0]  # 0.636, 0.234, ...: top_p 0.7 keeps the first two
     kept = torch.isfinite(filter_logits(logits, top_p=0.7))[0]
     assert kept.tolist() == [True, True, False, False, False] and p[0] < 0.7

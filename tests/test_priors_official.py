@@ -343,7 +343,8 @@ def test_prior_lengths_are_derived_from_the_dataset_they_train_on():
     assert ffhq["train"]["steps"] == math.ceil(200 * n_ff / 64) and ffhq["epochs"] == pytest.approx(200, abs=0.01)
     assert inet["train"]["steps"] == math.ceil(200 * n_in / 64)
     lc = derive_prior_length(create_prior("gpt_vqganlc", "paper"), {"name": "ffhq"})
-    assert lc["train"]["steps"] == math.ceil(100 * n_ff / 1024) and lc["train"]["warmup_steps"] == math.ceil(5 * n_ff / 1024)
+    assert lc["train"]["steps"] == math.ceil(100 * n_ff / 1024)
+    assert lc["train"]["warmup_steps"] == math.ceil(5 * n_ff / 1024)
     dit = derive_prior_length(create_prior("dit_xl2", "paper"), {"name": "ffhq"})
     assert dit["train"]["steps"] == 400_000  # iterations stay iterations
     kept = derive_prior_length(e, {"name": "ffhq"}, {"train": {"steps": 10}})

@@ -123,7 +123,8 @@ def test_movq_channel_counts(channels):
 SUITE_DIR = Path(__file__).parent.parent / "bench" / "conf" / "suite"
 
 
-@pytest.mark.parametrize("suite", sorted(str(p.relative_to(SUITE_DIR).with_suffix("")) for p in SUITE_DIR.rglob("*.yaml")))
+@pytest.mark.parametrize("suite", sorted(str(p.relative_to(SUITE_DIR).with_suffix(""))
+                                         for p in SUITE_DIR.rglob("*.yaml")))
 def test_every_suite_composes_and_plans(suite):
     """Generated from bench/conf/suite: each suite composes, plans at both scales, and lists inputs first."""
     from bench.plan.planner import plan

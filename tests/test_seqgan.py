@@ -98,7 +98,8 @@ def test_two_phase_plan_and_phase2_freezes():
     p1, p2, ev = stages
     assert p2.inputs == (p1.key,) and ev.inputs == (p2.key,)
     assert p1.config["tokenizer"]["model"]["decoder_extra"] == "none"
-    assert p1.config["tokenizer"]["loss"]["semantic_alpha"] == 1.0 and p2.config["tokenizer"]["loss"]["semantic_alpha"] == 0.0
+    assert p1.config["tokenizer"]["loss"]["semantic_alpha"] == 1.0
+    assert p2.config["tokenizer"]["loss"]["semantic_alpha"] == 0.0
     assert p1.config["tokenizer"]["train"]["steps"] == 7 == p2.config["tokenizer"]["train"]["steps"]
     entry = create_entry("seqgan_f16_1024", "smoke")
     first = build_tokenizer(phase1_entry(entry))

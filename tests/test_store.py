@@ -21,11 +21,11 @@ def test_merge_semantics(tmp_path: Path):
     assert list(current["value"]) == [2.0]
     df = pd.read_csv(tmp_path / "results.csv", dtype={"config_hash": str})
     assert list(df.columns[:7]) == KEY_COLUMNS
-    assert sorted(zip(df["config_hash"], df["metric"], df["value"])) == [
+    assert sorted(zip(df["config_hash"], df["metric"], df["value"], strict=True)) == [
         ("aaa", "psnr_rgb", 1.0), ("aaa", "ssim", 0.5), ("bbb", "psnr_rgb", 2.0)]
     consolidate(SUITE, [_rec(3.0, "aaa")], tmp_path)  # same config re-run: its psnr row is replaced
     df = pd.read_csv(tmp_path / "results.csv", dtype={"config_hash": str})
-    assert sorted(zip(df["config_hash"], df["metric"], df["value"])) == [
+    assert sorted(zip(df["config_hash"], df["metric"], df["value"], strict=True)) == [
         ("aaa", "psnr_rgb", 3.0), ("aaa", "ssim", 0.5), ("bbb", "psnr_rgb", 2.0)]
     consolidate(SUITE, [], tmp_path)  # a run that produced nothing loses nothing
     assert len(pd.read_csv(tmp_path / "results.csv")) == 3

@@ -1,4 +1,5 @@
-"""The shared trainer skeleton (bench/training/loop.py): a preempted prior run resumes from the preemption checkpoint."""
+"""The shared trainer skeleton (bench/training/loop.py): a preempted prior run resumes from the preemption
+checkpoint."""
 from __future__ import annotations
 
 import dataclasses

@@ -139,6 +139,7 @@ def test_per_class_kmeans_is_the_released_codes_codebook():
     with pytest.raises(ValueError, match="divisible"):
         per_class_codebook(enc, data, k + 1, "kmeans", 0, 10, torch.device("cpu"), 10_000)
     base = [st for st in plan(compose(["suite=recon", "tokenizer=vqganlc_f16_100k"])) if st.kind == "build_codebook"]
-    per = [st for st in plan(compose(["suite=recon", "tokenizer=vqganlc_f16_100k", "tokenizer.model.kmeans_scope=per_class"]))
+    per = [st for st in plan(compose(["suite=recon", "tokenizer=vqganlc_f16_100k",
+                                      "tokenizer.model.kmeans_scope=per_class"]))
            if st.kind == "build_codebook"]
     assert "kmeans_scope" not in base[0].config and per[0].config["kmeans_scope"] == "per_class"

@@ -84,7 +84,8 @@ def test_vqganlc_protocol_matches_the_packages(tmp_path: Path):
         xrec = xrec.clamp(-1, 1)
         save_x, save_xrec = (x + 1) * 127.5 / 255.0, (xrec + 1) * 127.5 / 255.0
         ssim += piq.ssim(save_x, save_xrec, data_range=1.0, reduction="none").tolist()
-        for a, f in zip(save_x.permute(0, 2, 3, 1).double().numpy(), save_xrec.permute(0, 2, 3, 1).double().numpy()):
+        for a, f in zip(save_x.permute(0, 2, 3, 1).double().numpy(), save_xrec.permute(0, 2, 3, 1).double().numpy(),
+                        strict=True):
             ya, yf = rgb2ycbcr(a)[..., 0] / 255.0, rgb2ycbcr(f)[..., 0] / 255.0
             psnr.append(10 * np.log10(1.0 / (np.mean((ya - yf) ** 2) + 1e-8)))
             Image.fromarray(np.uint8(f.astype(np.float32) * 255)).save(fake_dir / f"{k}.png")

@@ -25,7 +25,8 @@ def main(wheel: str) -> int:
     have = set(zipfile.ZipFile(wheel).namelist())
     missing = [f for f in want if f not in have]
     stray = sorted(f for f in have if f.split("/")[0] in ("tests", "tools", "outputs") or "/smoke/results" in f)
-    print(f"{wheel}: {len(have)} files; {len(want)} tracked files must ship; missing {len(missing)}; stray {len(stray)}")
+    print(f"{wheel}: {len(have)} files; {len(want)} tracked files must ship; missing {len(missing)}; "
+          f"stray {len(stray)}")
     for f in missing + stray:
         print(f"  {'MISSING' if f in missing else 'STRAY'} {f}")
     scripts = [f for f in have if f.endswith("entry_points.txt")]

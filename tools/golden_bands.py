@@ -94,9 +94,10 @@ def main() -> None:
     # steps have diverged (Adam's first updates are sign-sensitive) and are left to end_of_run
     worst_at = g[g["check"] == "trajectory"].groupby(["method", "step"])["rel_diff"].max()
     keep = {ms for ms, w in worst_at.items() if ms[1] < TRAJECTORY_STEPS and w <= 1e-3}
-    g = g[(g["check"] != "trajectory") | pd.Series([ms in keep for ms in zip(g["method"], g["step"])], index=g.index)]
+    g = g[(g["check"] != "trajectory")
+          | pd.Series([ms in keep for ms in zip(g["method"], g["step"], strict=True)], index=g.index)]
     rows = []
-    for (check, method, step), part in g.groupby(["check", "method", "step"]):
+    for (check, _method, _step), part in g.groupby(["check", "method", "step"]):
         if check in ("fixed_weights", "trajectory"):
             worst = float(part["rel_diff"].max())
             tol = max(FACTOR_TIGHT * worst, FLOOR_REL)
@@ -119,10 +120,12 @@ def main() -> None:
     md = ["# Golden bands for the default suite", "",
           f"Measured by `tools/golden_bands.py` on {datetime.date.today()} ({runs['native']['device_type'].iloc[0]}, "
           f"torch {runs['native']['torch_version'].iloc[0]}). Method: see the tool's docstring.", "",
-          f"## Largest relative difference between torch capability paths ({native_cap} vs ATEN_CPU_CAPABILITY=default)",
+          f"## Largest relative difference between torch capability paths "
+          f"({native_cap} vs ATEN_CPU_CAPABILITY=default)",
           "",
           "| check | method | step | max relative difference |", "|---|---|---:|---:|"]
-    md += [f"| {r.check} | {r.method} | {'' if r.step < 0 else r.step} | {r.rel_diff:.3g} |" for r in spread.itertuples()]
+    md += [f"| {r.check} | {r.method} | {'' if r.step < 0 else r.step} | {r.rel_diff:.3g} |"
+           for r in spread.itertuples()]
     md += ["", "## Bands", "", "| check | dataset | method | metric | step | golden | band | source |",
            "|---|---|---|---|---:|---:|---|---|"]
     md += [f"| {r.check} | {r.dataset} | {r.method} | {r.metric} | {'' if r.step < 0 else r.step} | {r.value:.6g} | "

@@ -63,11 +63,14 @@ suite("vqganlc_t6", "vqganlc", "T6", "VQGAN-LC Table 6: codebook initialisation 
       [run(LC, "imagenet", "VQGAN-LC", "init=random init source=- encoder=- K=100000", model__codebook_init="random"),
        run(LC, "imagenet", "VQGAN-LC", "init=random selection source=imagenet encoder=ViT-L K=100000",
            model__codebook_init="random_selection"),
-       run(LC, "imagenet", "VQGAN-LC", "init=k-means source=imagenet encoder=ResNet-50 K=100000", model__feature_encoder="clip_rn50"),
-       run(LC, "imagenet", "VQGAN-LC", "init=k-means source=imagenet encoder=ViT-B K=100000", model__feature_encoder="clip_vit_b16"),
+       run(LC, "imagenet", "VQGAN-LC", "init=k-means source=imagenet encoder=ResNet-50 K=100000",
+           model__feature_encoder="clip_rn50"),
+       run(LC, "imagenet", "VQGAN-LC", "init=k-means source=imagenet encoder=ViT-B K=100000",
+           model__feature_encoder="clip_vit_b16"),
        run(LC, "imagenet", "VQGAN-LC", "init=k-means source=imagenet encoder=ViT-L K=100000")])
 suite("vqganlc_t7", "vqganlc", "T7", "VQGAN-LC Table 7: codebook size 1,000 ... 200,000.",
-      [run(LC, "imagenet", "VQGAN-LC", f"tokens=256 K={k}", model__n_embed=k) for k in (1000, 10000, 50000, 100000, 200000)])
+      [run(LC, "imagenet", "VQGAN-LC", f"tokens=256 K={k}", model__n_embed=k)
+       for k in (1000, 10000, 50000, 100000, 200000)])
 suite("vqganlc_t8", "vqganlc", "T8", "VQGAN-LC Table 8: codebook built on one dataset, tokenizer trained on another.",
       [run(LC, tgt, "VQGAN-LC", f"codebook_source={src} K=100000", model__codebook_dataset=src)
        for src, tgt in [("ffhq", "ffhq"), ("imagenet", "ffhq"), ("imagenet", "imagenet"), ("ffhq", "imagenet")]])
@@ -79,9 +82,12 @@ suite("vqganlc_t10", "vqganlc", "T10", "VQGAN-LC Table 10: projected code dimens
       [run(LC, "imagenet", "VQGAN-LC", f"dim={d} K=100000", model__embed_dim=d) for d in (8, 16, 32, 128, 256, 512)])
 # ---- MoVQ
 suite("movq_t1", "movq", "T1", "MoVQ Table 1: reconstruction on FFHQ and ImageNet val (PSNR, SSIM, LPIPS, rFID).",
-      [run("vqgan_f16_1024", "ffhq", "VQGAN", "latent=16x16 K=1024"), run("rqvae_8x8x4_2048", "ffhq", "RQ-VAE", "latent=8x8x4 K=2048"),
-       run("rqvae_16x16x4_2048", "ffhq", "RQ-VAE", "latent=16x16x4 K=2048"), run("movq_f16_1024", "ffhq", "MoVQ", "latent=16x16x4 K=1024"),
-       run("vqgan_f16_1024", "imagenet", "VQGAN", "latent=16x16 K=1024"), run(VQ, "imagenet", "VQGAN", "latent=16x16 K=16384"),
+      [run("vqgan_f16_1024", "ffhq", "VQGAN", "latent=16x16 K=1024"),
+       run("rqvae_8x8x4_2048", "ffhq", "RQ-VAE", "latent=8x8x4 K=2048"),
+       run("rqvae_16x16x4_2048", "ffhq", "RQ-VAE", "latent=16x16x4 K=2048"),
+       run("movq_f16_1024", "ffhq", "MoVQ", "latent=16x16x4 K=1024"),
+       run("vqgan_f16_1024", "imagenet", "VQGAN", "latent=16x16 K=1024"),
+       run(VQ, "imagenet", "VQGAN", "latent=16x16 K=16384"),
        run("rqvae_8x8x16_16384", "imagenet", "RQ-VAE", "latent=8x8x16 K=16384"),
        run("movq_f16_1024", "imagenet", "MoVQ", "latent=16x16x4 K=1024")])
 F6A_PRIOR = "maskgit_movq"  # the 'mask' prior MoVQ defaults to (Sec. 4.3); our reading of the panel's FID column
@@ -91,8 +97,8 @@ def f6a(tok: str, m: str, v: str, **ov) -> dict:
     return run(tok, "ffhq", m, f"variant={v}", None, {F6A_PRIOR: {"method": m, "setting": f"variant={v}"}}, **ov)
 
 
-suite("movq_f6a", "movq", "F6a", "MoVQ Fig. 6a: decoder variants (baseline, multichannel only, SpatialNorm with each F0) "
-      "on FFHQ: rFID and generation FID ('mask' prior).",
+suite("movq_f6a", "movq", "F6a", "MoVQ Fig. 6a: decoder variants (baseline, multichannel only, "
+      "SpatialNorm with each F0) on FFHQ: rFID and generation FID ('mask' prior).",
       [f6a("vqgan_f16_1024", "VQGAN", "A baseline VQGAN"),
        f6a("movq_f16_1024", "MoVQ", "B + multichannel x4", model__spatial_norm="none", model__f0="quantized"),
        f6a("movq_f16_1024", "MoVQ", "C w/ sinusoids", model__f0="sinusoid"),
@@ -110,9 +116,12 @@ suite("seqgan_t1", "seqgan", "T1", "SeQ-GAN Table 1: baseline vs +Conv x2 vs +At
                         ("seqgan_attn_f16_1024", "SeQ-GAN +Attention x2", "params=61.4M")]],
       pending="the AR-L-2x column (its recipe is not described in the text)")
 suite("seqgan_t2", "seqgan", "T2", "SeQ-GAN Table 2: reconstruction on FFHQ and ImageNet (usage, rFID).",
-      [run("vqgan_f16_1024", "ffhq", "VQGAN", "latent=16x16 K=1024"), run("rqvae_16x16x4_2048", "ffhq", "RQ-VAE", "latent=16x16x4 K=2048"),
-       run("movq_f16_1024", "ffhq", "MoVQ", "latent=16x16x4 K=1024"), run("seqgan_f16_1024", "ffhq", "SeQ-GAN", "latent=16x16 K=1024"),
-       run("vqgan_f16_1024", "imagenet", "VQGAN", "latent=16x16 K=1024"), run(VQ, "imagenet", "VQGAN", "latent=16x16 K=16384"),
+      [run("vqgan_f16_1024", "ffhq", "VQGAN", "latent=16x16 K=1024"),
+       run("rqvae_16x16x4_2048", "ffhq", "RQ-VAE", "latent=16x16x4 K=2048"),
+       run("movq_f16_1024", "ffhq", "MoVQ", "latent=16x16x4 K=1024"),
+       run("seqgan_f16_1024", "ffhq", "SeQ-GAN", "latent=16x16 K=1024"),
+       run("vqgan_f16_1024", "imagenet", "VQGAN", "latent=16x16 K=1024"),
+       run(VQ, "imagenet", "VQGAN", "latent=16x16 K=16384"),
        run("rqvae_8x8x16_16384", "imagenet", "RQ-VAE", "latent=8x8x16 K=16384"),
        run("movq_f16_1024", "imagenet", "MoVQ", "latent=16x16x4 K=1024"),
        run("seqgan_f16_1024", "imagenet", "SeQ-GAN", "latent=16x16 K=1024")])
@@ -123,8 +132,8 @@ def ar_nar(m: str, st: str) -> dict[str, dict[str, str]]:
     return {p: {"method": f"{m} + {lab}", "setting": st} for p, lab in ARNAR}
 
 
-suite("seqgan_t5", "seqgan", "T5", "SeQ-GAN Table 5: codebook regularisation (none, F&N, K-means, entropy): usage, rFID, "
-      "AR and NAR generation FID.",
+suite("seqgan_t5", "seqgan", "T5", "SeQ-GAN Table 5: codebook regularisation (none, F&N, K-means, entropy): "
+      "usage, rFID, AR and NAR generation FID.",
       [run("seqgan_baseline_f16_1024", "imagenet", "SeQ-GAN baseline VQ", st, None, ar_nar("SeQ-GAN baseline VQ", st),
            **ov)
        for st, ov in [("reg=none dim=256 K=1024", {"model__codebook_reg": "none"}),
@@ -136,7 +145,8 @@ LOW = ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"]
 suite("seqgan_t6", "seqgan", "T6", "SeQ-GAN Table 6: perceptual-loss layer sets (L_low, variants A-E, L_sem).",
       [run("seqgan_baseline_f16_1024", "imagenet", "SeQ-GAN", f"variant={v} layers={name}", None,
            ar_nar("SeQ-GAN", f"variant={v} layers={name}"), loss__low_layers=layers, loss__semantic_alpha=alpha)
-       for v, name, layers, alpha in [("L_low", "relu12-relu53", LOW, 0.0), ("A", "relu12-relu53+logit", LOW + ["logit"], 0.0),
+       for v, name, layers, alpha in [("L_low", "relu12-relu53", LOW, 0.0),
+                                      ("A", "relu12-relu53+logit", LOW + ["logit"], 0.0),
                                       ("B", "relu22-relu53+logit", LOW[1:] + ["logit"], 0.0),
                                       ("C", "relu33-relu53+logit", LOW[2:] + ["logit"], 0.0),
                                       ("D", "relu43-relu53+logit", LOW[3:] + ["logit"], 0.0),
@@ -163,13 +173,13 @@ def lc_rows(names: dict[str, str], m: str, setting: str) -> dict[str, dict[str, 
 
 suite("vqganlc_t4", "vqganlc", "T4", "VQGAN-LC Table 4: class-conditional ImageNet generation with GPT-404M, SiT-XL, "
       "DiT-XL and LDM on the FC / EMA / LC tokenizers (50K samples vs train).",
-      [run(t, "imagenet", m, "tokens=256 K=%d" % k, G, lc_rows(LCG, m, "tokens=256 K=%d" % k))
+      [run(t, "imagenet", m, f"tokens=256 K={k}", G, lc_rows(LCG, m, f"tokens=256 K={k}"))
        for t, m, k in [(FC, "VQGAN-FC", 16384), (EMA, "VQGAN-EMA", 16384), (LC, "VQGAN-LC", 100000)]]
       + [run(LC, "imagenet", "VQGAN-LC", "tokens=1024 K=100000", G,
              lc_rows({"ldm_cin": "LDM"}, "VQGAN-LC", "tokens=1024 K=100000"), **LC_F8)])
 suite("vqganlc_t5", "vqganlc", "T5", "VQGAN-LC Table 5: unconditional FFHQ generation with LDM and GPT-404M.",
-      [run(t, "ffhq", m, "tokens=256 K=%d" % k, G, lc_rows({"ldm_cin": "LDM", "gpt_vqganlc": "GPT-404M"}, m,
-                                                       "tokens=256 K=%d" % k))
+      [run(t, "ffhq", m, f"tokens=256 K={k}", G, lc_rows({"ldm_cin": "LDM", "gpt_vqganlc": "GPT-404M"}, m,
+                                                         f"tokens=256 K={k}"))
        for t, m, k in [(FC, "VQGAN-FC", 16384), (EMA, "VQGAN-EMA", 16384), (LC, "VQGAN-LC", 100000)]])
 suite("vqganlc_f1b", "vqganlc", "F1b", "VQGAN-LC Fig. 1b: ViT-B (MAE fine-tuning recipe) top-1 on ImageNet token maps.",
       [run(t, "imagenet", m, "tokens=256 classifier=ViT-B (MAE finetune)", ["classification"])
@@ -228,7 +238,8 @@ SUITES["table4"] = {"name": "table4", "table": "table4", "description": "Unified
                                               "priors": ["gpt_vqganlc"]}]}
 SUITES["table5"] = {"name": "table5", "table": "table5", "description": "Unified Table 5: NAR generation - MaskGIT on "
                     "every registered tokenizer (ImageNet, class-conditional, 8 steps).", "golden": None,
-                    "runs": [{"tokenizer": "*", "datasets": ["imagenet"], "tasks": ["generation"], "priors": ["maskgit"]}]}
+                    "runs": [{"tokenizer": "*", "datasets": ["imagenet"], "tasks": ["generation"],
+                              "priors": ["maskgit"]}]}
 SUITES["table6"] = {"name": "table6", "table": "table6", "description": "Unified Table 6: latent diffusion and flow - "
                     "LDM, DiT-XL/2 and SiT-XL/2 on the pre-quantisation latents of every registered tokenizer.",
                     "golden": None, "runs": [{"tokenizer": "*", "datasets": ["imagenet"], "tasks": ["generation"],
@@ -240,6 +251,7 @@ SUITES["table2"] = {"name": "table2", "table": "table2", "description": "Unified
 if __name__ == "__main__":
     for name, body in SUITES.items():
         path = OUT / ("paper" if name.startswith(("vqganlc", "movq", "seqgan")) else "") / f"{name}.yaml"
-        head = "# Generated by tools/make_paper_suites.py from the rows of results/paper_numbers.csv; edit that script.\n"
+        head = ("# Generated by tools/make_paper_suites.py from the rows of results/paper_numbers.csv; "
+                "edit that script.\n")
         path.write_text(head + yaml.safe_dump(body, sort_keys=False, width=120))
     print(f"wrote {len(SUITES)} suites")

@@ -34,7 +34,7 @@ cap = "T1: enlarging the codebook 1,024->100K; rFID and LDM generation FID on Im
 for m, r, g in [("VQGAN-FC", [4.82, 4.29, 4.96, 4.65], [10.81, 9.78, 10.37, 10.12]),
                 ("VQGAN-EMA", [4.93, 3.41, 3.88, 3.46], [10.16, 9.13, 9.29, 9.50]),
                 ("VQGAN-LC", [4.97, 3.01, 2.75, 2.62], [9.93, 8.84, 8.61, 8.36])]:
-    for k, rv, gv in zip([1024, 16384, 50000, 100000], r, g):
+    for k, rv, gv in zip([1024, 16384, 50000, 100000], r, g, strict=True):
         add(LC, "T1", "imagenet", m, f"tokens=256 K={k}", {"rfid": rv}, protocol=LCP, caption=cap)
         add(LC, "T1", "imagenet", m + " (LDM)", f"tokens=256 K={k}", {"fid": gv}, caption=cap,
             protocol="generation FID, 50K samples vs ImageNet train")

@@ -146,7 +146,8 @@ class LocalExecutor(Executor):
                         held[st.key] = gpus
                     pending.remove(st)
                     where = f"GPUs {','.join(map(str, gpus))}" if gpus else "CPU"
-                    tqdm.write(f"started {st.name} on {where}" + (f", {place.tasks} processes" if place.tasks > 1 else "")
+                    tqdm.write(f"started {st.name} on {where}"
+                               + (f", {place.tasks} processes" if place.tasks > 1 else "")
                                + f" (job {job.job_id}, log {job.paths.stderr})")
                 for key, (st, job) in list(running.items()):
                     self._show_progress(bars, st, rt, len(bars) + 1)

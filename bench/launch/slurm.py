@@ -130,7 +130,7 @@ class SlurmExecutor(Executor):
                         else:
                             with ex.batch():
                                 submitted = [ex.submit(StageJob(), st, rt) for st in chunk]
-                        for st, job in zip(chunk, submitted):
+                        for st, job in zip(chunk, submitted, strict=True):
                             job_of[st.key] = job
                             entries.append({"key": st.key, "name": st.name, "kind": st.kind, "job_id": job.job_id,
                                             "dependency": list(deps), "stdout": str(job.paths.stdout),

@@ -189,7 +189,7 @@ def check_overrides(overrides: list[str]) -> None:
                                  f"Valid keys there: {', '.join(valid)}")
             node, path = node[part], path + [part]
     given = {}
-    for key, ov in zip(keys, values):
+    for key, ov in zip(keys, values, strict=True):
         try:
             parsed = OverridesParser.create().parse_overrides([ov])[0]  # the value Hydra passes on: 3.5, 'abc', 5
         except Exception:  # noqa: BLE001  a syntax error: Hydra reports it in its own words

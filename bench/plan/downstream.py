@@ -56,7 +56,8 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
 def _cache(cfg: dict, tok_cfg: dict, d: dict, split: str, store: str, train_key: str, labels: dict,
            stages: dict[str, Stage], hflip: bool = False) -> str:
     extra = {"hflip": True} if hflip else {}  # flipped images (DiT's augmentation); absent otherwise, keys hold
-    st = Stage("token_cache", f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}{' (flipped)' if hflip else ''}",
+    st = Stage("token_cache",
+               f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}{' (flipped)' if hflip else ''}",
                {"tokenizer": tok_cfg, "dataset": d, "split": split, "store": store, **extra}, inputs=(train_key,),
                labels=labels)
     stages.setdefault(st.key, st)

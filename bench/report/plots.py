@@ -59,8 +59,8 @@ def draw(points: pd.DataFrame, metrics: tuple[str, ...], xlabel: str, logx: bool
     if smoke.any():
         groups.append(("vqbench smoke / random weights (not comparable)", points[smoke]))
     fig, axes = plt.subplots(len(groups), len(present), figsize=(4.2 * len(present), 3.4 * len(groups)), squeeze=False)
-    for row, (label, group) in zip(axes, groups):
-        for ax, metric in zip(row, present):
+    for row, (label, group) in zip(axes, groups, strict=True):
+        for ax, metric in zip(row, present, strict=True):
             sub = group[group["metric"] == metric].sort_values("x")
             if not sub.empty:
                 sns.lineplot(data=sub, x="x", y="value", hue="method", style="source", markers=True, dashes=True,

@@ -127,7 +127,8 @@ class TrainLoop:
         self._log: IO[str] | None = None
 
     def resume(self, load: Callable[[dict[str, Any]], None]) -> int:
-        """Load the checkpoint if there is one (trainer state, RNG, callbacks); truncate the log to it; the start step."""
+        """Load the checkpoint if there is one (trainer state, RNG, callbacks); truncate the log to it; the start
+        step."""
         if self.store.exists():
             state = self.store.load()
             load(state)
@@ -176,7 +177,7 @@ class TrainLoop:
         last_write = -math.inf
         self._log = self.log_path.open("a") if self.lead else None
         try:
-            for step, batch in zip(range(self.start, self.total), batches):
+            for step, batch in zip(range(self.start, self.total), batches, strict=False):
                 t = time.perf_counter()
                 step_fn(step, batch)
                 self.step_seconds.append(time.perf_counter() - t)

@@ -50,7 +50,8 @@ class StepBatchSampler(Sampler[list[Any]]):
 
     def _perm(self, epoch: int) -> torch.Tensor:
         if epoch not in self._perms:
-            self._perms = {epoch: torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))}
+            self._perms = {epoch: torch.randperm(self.n,
+                                                 generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))}
         return self._perms[epoch]
 
     def batch(self, step: int) -> list[int]:
@@ -132,7 +133,8 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     return {"world_size": world, "steps": cfg.steps, "resumed_from": start, "lr": cfg.lr, **init_info,
             "frozen_params": frozen, "trainable_params": sum(p.numel() for p in t.trainable),
             "train_seconds": round(time.time() - t0, 2),
-            "n_corrupt": t.n_corrupt, "weights_training_perceptual": perceptual_hash, "perceptual_loss": entry.loss.perceptual, "images": len(dataset),
+            "n_corrupt": t.n_corrupt, "weights_training_perceptual": perceptual_hash,
+            "perceptual_loss": entry.loss.perceptual, "images": len(dataset),
             "epochs": round(cfg.steps * cfg.batch_size / len(dataset), 2) if len(dataset) else math.nan,
             **t.num.record(), **({"compile_seconds": loop.compile_seconds()} if t.num.compile else {})}
 

@@ -128,7 +128,8 @@ class Diffusion:
         if cfg.cfg_channels not in CFG_MODES:
             raise ValueError(f"cfg_channels must be one of {CFG_MODES}, got '{cfg.cfg_channels}'")
         if cfg.loss not in LOSSES or cfg.sampler not in SAMPLERS:
-            raise ValueError(f"loss must be one of {LOSSES} and sampler one of {SAMPLERS}; got {cfg.loss}, {cfg.sampler}")
+            raise ValueError(f"loss must be one of {LOSSES} and sampler one of {SAMPLERS}; "
+                             f"got {cfg.loss}, {cfg.sampler}")
         if cfg.loss == "hybrid" and not cfg.learn_sigma:
             raise ValueError("the hybrid (VLB) loss needs learn_sigma=True")
         self.cfg = cfg

@@ -76,7 +76,7 @@ class GPT(nn.Module):
         start = self.cls_emb(self._labels(labels, b, idx.device))[:, None]
         x = torch.cat([start, self._embed(idx[:, :-1])], 1) + self.pos_emb[:, :t]
         x = self.drop(x)
-        for i, block in enumerate(self.blocks):
+        for _i, block in enumerate(self.blocks):
             x = block(x, causal=True)
         return self.head(self.ln_f(x)).view(b, t, c, self.cfg.vocab_size)
 

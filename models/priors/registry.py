@@ -181,7 +181,8 @@ def bind(entry: PriorEntry, codebook_size: int, latent_shape: tuple[int, int, in
     h, w, c = latent_shape
     if h in entry.by_latent_side:  # the official config for this latent size, except fields the user overrode
         base = PRIORS.get(entry.name)(entry.scale)
-        keep = {part: {k: v for k, v in vals.items() if getattr(getattr(entry, part), k) == getattr(getattr(base, part), k)}
+        keep = {part: {k: v for k, v in vals.items()
+                       if getattr(getattr(entry, part), k) == getattr(getattr(base, part), k)}
                 for part, vals in entry.by_latent_side[h].items()}
         entry = apply_overrides(entry, keep)
     m = entry.model
@@ -352,8 +353,8 @@ def _latent_smoke(e: PriorEntry, model: Any, **process: Any) -> PriorEntry:
     train = dataclasses.replace(_SMOKE_LATENT_TRAIN, ema_decay=_SMOKE_EMA_DECAY if e.train.ema_decay else None,
                                 ema_warmup=e.train.ema_warmup)
     return dataclasses.replace(e, scale="smoke", model=model, train=train, process=proc, by_latent_side={},
-                               sample=dataclasses.replace(e.sample, n_samples=32, batch_size=16, class_sampling="random",
-                                                          per_class=None),
+                               sample=dataclasses.replace(e.sample, n_samples=32, batch_size=16,
+                                                          class_sampling="random", per_class=None),
                                published_params=None, param_gap=None,
                                sources={"all": f"smoke scale: tiny widths, 60 steps, EMA decay {_SMOKE_EMA_DECAY}"})
 

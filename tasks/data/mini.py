@@ -90,7 +90,7 @@ def build_mini_digits() -> Path:
         from sklearn.datasets import load_digits
         digits = load_digits()
         seen = np.zeros(10, dtype=int)
-        for i, (img, label) in enumerate(zip(digits.images, digits.target)):
+        for i, (img, label) in enumerate(zip(digits.images, digits.target, strict=True)):
             split = "val" if seen[label] % 6 == 5 else "train"
             seen[label] += 1
             folder = root / split / f"digit_{label}"

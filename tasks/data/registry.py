@@ -44,7 +44,8 @@ class DatasetEntry:
         path = self.resolve_root(root)
         for split in (self.train_split, self.val_split):
             if not (path / split).is_dir():
-                raise DatasetNotFoundError(f"dataset '{self.name}': folder '{path / split}' does not exist; {LAYOUT_HELP}")
+                raise DatasetNotFoundError(f"dataset '{self.name}': folder '{path / split}' does not exist; "
+                                           f"{LAYOUT_HELP}")
 
     def open(self, split: str, protocol: Protocol, root: str | None = None, on_corrupt: str = "skip",
              max_images: int | None = None, file_list: str | None = None, subset_seed: int = 0) -> ImageFolder:

@@ -67,7 +67,8 @@ class SSIM:
         var_a = self._filter(a * a) - mu_a**2
         var_b = self._filter(b * b) - mu_b**2
         cov = self._filter(a * b) - mu_a * mu_b
-        s = ((2 * mu_a * mu_b + self.c1) * (2 * cov + self.c2)) / ((mu_a**2 + mu_b**2 + self.c1) * (var_a + var_b + self.c2))
+        s = (((2 * mu_a * mu_b + self.c1) * (2 * cov + self.c2))
+             / ((mu_a**2 + mu_b**2 + self.c1) * (var_a + var_b + self.c2)))
         self.total += float(s.flatten(1).mean(1).sum())
         self.n += real.shape[0]
 

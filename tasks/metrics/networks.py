@@ -38,7 +38,7 @@ def _random_inception_file(seed: int) -> Path:
             torch.manual_seed(seed)
             skeleton = _inception_skeleton()
         gen = torch.Generator().manual_seed(seed)
-        for name, p in skeleton.named_parameters():
+        for _name, p in skeleton.named_parameters():
             if p.dim() > 1:  # He-normal keeps activations alive through ~50 random layers
                 fan_in = p[0].numel()
                 p.data = torch.randn(p.shape, generator=gen) * (2.0 / fan_in) ** 0.5

@@ -22,7 +22,8 @@ _PERPLEXITY = {"perplexity_def": "exp(entropy) of code histogram over eval set"}
 # metrics whose definition does not depend on the evaluation protocol
 _PROTOCOL_FREE = {
     "top1": {"top1_def": "argmax over the classifier's logits on the val token maps"},
-    "token_accuracy": {"token_accuracy_def": "mean over positions and channels, ground-truth context (SeQ-GAN Sec. 3.2)"},
+    "token_accuracy": {"token_accuracy_def": "mean over positions and channels, ground-truth context "
+                                             "(SeQ-GAN Sec. 3.2)"},
     "params_m": {"params_def": "nn.Parameter elements of the tokenizer (no discriminator, no LPIPS, no EMA buffers)"},
     "tokens_per_image": {"tokens_def": "h * w * c of the tokenizer's latent map"},
     "codebook_size": {"codebook_size_def": "entries of the (shared) codebook"},
