@@ -51,3 +51,17 @@ def test_shipped_files_resolve():
     assert data_path("bench", "conf", "suite", "paper").is_dir()
     assert resolve("relative/file.csv") == Path("relative/file.csv")
     assert not is_installed_copy(REPO / "results" / "golden" / "smoke.csv")  # a checkout is not site-packages
+
+
+def test_shipped_data_is_found_from_a_folder_holding_a_results_output_dir(tmp_path):
+    """A run writes results/ into its working directory; jobs started there (submitit's `python -m`, sys.path[0]
+    = cwd) must still read the shipped golden file and paper numbers, not a namespace package of that folder."""
+    (tmp_path / "results" / "smoke").mkdir(parents=True)
+    (tmp_path / "slurm").mkdir()
+    code = ("from bench.core.resources import data_path, resolve; "
+            "assert resolve('pkg://results/golden/smoke.csv').is_file(); "
+            "assert data_path('slurm', 'profiles', 'local.yaml').is_file()")
+    # no PYTHONPATH: the package comes from the install (editable or wheel), as in a submitit job
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]

@@ -1,9 +1,8 @@
-"""Files vqbench ships as package data (configs, paper numbers, golden files, SLURM profiles), found through
-importlib.resources so the same code reads them from a checkout, an editable install or a wheel."""
+"""Files vqbench ships as package data (configs, paper numbers, golden files, SLURM profiles), found beside the
+`bench` package, so the same code reads them from a checkout, an editable install or a wheel."""
 from __future__ import annotations
 
 import sysconfig
-from importlib import resources
 from pathlib import Path
 
 # package -> what it ships; `pyproject.toml` [tool.setuptools.package-data] lists the same globs
@@ -12,9 +11,18 @@ SHIPPED = {"results": ("paper_numbers.csv", "golden/*"), "slurm": ("profiles/*.y
 PKG_PREFIX = "pkg://"
 
 
+# The shipped packages sit beside `bench` in a checkout and in site-packages alike (wheels install unzipped).
+# They are found from this file, not imported: `results` and `slurm` are also the names of folders a run creates
+# in its working directory, and with an editable install such a folder would shadow the package as a namespace
+# package (a MultiplexedPath, or the user's own outputs).
+INSTALL_ROOT = Path(__file__).resolve().parents[2]
+
+
 def data_path(package: str, *parts: str) -> Path:
-    """A shipped file or folder as a filesystem path (wheels install unzipped, so this is a real path)."""
-    return Path(str(resources.files(package).joinpath(*parts)))
+    """A shipped file or folder of `package` (one of SHIPPED) as a filesystem path."""
+    if package not in SHIPPED:
+        raise ValueError(f"'{package}' ships no data; packages with data: {sorted(SHIPPED)}")
+    return INSTALL_ROOT.joinpath(package, *parts)
 
 
 def resolve(ref: str | Path) -> Path:
