@@ -16,11 +16,15 @@ REPO = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, str(REPO / "bench" / "run.py")]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns xdist_group marks into @group node ids
 def pytest_collection_modifyitems(items):
     """Under xdist, tests that share one expensive session resource run on one worker, so it is made once."""
     for item in items:
-        if "smoke" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "smoke" in names:
             item.add_marker(pytest.mark.xdist_group("smoke"))  # one default-suite run for all of them
+        elif "downstream" in names:
+            item.add_marker(pytest.mark.xdist_group("downstream"))  # one smoke_downstream run, module-scoped
         elif item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.xdist_group("slurm"))  # one 2-CPU cluster: its tests queue, not race
 

@@ -1,4 +1,9 @@
-"""Each paper-scale entry: counted on the meta device, and one full-width train step on one 256 px image."""
+"""Each paper-scale entry: one train step at full width (every channel, block, codebook and loss network of the paper
+model) on one photo.
+
+CI time: the step runs at 64 px, with attention placed at the same level of the network (attn_resolutions scaled by
+the same factor), and the test proves that every parameter tensor then has the 256 px model's name and shape (counted
+on the meta device). SeQ-GAN's windowed attention needs the paper's 16x16 token grid, so its entries keep 256 px."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,6 +19,27 @@ from bench.training.tokenizer import train_tokenizer
 from models.registry import TOKENIZERS, build_tokenizer, create_entry
 from tasks.data.imagefolder import ImageFolder, Protocol
 
+STEP_RESOLUTION = 64
+
+
+def _shapes(entry) -> dict[str, tuple[int, ...]]:
+    """Every parameter and buffer of the tokenizer, name -> shape, built on the meta device (no memory, no init)."""
+    with torch.device("meta"):
+        model = build_tokenizer(entry)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _at_step_resolution(entry):
+    """The entry at STEP_RESOLUTION px, attention at the same network level; SeQ-GAN's windowed attention stays 256."""
+    m = entry.model
+    if getattr(m, "decoder_extra", "none") == "attn" or m.resolution <= STEP_RESOLUTION:
+        return entry
+    factor = m.resolution // STEP_RESOLUTION
+    changes = {"resolution": STEP_RESOLUTION}
+    if hasattr(m, "attn_resolutions"):
+        changes["attn_resolutions"] = tuple(r // factor for r in m.attn_resolutions)
+    return dataclasses.replace(entry, model=dataclasses.replace(m, **changes))
+
 
 @pytest.mark.parametrize("name", TOKENIZERS.names())
 def test_one_train_step_at_full_width(name, tmp_path: Path):
@@ -23,6 +49,9 @@ def test_one_train_step_at_full_width(name, tmp_path: Path):
     entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=1, batch_size=1, num_workers=0,
                                                                        warmup_steps=0),
                                 loss=dataclasses.replace(entry.loss, disc_start=0))
+    paper_shapes = _shapes(entry)
+    entry = _at_step_resolution(entry)
+    assert _shapes(entry) == paper_shapes  # same architecture, at full width, as the 256 px paper model
     (tmp_path / "train").mkdir()
     Image.fromarray(skimage.data.astronaut()).save(tmp_path / "train" / "astronaut.png")
     data = ImageFolder(tmp_path, "train", Protocol(entry.model.resolution))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.training.perf import COLUMNS, MODES, PRIORS, PerfOptions, run_perf
+from bench.training.perf import COLUMNS, MODES, PRIORS, PerfOptions, perf_prior_entry, run_perf
 
 TINY = PerfOptions(width=0.0625, resolution=32, batch=2, steps=1, depth=1)  # ch 32, 1-layer priors of minimum width
 
@@ -38,3 +38,16 @@ def test_perf_action_is_wired_and_options_are_checked():
     check_value_of({}, "perf.width", 0.5)
     with pytest.raises(SystemExit, match="perf.steps"):
         check_value_of({}, "perf.steps", "three")
+
+
+@pytest.mark.parametrize("kind", sorted(PRIORS))
+def test_reduced_width_really_shrinks_every_prior(kind):
+    """A CPU row labelled width w must run a smaller model: every prior's width fields are scaled, not just some."""
+    from models.priors.registry import build_prior
+
+    def count(entry) -> int:
+        with torch.device("meta"):
+            return sum(p.numel() for p in build_prior(entry).parameters())
+
+    full, reduced = count(perf_prior_entry(kind, 1.0, None)), count(perf_prior_entry(kind, 0.0625, None))
+    assert reduced < 0.05 * full, (kind, reduced, full)

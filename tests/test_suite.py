@@ -14,6 +14,12 @@ REQUIRED = ["suite", "table", "dataset", "method", "setting", "metric", "value",
             "psnr_colour", "ssim_data_range", "usage_def", "metric_weights", "scale"]
 
 
+def test_tests_of_the_default_suite_share_one_worker(request, smoke):
+    """Under xdist the default suite runs once per session: every test using it is in the 'smoke' group."""
+    if request.config.getoption("dist", "no") != "no":
+        assert request.node.nodeid.endswith("@smoke"), request.node.nodeid
+
+
 @pytest.mark.slow
 def test_smoke_suite_writes_results_with_provenance_and_protocol(smoke):
     first, _, _, _, root = smoke

@@ -39,7 +39,9 @@ COLUMNS = ["component", "mode", "device", "img_per_s", "ratio_to_reference", "pe
            "mem_source", "cpu_capability", "torch_version", "width", "resolution", "batch", "steps", "depth"]
 MODES = ("reference", "fp32", "bf16", "fp16", "fast")
 PRIORS = {"gpt": "gpt_movq", "maskgit": "maskgit", "dit": "dit_xl2", "sit": "sit_xl2", "ldm": "ldm_cin"}
-_WIDTH_FIELDS = {"n_embd": 64, "hidden": 16, "ch": 32}  # field -> multiple it must stay (heads, GroupNorm groups)
+# field -> the multiple it must stay (heads, GroupNorm groups); the UNet's model_channels and context_dim too, or
+# the LDM would run at full width while its row says reduced
+_WIDTH_FIELDS = {"n_embd": 64, "hidden": 16, "ch": 32, "model_channels": 32, "context_dim": 32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,16 +162,21 @@ def _eval_step(opts, width, resolution, batch, device, mode, tmp: Path) -> Calla
     return step
 
 
-def _prior_step(kind: str, opts, width, batch, device, mode, tmp: Path) -> Callable[[int], None]:
-    num = _mode_numerics(mode, device, opts.compile)
+def perf_prior_entry(kind: str, width: float, depth: int | None) -> Any:
+    """The paper-scale prior of `kind` with its widths scaled by `width` (and its layers cut to `depth`), bound."""
     p = create_prior(PRIORS[kind], "paper")
     m = p.model
     changes = {f: _scaled(getattr(m, f), width, mult) for f, mult in _WIDTH_FIELDS.items() if hasattr(m, f)}
-    if opts.depth is not None:
-        changes.update({f: opts.depth for f in ("n_layer", "depth") if hasattr(m, f)})
+    if depth is not None:
+        changes.update({f: depth for f in ("n_layer", "depth") if hasattr(m, f)})
     p = dataclasses.replace(p, model=dataclasses.replace(m, **changes))
     # VQGAN-LC / MoVQ token grids at paper scale: 16x16 positions (x4 channels for MoVQ), 8-d latents for DiT/SiT/LDM
-    p = bind(p, 1024, (16, 16, 4 if kind == "gpt" else 1), 8, getattr(p.model, "n_classes", 0))
+    return bind(p, 1024, (16, 16, 4 if kind == "gpt" else 1), 8, getattr(p.model, "n_classes", 0))
+
+
+def _prior_step(kind: str, opts, width, batch, device, mode, tmp: Path) -> Callable[[int], None]:
+    num = _mode_numerics(mode, device, opts.compile)
+    p = perf_prior_entry(kind, width, opts.depth)
     torch.manual_seed(0)
     model = build_prior(p).to(device)
     s = _PriorStep(p, model, device, tmp, num)
