@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from models.feature_encoders import GRID, PatchFeatureEncoder
+from tasks.data.device_decode import finish_batch
 from tasks.data.imagefolder import collate_skip_corrupt
 
 INITS = ("kmeans", "random_selection")
@@ -36,8 +37,9 @@ def extract_features(encoder: PatchFeatureEncoder, data: Dataset, max_features: 
     filled, used = 0, 0
     encoder.to(device)
     for i, batch in enumerate(loader):
+        batch = finish_batch(batch, device)
         if "image" in batch:
-            f = encoder(batch["image"].to(device)).cpu().numpy()
+            f = encoder(batch["image"]).cpu().numpy()
             out[filled:filled + len(f)] = f
             filled += len(f)
             used += batch["image"].shape[0]

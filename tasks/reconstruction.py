@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from bench.core.weights import WeightsSpec
 from models.perceptual_nets import load_lpips
+from tasks.data.device_decode import finish_batch
 from tasks.metrics import vqganlc
 from tasks.metrics.fid import FeatureStats, frechet_distance, inception_pool, sample_size_facts
 from tasks.metrics.image import PSNR, SSIM, to_uint8
@@ -73,10 +74,11 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
     for i, batch in enumerate(tqdm(batches, total=total, desc="eval reconstruction", unit="batch", mininterval=2.0)):
         if on_batch:
             on_batch(i)  # batches finished so far
+        batch = finish_batch(batch, device)
         n_corrupt += batch["n_corrupt"]
         if "image" not in batch:
             continue
-        x = batch["image"].to(device)
+        x = batch["image"]
         enc = tokenizer.encode(x)
         recon = tokenizer.decode_indices(enc.indices)
         if lc:  # VQGAN-LC: float [0, 1] images, recon clamped; LPIPS on [-1, 1] inputs, recon unclamped

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from models.tokenizer import Tokenizer
+from tasks.data.device_decode import finish_batch
 from tasks.data.imagefolder import collate_skip_corrupt
 
 STORES = ("indices", "latents")
@@ -38,9 +39,10 @@ def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.devi
     arr, labels, filled, corrupt = None, np.zeros(n, dtype=np.int64), 0, 0
     ch_sum = ch_sq = None  # per-channel float64 sums of the latents, accumulated while encoding
     for i, batch in enumerate(loader):
+        batch = finish_batch(batch, device)
         corrupt += batch["n_corrupt"]
         if "image" in batch:
-            x = batch["image"].to(device)
+            x = batch["image"]
             enc = model.encode(x.flip(-1) if hflip else x)
             vals = enc.indices if store == "indices" else enc.latents
             vals = vals.cpu().numpy()

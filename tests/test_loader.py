@@ -11,7 +11,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from bench.training.tokenizer import StepBatchSampler
+from tasks.data.device_decode import DeferredJpeg, finish_batch
 from tasks.data.imagefolder import (
+    CorruptImageError,
     ImageFolder,
     Protocol,
     collate_skip_corrupt,
@@ -83,6 +85,43 @@ def test_torchvision_decoder_matches_pil(jpegs):
         decode_image(jpegs / "train" / "00000.jpg", "cv2")
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_device_decoder_gives_the_torchvision_decoders_batches(jpegs, workers):
+    """decoder=gpu: workers only read JPEG bytes and draw the crops; the batch is decoded in this process on its
+    device. On a CPU device that is libjpeg again, so every training batch (random crops, flips, the PNG decoded
+    in the worker) equals decoder=torchvision's exactly, with any worker count."""
+    proto = {"augment": "random_crop_flip"}
+    ref = _batches(ImageFolder(jpegs, "train", Protocol(32, decoder="torchvision", **proto)), 0)
+    raw = _batches(ImageFolder(jpegs, "train", Protocol(32, decoder="gpu", **proto)), workers)
+    assert all(isinstance(it, DeferredJpeg) for it in raw[0]["items"] if not isinstance(it, torch.Tensor))
+    assert any(isinstance(it, DeferredJpeg) for b in raw for it in b["items"])
+    assert any(isinstance(it, torch.Tensor) for b in raw for it in b["items"])  # the PNG
+    for a, b in zip(ref, (finish_batch(b, torch.device("cpu")) for b in raw), strict=True):
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["index"], b["index"])
+        assert torch.equal(a["label"], b["label"]) and a["n_corrupt"] == b["n_corrupt"] == 0
+    assert "decoder gpu" in Protocol(32, decoder="gpu").describe()
+
+
+def test_device_decoder_counts_or_fails_on_corrupt_jpegs(tmp_path):
+    """A JPEG whose header reads but whose data is truncated fails only in the device decode: it is dropped with
+    its label and counted (on_corrupt=skip), or raises CorruptImageError (fail); a bad header fails in the worker."""
+    root = _tool().make_jpeg_folder(tmp_path, 3, size=(60, 45))
+    good = (root / "train" / "00001.jpg").read_bytes()
+    (root / "train" / "00001.jpg").write_bytes(good[: len(good) // 2])  # header intact, scan data cut
+    (root / "train" / "00002.jpg").write_bytes(b"not a jpeg")
+    data = ImageFolder(root, "train", Protocol(32, decoder="gpu"))
+    batch = collate_skip_corrupt([data[i] for i in range(3)])
+    assert batch["n_corrupt"] == 1 and len(batch["items"]) == 2  # the bad header, in the worker
+    out = finish_batch(batch, torch.device("cpu"))
+    assert out["n_corrupt"] == 2 and out["image"].shape == (1, 3, 32, 32) and out["index"].tolist() == [0]
+    assert out["label"].tolist() == [0]
+    strict = ImageFolder(root, "train", Protocol(32, decoder="gpu"), on_corrupt="fail")
+    with pytest.raises(CorruptImageError, match="00001.jpg"):
+        finish_batch(collate_skip_corrupt([strict[0], strict[1]]), torch.device("cpu"))
+    none = finish_batch(collate_skip_corrupt([data[1]]), torch.device("cpu"))
+    assert none == {"n_corrupt": 1}
+
+
 def test_workers_from_job_cpus(monkeypatch):
     """SLURM's cpus_per_task (per rank already) wins over the affinity set, which is shared by local ranks;
     one CPU stays with the rank; an explicit value wins; None keeps the stage's own."""
@@ -112,13 +151,42 @@ def test_loader_settings_stay_out_of_stage_keys():
     base = keys([])
     assert keys(["scale.loader.workers=auto", "scale.loader.prefetch_factor=4"]) == base
     assert keys(["dataset.decoder=torchvision"]) != base
+    assert keys(["dataset.decoder=gpu"]) not in (base, keys(["dataset.decoder=torchvision"]))
 
 
 def test_loader_throughput_tool_tiny():
     """The measurement tool runs end to end at a tiny size and reports a per-worker rate per decoder."""
     rows = _tool().main(["--images", "4", "--resolution", "32", "--batch-size", "2", "--batches", "1",
                          "--workers", "0", "1"])
-    assert {(r["decoder"], r["workers"]) for r in rows} == {(d, w) for d in ("pil", "torchvision") for w in (0, 1)}
+    decoders = ("pil", "torchvision", "gpu")
+    assert {(r["decoder"], r["workers"]) for r in rows} == {(d, w) for d in decoders for w in (0, 1)}
     assert all(r["images"] == 2 and r["img_s_per_worker"] > 0 for r in rows)
     need, gpus = _tool().gpus_per_node(64, 20.0)
     assert gpus == 64 // (4 + 1) and abs(need - 63.6 / 20.0) < 1e-9
+
+
+def test_recon_suite_with_the_device_decoder_reproduces_torchvision(tmp_path):
+    """dataset.decoder=gpu through a whole suite (train, evaluate) on JPEGs with one truncated file: on a CPU
+    device every number equals decoder=torchvision's, the truncated file is counted, and the protocol says gpu."""
+    import pandas as pd
+
+    from bench.suite import run_suite
+    from conftest import compose
+
+    root = tmp_path / "ffhq"
+    _tool().make_jpeg_folder(root, 6, size=(60, 45))
+    val = _tool().make_jpeg_folder(tmp_path / "v", 5, size=(48, 40)) / "train"
+    val.rename(root / "validation")
+    cut = (root / "validation" / "00004.jpg").read_bytes()
+    (root / "validation" / "00004.jpg").write_bytes(cut[: len(cut) // 2])
+
+    def results(decoder: str) -> pd.DataFrame:
+        over = ["suite=recon", "dataset=ffhq", f"dataset.root={root}", f"dataset.decoder={decoder}", "train.steps=2",
+                "launcher=debug", f"paths.work_dir={tmp_path / decoder}", f"paths.results_dir={tmp_path / decoder}"]
+        assert run_suite(compose(over)) == 0
+        return pd.read_csv(tmp_path / decoder / "recon" / "results.csv").set_index("metric")
+
+    ref, dev = results("torchvision"), results("gpu")
+    pd.testing.assert_series_equal(ref["value"], dev["value"])
+    assert set(dev["corrupt_skipped"]) == {1} and set(dev["image_count"]) == {4}
+    assert dev["crop"].str.contains("decoder gpu").all() and ref["crop"].str.contains("decoder torchvision").all()

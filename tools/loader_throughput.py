@@ -1,4 +1,4 @@
-"""Training-loader throughput on real JPEGs: images/s per DataLoader worker, for the pil and torchvision decoders.
+"""Training-loader throughput on real JPEGs: images/s per DataLoader worker, for the pil, torchvision and gpu decoders.
 
     python tools/loader_throughput.py                       # 96 JPEGs ~500x375 q90, 256 px random crops
     python tools/loader_throughput.py --images 8 --resolution 32 --workers 0 --batches 2   # a quick check
@@ -6,9 +6,11 @@
 The JPEGs are the shipped photos (skimage.data, sklearn sample images: tasks/data/mini.py) resized to
 ImageNet-like sizes (~500x375, quality 90) and written to a temp folder. Each configuration runs the tokenizer
 trainer's own pipeline: ImageFolder (decode, shorter-side resize, random crop) behind StepBatchSampler with
-per-sample crop seeds, collated by collate_skip_corrupt. With r img/s per worker and a GPU step consuming
-g img/s, each GPU needs w = ceil(g / r) workers, and a node of C CPUs feeds floor(C / (w + 1)) GPUs (one CPU
-per rank for its own process).
+per-sample crop seeds, collated by collate_skip_corrupt, finished by finish_batch on --device (decoder=gpu:
+workers read bytes, the batch is decoded on the device; on a CPU device that decode is in-process, so its
+workers=0 row is the whole pipeline's CPU cost, and on CUDA it is what is left on the CPU). With r img/s per
+worker and a GPU step consuming g img/s, each GPU needs w = ceil(g / r) workers, and a node of C CPUs feeds
+floor(C / (w + 1)) GPUs (one CPU per rank for its own process).
 """
 from __future__ import annotations
 
@@ -50,23 +52,31 @@ def make_jpeg_folder(root: Path, n: int, size: tuple[int, int] = (500, 375), qua
     return root
 
 
-def measure(root: Path, decoder: str, workers: int, resolution: int, batch_size: int, batches: int) -> dict:
-    """Images/s of one loader configuration, after one warm-up batch (worker start-up excluded)."""
+def measure(root: Path, decoder: str, workers: int, resolution: int, batch_size: int, batches: int,
+            device: str = "cpu") -> dict:
+    """Images/s of one loader configuration, after one warm-up batch (worker start-up excluded); each batch is
+    finished on `device` as the trainer does (decoder=gpu decodes it there)."""
     import torch
     from torch.utils.data import DataLoader
+
+    from tasks.data.device_decode import finish_batch
+
+    dev = torch.device(device)
 
     data = ImageFolder(root, "train", Protocol(resolution, "bicubic", "random_crop", decoder))
     sampler = StepBatchSampler(len(data), batch_size, seed=0, start_step=0, end_step=batches + 1, draw_seeds=True)
     opts = {"num_workers": workers, **({"prefetch_factor": 2} if workers else {})}
     torch.set_num_threads(1)  # one core per worker, as in training
     it = iter(DataLoader(data, batch_sampler=sampler, collate_fn=collate_skip_corrupt, **opts))
-    next(it)
+    finish_batch(next(it), dev)
     t0, c0, n = time.perf_counter(), time.process_time(), 0
     for batch in it:
-        n += len(batch["image"])
+        n += len(finish_batch(batch, dev)["image"])
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     rate = n / secs
-    row = {"decoder": decoder, "workers": workers, "images": n, "seconds": round(secs, 3),
+    row = {"decoder": decoder, "device": device, "workers": workers, "images": n, "seconds": round(secs, 3),
            "img_s": round(rate, 1), "img_s_per_worker": round(rate / max(1, workers), 1)}
     if workers == 0:  # the whole pipeline ran in this process: its CPU time is what one dedicated core needs
         row["img_per_cpu_s"] = round(n / max(cpu, 1e-9), 1)
@@ -87,16 +97,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--batch-size", type=int, default=12)
     ap.add_argument("--batches", type=int, default=6)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--decoders", nargs="+", default=["pil", "torchvision"])
+    ap.add_argument("--decoders", nargs="+", default=["pil", "torchvision", "gpu"])
+    ap.add_argument("--device", default=None, help="where batches are finished (default: cuda if present, else cpu)")
     ap.add_argument("--node-cpus", type=int, default=64)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
     with tempfile.TemporaryDirectory(prefix="vqbench-jpeg-") as tmp:
         root = make_jpeg_folder(Path(tmp), args.images)
         for decoder in args.decoders:
             for workers in args.workers:
-                rows.append(measure(root, decoder, workers, args.resolution, args.batch_size, args.batches))
+                rows.append(measure(root, decoder, workers, args.resolution, args.batch_size, args.batches, device))
                 print(json.dumps(rows[-1]), flush=True)
     for decoder in args.decoders:
         # per worker = per CPU-second of the in-process run (wall-clock rates drop on a shared machine)

@@ -33,7 +33,7 @@ class DatasetOptions:
     file_list: str | None = None
     on_corrupt: Literal["skip", "fail"] = "skip"
     interpolation: Literal["bicubic", "bilinear", "lanczos", "area"] = "bicubic"
-    decoder: Literal["pil", "torchvision"] = "pil"  # tasks/data/imagefolder.py Protocol.decoder
+    decoder: Literal["pil", "torchvision", "gpu"] = "pil"  # tasks/data/imagefolder.py Protocol.decoder
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from bench.stages.common import load_trained_tokenizer, metric_weights_spec, ope
 from bench.training.loop import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
 from models.registry import apply_overrides
+from tasks.data.device_decode import finish_batch
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
@@ -93,6 +94,7 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
     keep = torch.zeros(len(data), dtype=torch.bool)
     keep[vgg_pick] = True
     for i, batch in enumerate(loader):
+        batch = finish_batch(batch, torch.device("cpu"))  # the features take host uint8 arrays
         if "image" in batch:
             feats.update(to_uint8(batch["image"]).permute(0, 2, 3, 1).numpy(), vgg_mask=keep[batch["index"]])
         write_progress(out / "progress.json", i + 1, len(loader), "reference features")
@@ -197,7 +199,7 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
 def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """n val images, a seeded random draw across the split; and the draw's protocol columns."""
     data = open_dataset(c["dataset"], "val", n, subset_seed=c.get("subset_seed", 0))
-    batch = collate_skip_corrupt([data[i] for i in range(len(data))])
+    batch = finish_batch(collate_skip_corrupt([data[i] for i in range(len(data))]), torch.device("cpu"))
     return batch["image"], batch["label"], data.subset.facts()
 
 
@@ -227,7 +229,8 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
         loader = DataLoader(torch.utils.data.Subset(data, pick), batch_size=32, shuffle=False, num_workers=0,
                             collate_fn=collate_skip_corrupt)
         base.update(split=f"{c['dataset']['name']}/val", **facts)
-        for r in analyses.token_replacement(tokenizer, (b["image"] for b in loader), c["ms"], device):
+        batches = (b["image"] for b in (finish_batch(b, device) for b in loader) if "image" in b)
+        for r in analyses.token_replacement(tokenizer, batches, c["ms"], device):
             for m in ("psnr_y", "psnr_rgb"):
                 rows.append({"metric": m, "value": r[m], "M": r["M"], "setting_suffix": f" M={r['M']}"})
     else:

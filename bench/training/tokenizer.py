@@ -22,6 +22,7 @@ from bench.training.numerics import Numerics
 from models.losses import VQLPIPSWithDiscriminator
 from models.registry import TokenizerEntry, TrainConfig, build_tokenizer
 from models.semantic_loss import build_perceptual
+from tasks.data.device_decode import finish_batch
 from tasks.data.imagefolder import collate_skip_corrupt
 
 # Steps logged one by one at the start of every run: before Adam's sign-sensitive first updates compound,
@@ -189,6 +190,7 @@ class _TokenizerStep:
         """One batch: skip-corrupt accounting, the lr schedule, then the G and D steps and the log lines."""
         if self._first_step is None:
             self._first_step = step
+        batch = finish_batch(batch, self.device)  # on the device; decoder=gpu decodes the JPEGs here
         self.n_corrupt += batch["n_corrupt"]
         self.n_read += len(batch["image"]) if "image" in batch else 0
         if self.n_read == 0 and (step + 1 - self._first_step) * self.cfg.batch_size * self.world >= self.n_images:
@@ -200,7 +202,7 @@ class _TokenizerStep:
                 group["lr"] = self.cfg.lr_at(step)
         if "image" not in batch:
             return
-        x = self.num.images(batch["image"].to(self.device, non_blocking=True))  # pinned when loader_opts pins it
+        x = self.num.images(batch["image"])  # copied non-blocking by finish_batch, pinned when loader_opts pins it
         out, terms = self._generator_step(loop, step, x)
         if self.criterion.disc_factor(step) > 0:
             terms.update(self._discriminator_step(loop, step, x, out.recon))

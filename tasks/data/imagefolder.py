@@ -16,12 +16,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from tasks.data.device_decode import read_deferred
 from tasks.data.subset import draw_indices
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 INTERPOLATIONS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS, "area": Image.BOX}
-DECODERS = ("pil", "torchvision")
+DECODERS = ("pil", "torchvision", "gpu")
 JPEG_EXTS = {".jpg", ".jpeg"}
 LAYOUT_HELP = ("expected layout: <root>/<split>/<class>/<image>.jpg (ImageNet), or <root>/<split>/<image>.png "
                "(FFHQ, LSUN), with image extensions " + ", ".join(sorted(IMAGE_EXTS)))
@@ -45,6 +46,7 @@ class Protocol:
     # pil (default): PIL decode + PIL resize. torchvision: torchvision.io.decode_jpeg (same libjpeg-turbo IDCT:
     # identical pixels) + torchvision's antialiased uint8 resize, about twice as fast, which differs from PIL's
     # by one grey level on ~0.35% of pixels (tools/loader_throughput.py), so it is recorded where used.
+    # gpu: workers read JPEG bytes; the rank decodes the batch on its device (tasks/data/device_decode.py).
     decoder: str = "pil"
 
     def describe(self) -> str:
@@ -84,20 +86,25 @@ def resize_center_crop(img: Image.Image, p: Protocol, generator: torch.Generator
     return img
 
 
-def resize_crop_tensor(x: torch.Tensor, p: Protocol, generator: torch.Generator | None = None) -> torch.Tensor:
-    """resize_center_crop on a (3, H, W) uint8 tensor with torchvision's antialiased resize (bicubic, bilinear;
-    lanczos and area go through PIL, which torchvision does not implement)."""
+def resize_tensor(x: torch.Tensor, nw: int, nh: int, interpolation: str) -> torch.Tensor:
+    """A (3, H, W) uint8 tensor resized to (nh, nw) on its own device with torchvision's antialiased resize
+    (bicubic, bilinear); lanczos and area go through PIL on the CPU, which torchvision does not implement."""
     import torchvision.transforms.v2.functional as TF
 
+    if tuple(x.shape[-2:]) == (nh, nw):
+        return x
+    if interpolation in ("bicubic", "bilinear"):
+        mode = TF.InterpolationMode.BICUBIC if interpolation == "bicubic" else TF.InterpolationMode.BILINEAR
+        return TF.resize(x, [nh, nw], interpolation=mode, antialias=True)
+    img = Image.fromarray(x.permute(1, 2, 0).cpu().numpy()).resize((nw, nh), INTERPOLATIONS[interpolation])
+    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).to(x.device)
+
+
+def resize_crop_tensor(x: torch.Tensor, p: Protocol, generator: torch.Generator | None = None) -> torch.Tensor:
+    """resize_center_crop on a (3, H, W) uint8 tensor, with resize_tensor."""
     h, w = x.shape[-2:]
     nw, nh = _resized_size(w, h, p.resolution)
-    if (nw, nh) != (w, h):
-        if p.interpolation in ("bicubic", "bilinear"):
-            mode = TF.InterpolationMode.BICUBIC if p.interpolation == "bicubic" else TF.InterpolationMode.BILINEAR
-            x = TF.resize(x, [nh, nw], interpolation=mode, antialias=True)
-        else:
-            img = Image.fromarray(x.permute(1, 2, 0).numpy()).resize((nw, nh), INTERPOLATIONS[p.interpolation])
-            x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
+    x = resize_tensor(x, nw, nh, p.interpolation)
     left, top, flip = _crop_box(nw, nh, p, generator)
     x = x[:, top:top + p.resolution, left:left + p.resolution]
     return x.flip(-1) if flip else x
@@ -105,8 +112,9 @@ def resize_crop_tensor(x: torch.Tensor, p: Protocol, generator: torch.Generator 
 
 def decode_image(path: Path, decoder: str = "pil") -> torch.Tensor | Image.Image:
     """A fully decoded RGB image: PIL, or with decoder=torchvision a (3, H, W) uint8 tensor (torchvision.io for
-    JPEG files, PIL for other formats). OSError/ValueError for an unreadable file."""
-    if decoder == "torchvision":
+    JPEG files, PIL for other formats; decoder=gpu decodes its non-JPEG files this way). OSError/ValueError for an
+    unreadable file."""
+    if decoder in ("torchvision", "gpu"):
         if path.suffix.lower() in JPEG_EXTS:
             from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
@@ -172,7 +180,11 @@ class ImageFolder(Dataset):
         generator seeded by draw_seed: the same crop in any DataLoader worker, or in none."""
         i, gen = (key[0], torch.Generator().manual_seed(key[1])) if isinstance(key, tuple) else (key, None)
         path = self.paths[i]
+        deferred = self.protocol.decoder == "gpu" and path.suffix.lower() in JPEG_EXTS
         try:
+            if deferred:  # decoded later, on the rank's device (tasks/data/device_decode.py finish_batch)
+                item = read_deferred(path, self.protocol, gen, self.on_corrupt)
+                return {"jpeg": item, "label": self.label(path), "index": i}
             img = decode_image(path, self.protocol.decoder)
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             if self.on_corrupt == "fail":
@@ -189,9 +201,15 @@ class ImageFolder(Dataset):
 
 
 def collate_skip_corrupt(batch: list[dict[str, Any] | None]) -> dict[str, Any]:
-    """Stack the readable samples; 'n_corrupt' counts the ones dropped from this batch."""
+    """Stack the readable samples; 'n_corrupt' counts the ones dropped from this batch. With decoder=gpu the
+    images stay a list of 'items' (tensors and DeferredJpegs) until finish_batch decodes them on the device."""
     good = [b for b in batch if b is not None]
     out: dict[str, Any] = {"n_corrupt": len(batch) - len(good)}
+    if any("jpeg" in b for b in good):
+        out["items"] = [b["jpeg"] if "jpeg" in b else b["image"] for b in good]
+        out["label"] = torch.tensor([b["label"] for b in good])
+        out["index"] = torch.tensor([b["index"] for b in good])
+        return out
     if good:
         out["image"] = torch.stack([b["image"] for b in good])
         out["label"] = torch.tensor([b["label"] for b in good])
