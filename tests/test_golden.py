@@ -65,6 +65,22 @@ def test_other_platform_is_reported_not_checked(golden: Path):
         assert code == 0 and any(line.strip().startswith("NOT CHECKED: 3 of 3") for line in lines)
 
 
+def test_a_step_missing_under_another_config_is_not_comparable(tmp_path: Path):
+    """A shorter run (another config) lacks later golden trajectory steps: those could never be compared, so they
+    are not-comparable, not missing; under the golden config the same gap is missing and fails the check."""
+    path = tmp_path / "golden.csv"
+    rows = [("trajectory", "l1", 0, 0.5, "rel", 1e-4), ("trajectory", "l1", 4, 0.4, "rel", 1e-4)]
+    _golden(rows).to_csv(path, index=False)
+    short = _observed({("trajectory", "l1", 0): 0.6}).assign(config_hash="other")
+    diff = diff_golden(short, path).set_index("step")
+    assert list(diff["status"]) == ["not-comparable", "not-comparable"]
+    assert "golden abc vs this run other; this run did not produce it" in diff.loc[4, "why"]
+    assert summarize(diff_golden(short, path))[0] == 0
+    same = diff_golden(_observed({("trajectory", "l1", 0): 0.5}), path).set_index("step")
+    assert same.loc[0, "status"] == "match" and same.loc[4, "status"] == "missing"
+    assert summarize(diff_golden(_observed({("trajectory", "l1", 0): 0.5}), path))[0] == 1
+
+
 def test_summary_exit_code(golden: Path):
     ok = diff_golden(_observed({("fixed_weights", "psnr_rgb", -1): 20.0, ("trajectory", "l1", 0): 0.5,
                                 ("end_of_run", "rfid", -1): 10.5}), golden)

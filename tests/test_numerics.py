@@ -231,3 +231,28 @@ def test_records_carry_the_training_numerics():
     assert numerics_columns({"tokenizer": tok, "prior": prior}) == {
         "train_precision": "tokenizer=fp32 prior=bf16", "train_tf32": "tokenizer=source prior=false"}
     assert numerics_columns({"dataset": {}}) == {}
+
+
+@pytest.mark.slow
+def test_bf16_runs_the_default_suite_end_to_end(tmp_path: Path):
+    """train.precision=bf16 through the default suite's whole graph (both training stages, their evaluations, the
+    fixed-weights check and the GAN probe), shortened to 2 steps: it finishes, the trained tokenizers' records say
+    bf16 and hold finite numbers, and the golden check neither drifts nor misses a row. (2 steps:
+    this CPU has no native bf16, so torch's CPU autocast takes the slow im2col convolution, ~10x fp32's step.)"""
+    import math
+
+    import pandas as pd
+
+    from bench.suite import run_suite
+    from conftest import compose
+
+    over = ["train.precision=bf16", "train.steps=2", "scale.eval.max_images=8", "launcher=debug",
+            f"paths.work_dir={tmp_path / 'o'}", f"paths.results_dir={tmp_path / 'r'}"]
+    assert run_suite(compose(over)) == 0
+    df = pd.read_csv(tmp_path / "r" / "smoke" / "results.csv")
+    trained = df[df["train_precision"] == "bf16"]
+    assert set(trained["dataset"]) == {"mini_natural", "mini_faces"} and len(trained) >= 2 * 8
+    assert all(math.isfinite(v) for v in trained["value"])
+    diff = pd.read_csv(tmp_path / "r" / "smoke" / "golden_diff.csv")
+    assert diff["status"].isin(["match", "not-comparable"]).all(), diff[~diff["status"].isin(["match",
+                                                                                            "not-comparable"])]

@@ -93,7 +93,7 @@ def test_dependencies_cancel_status_and_resubmit(tmp_path):
 
 
 def test_requeue_resumes_from_checkpoint_with_the_same_result(tmp_path):
-    common = [*SMALL, "train.steps=140", "train.ckpt_every=20"]
+    common = [*SMALL, "train.steps=70", "train.ckpt_every=10"]  # requeued at step 20+: 50 steps of margin
     ref = run_cli([f"paths.work_dir={tmp_path / 'ref'}", f"paths.results_dir={tmp_path / 'ref_res'}",
                    *common[:2], "launcher=debug", *common[4:]], cwd=REPO, timeout=900)
     assert ref.returncode == 0, ref.stdout[-2000:]
@@ -101,14 +101,14 @@ def test_requeue_resumes_from_checkpoint_with_the_same_result(tmp_path):
     entries = {e["kind"]: e for e in _manifest(tmp_path, "recon")["stages"]}
     train = entries["train_tokenizer"]
     progress = tmp_path / "outputs" / "stages" / train["key"] / "progress.json"
-    _wait(lambda: progress.is_file() and json.loads(progress.read_text())["done"] >= 40, 300, "training past step 40")
+    _wait(lambda: progress.is_file() and json.loads(progress.read_text())["done"] >= 20, 300, "training past step 20")
     subprocess.run(["scontrol", "requeue", train["job_id"]], check=True, timeout=30)
     ckpt = tmp_path / "outputs" / "stages" / train["key"] / "ckpt.pt"
     _wait(lambda: ckpt.is_file(), 60, "a checkpoint after the requeue signal")
     done = tmp_path / "outputs" / "stages" / entries["eval_reconstruction"]["key"] / "done.json"
     _wait(done.is_file, 600, "the requeued suite to finish")
     summary = json.loads((tmp_path / "outputs" / "stages" / train["key"] / "done.json").read_text())
-    assert summary["resumed_from"] >= 40
+    assert summary["resumed_from"] >= 20
     collect = run_cli(_args(tmp_path, *common, "action=collect"), cwd=REPO)
     assert collect.returncode == 0
     ours = pd.read_csv(tmp_path / "results" / "recon" / "results.csv").set_index("metric")["value"]
@@ -117,12 +117,12 @@ def test_requeue_resumes_from_checkpoint_with_the_same_result(tmp_path):
 
 
 def test_failing_stage_shows_its_error_and_keeps_other_results(tmp_path):
-    ok = run_cli(_args(tmp_path, *SMALL, "train.steps=20"), cwd=REPO, timeout=900)
+    ok = run_cli(_args(tmp_path, *SMALL, "train.steps=4"), cwd=REPO, timeout=900)
     assert ok.returncode == 0
     before = pd.read_csv(tmp_path / "results" / "recon" / "results.csv")
-    bad = run_cli(_args(tmp_path, *SMALL, "train.steps=20", "train.base_lr=1e30"), cwd=REPO, timeout=900)
+    bad = run_cli(_args(tmp_path, *SMALL, "train.steps=4", "train.base_lr=1e30"), cwd=REPO, timeout=900)
     assert bad.returncode == 1
-    status = run_cli(_args(tmp_path, *SMALL, "train.steps=20", "train.base_lr=1e30", "action=status"), cwd=REPO).stdout
+    status = run_cli(_args(tmp_path, *SMALL, "train.steps=4", "train.base_lr=1e30", "action=status"), cwd=REPO).stdout
     assert "NonFiniteLossError" in status and "failed" in status
     after = pd.read_csv(tmp_path / "results" / "recon" / "results.csv")
     pd.testing.assert_frame_equal(before, after)

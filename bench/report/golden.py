@@ -93,12 +93,21 @@ def diff_golden(observed: pd.DataFrame, golden_path: Path) -> pd.DataFrame:
     golden file does not hold (later trajectory steps, say) are not checked and not listed."""
     golden = read_golden(golden_path)
     m = golden.merge(observed, on=JOIN, how="left", suffixes=("_golden", "_ours"), indicator=True)
+    # the config hashes this run produced per (check, dataset, method, setting): a golden row this run lacks is
+    # 'missing' only if the run had the golden config there; under another config (fewer steps, say) it could
+    # never have been compared, so it is not-comparable like the rows that were produced
+    unit = ["check", "dataset", "method", "setting"]
+    ran = observed.groupby(unit)["config_hash"].agg(lambda h: sorted(set(map(str, h)))).to_dict() if len(observed) \
+        else {}
     statuses, deltas, whys = [], [], []
     for _, r in m.iterrows():
         if r["_merge"] == "left_only":
-            statuses.append("missing")
+            hashes = ran.get(tuple(r[c] for c in unit), [])
+            other = bool(hashes) and str(r["config_hash_golden"]) not in hashes
+            statuses.append("not-comparable" if other else "missing")
             deltas.append(float("nan"))
-            whys.append("this run did not produce it")
+            whys.append(f"config_hash: golden {r['config_hash_golden']} vs this run {', '.join(hashes)}; this run did "
+                        "not produce it" if other else "this run did not produce it")
             continue
         delta = float(r["value_ours"]) - float(r["value_golden"])
         deltas.append(delta)
