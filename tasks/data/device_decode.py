@@ -68,12 +68,9 @@ def _decode_all(items: list[DeferredJpeg], device: torch.device) -> list[torch.T
 
 def _finish(x: torch.Tensor, item: DeferredJpeg) -> torch.Tensor:
     """Resize, crop and flip a decoded (3, H, W) uint8 image as drawn; float in [-1, 1]."""
-    from tasks.data.imagefolder import resize_tensor
+    from tasks.data.imagefolder import crop_tensor, resize_tensor, to_model_range
 
-    x = resize_tensor(x, *item.resized, item.interpolation)
-    left, top, flip = item.box
-    x = x[:, top:top + item.resolution, left:left + item.resolution]
-    return (x.flip(-1) if flip else x).float() / 127.5 - 1.0
+    return to_model_range(crop_tensor(resize_tensor(x, *item.resized, item.interpolation), item.box, item.resolution))
 
 
 def finish_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

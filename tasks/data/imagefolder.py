@@ -105,9 +105,19 @@ def resize_crop_tensor(x: torch.Tensor, p: Protocol, generator: torch.Generator 
     h, w = x.shape[-2:]
     nw, nh = _resized_size(w, h, p.resolution)
     x = resize_tensor(x, nw, nh, p.interpolation)
-    left, top, flip = _crop_box(nw, nh, p, generator)
-    x = x[:, top:top + p.resolution, left:left + p.resolution]
+    return crop_tensor(x, _crop_box(nw, nh, p, generator), p.resolution)
+
+
+def crop_tensor(x: torch.Tensor, box: tuple[int, int, bool], resolution: int) -> torch.Tensor:
+    """The `resolution` square at (left, top) of a (3, H, W) tensor, flipped horizontally if box says so."""
+    left, top, flip = box
+    x = x[:, top:top + resolution, left:left + resolution]
     return x.flip(-1) if flip else x
+
+
+def to_model_range(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [-1, 1], the tokenizers' input range."""
+    return x.float() / 127.5 - 1.0
 
 
 def decode_image(path: Path, decoder: str = "pil") -> torch.Tensor | Image.Image:
@@ -193,7 +203,7 @@ class ImageFolder(Dataset):
             log.warning("skipping unreadable image %s: %s", path, err)
             return None
         if isinstance(img, torch.Tensor):
-            x = resize_crop_tensor(img, self.protocol, gen).float() / 127.5 - 1.0
+            x = to_model_range(resize_crop_tensor(img, self.protocol, gen))
         else:
             arr = np.asarray(resize_center_crop(img, self.protocol, gen), dtype=np.float32)
             x = torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
