@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from bench.report.numbers import fmt_number
-from bench.stages.base import Stage, stage_dir
+from bench.stages.base import Stage, done_summary, stage_dir
 
 CHECKS = ("fixed_weights", "trajectory", "end_of_run")
 JOIN = ["check", "dataset", "method", "setting", "metric", "step"]
@@ -55,10 +55,10 @@ def trajectory_rows(stages: list[Stage], work_dir: str | Path) -> list[dict[str,
     its done.json says it ran on."""
     rows = []
     for st in stages:
-        log, done = stage_dir(work_dir, st.key) / "train_log.jsonl", stage_dir(work_dir, st.key) / "done.json"
-        if st.kind != "train_tokenizer" or not log.is_file() or not done.is_file():
+        log = stage_dir(work_dir, st.key) / "train_log.jsonl"
+        # done_summary verifies done.json and the log's hash: a damaged stage is moved aside, not read
+        if st.kind != "train_tokenizer" or (summary := done_summary(work_dir, st.key)) is None or not log.is_file():
             continue
-        summary = json.loads(done.read_text())
         prov = {k: summary.get(k, "unknown") for k in ("device", "packages", "metric_weights")}
         for line in log.read_text().splitlines():
             rec = json.loads(line) if line.strip() else {}

@@ -1,6 +1,9 @@
 """Stages: units of work keyed by a hash of their config and their inputs' keys; a finished key is never redone.
 
 <work>/stages/<kind>/<key>/ holds a stage's outputs; done.json marks success, failed.json records an error.
+done.json is written last and lists every output with its size and sha256 (bench/core/integrity.py); a stage counts
+as done only when that list verifies. A damaged stage (an output changed or missing, done.json unreadable, or a
+done.json from before outputs were listed) is moved aside to `<key>.corrupt-<UTC time>` with one line, and redone.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import torch
 
 from bench.core.atomic import write_json_atomic, write_text_atomic
 from bench.core.claims import claim
+from bench.core.integrity import DamagedArtifact, list_outputs, move_aside, read_manifest, verify_outputs, warn
 from bench.core.provenance import provenance, stable_hash
 
 
@@ -53,7 +57,51 @@ def stage_dir(work_dir: str | Path, key: str) -> Path:
 
 
 def is_done(work_dir: str | Path, key: str) -> bool:
-    return (stage_dir(work_dir, key) / "done.json").is_file()
+    """Whether the stage finished and its outputs verify; a damaged stage is moved aside (one line) and is not."""
+    return done_summary(work_dir, key) is not None
+
+
+def done_summary(work_dir: str | Path, key: str) -> dict[str, Any] | None:
+    """The verified done.json summary (without its list of outputs), or None when the stage is not done. A damaged
+    stage is moved aside under its claim; while another process holds the claim it is left alone (not done)."""
+    out = stage_dir(work_dir, key)
+    if not (out / "done.json").is_file():
+        return None
+    try:
+        return _verified(out)
+    except DamagedArtifact:
+        pass
+    with claim(out, wait=False) as held:
+        if not held:
+            return None
+        try:
+            return _verified(out)  # verified again under the claim: another process may have redone it
+        except DamagedArtifact as err:
+            _set_aside(out, err)
+    return None
+
+
+def _verified(out: Path) -> dict[str, Any] | None:
+    """done.json's summary once every listed output verifies (DamagedArtifact otherwise); None without done.json."""
+    if not (out / "done.json").is_file():
+        return None
+    summary = read_manifest(out / "done.json")
+    verify_outputs(out, summary["outputs"])
+    return {k: v for k, v in summary.items() if k != "outputs"}
+
+
+def _set_aside(out: Path, err: DamagedArtifact) -> None:
+    """Move a damaged stage folder aside (never deleted) and say so in one line; the caller holds its claim."""
+    if not out.is_dir():
+        return
+    aside = move_aside(out)
+    warn(f"stage {out.name} is damaged: {err}; moved to {aside.name}, it will be redone")
+
+
+def write_done(out: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """done.json, written last: the summary plus every output file with its size and sha256."""
+    write_json_atomic(out / "done.json", {**summary, "outputs": list_outputs(out)})
+    return summary
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,17 +134,23 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     out = stage_dir(rt.work_dir, stage.key)
     if rank() != 0:  # other ranks of a multi-task stage compute; rank 0 alone records the outcome
         return RUNNERS[stage.kind](stage, out, rt, resolve_device(rt.device))
-    if (out / "done.json").is_file():
-        return json.loads((out / "done.json").read_text())
+    if (summary := done_summary(rt.work_dir, stage.key)) is not None:
+        return summary
     missing = [k for k in stage.inputs if not is_done(rt.work_dir, k)]
     if missing:
-        raise RuntimeError(f"stage {stage.name} cannot start: inputs not finished: {missing}")
-    with claim(out, on_wait=lambda owner: print(f"stage {stage.name} ({stage.key}) is being run by pid "
-                                                 f"{owner.get('pid')} on {owner.get('host')}; waiting for it",
-                                                 flush=True)):
-        if (out / "done.json").is_file():  # the other runner finished it while we waited
-            return json.loads((out / "done.json").read_text())
-        return _run_claimed(stage, out, rt)
+        raise RuntimeError(f"stage {stage.name} cannot start: inputs not finished (or damaged and moved aside): "
+                           f"{missing}; re-run the suite to (re)do them")
+    while True:
+        with claim(out, on_wait=lambda owner: print(f"stage {stage.name} ({stage.key}) is being run by pid "
+                                                     f"{owner.get('pid')} on {owner.get('host')}; waiting for it",
+                                                     flush=True)):
+            try:
+                if (summary := _verified(out)) is not None:  # the other runner finished it while we waited
+                    return summary
+            except DamagedArtifact as err:
+                _set_aside(out, err)
+                continue  # claim the fresh folder at this path
+            return _run_claimed(stage, out, rt)
 
 
 def _run_claimed(stage: Stage, out: Path, rt: Runtime) -> dict[str, Any]:
@@ -117,8 +171,7 @@ def _run_claimed(stage: Stage, out: Path, rt: Runtime) -> dict[str, Any]:
     summary = {**summary, "wall_seconds": round(time.time() - t0, 2), "key": stage.key, "name": stage.name,
                "started": round(t0, 3), "placement": _placement()}
     (out / "failed.json").unlink(missing_ok=True)  # a success clears any earlier failure
-    write_json_atomic(out / "done.json", summary)
-    return summary
+    return write_done(out, summary)
 
 
 def _placement() -> dict[str, Any]:
