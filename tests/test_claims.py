@@ -103,7 +103,7 @@ def test_success_clears_an_old_failed_json(tmp_path: Path):
 
 def test_run_stage_reports_a_live_owner_waits_and_never_runs_twice(tmp_path: Path, capsys):
     """A second runner names the live owner, waits, and takes the finished result instead of running again."""
-    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, stage_dir, write_json_atomic
+    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, stage_dir, write_done
 
     calls = []
     RUNNERS["_count"] = lambda stage, out, rt, device: calls.append(1) or {"ran": True}
@@ -119,7 +119,7 @@ def test_run_stage_reports_a_live_owner_waits_and_never_runs_twice(tmp_path: Pat
         t.start()
         time.sleep(1.0)
         assert not result and f"being run by pid {holder.pid}" in capsys.readouterr().out
-        write_json_atomic(out / "done.json", {"ran": "elsewhere"})  # the owner finishes the stage, then exits
+        write_done(out, {"ran": "elsewhere"})  # the owner finishes the stage (done.json lists its outputs), then exits
         holder.kill()
         holder.wait()
         t.join(10)

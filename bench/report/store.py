@@ -1,31 +1,59 @@
-"""Results store: consolidate stage records into results/<suite>/results.csv (long format) and a markdown table."""
+"""Results store: rebuild results/<suite>/results.csv (long format) and results.md from the stages' records.jsonl.
+
+Records are the one source of truth: the tables are views, rebuilt from records.jsonl every time and never read back,
+so a damaged results.csv cannot carry a bad row into the next one. `sources.json` beside them lists the stages
+(work dir, key, row labels) whose records the folder shows: rows of other configs and earlier runs stay, read again
+from their own records.jsonl (verified through done.json) on every rebuild; a run that produced nothing loses nothing.
+"""
 from __future__ import annotations
 
 import fcntl
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from bench.core.atomic import atomic_path
+from bench.core.atomic import atomic_path, write_json_atomic, write_text_atomic
+from bench.core.integrity import move_aside, warn
 from bench.report.numbers import fmt_number
-from bench.stages.base import Stage, stage_dir
+from bench.stages.base import Stage, done_summary, stage_dir
 
 KEY_COLUMNS = ["suite", "table", "dataset", "method", "setting", "metric", "value"]
+SOURCES = "sources.json"
 
 
-def load_records(stages: list[Stage], work_dir: str | Path) -> list[dict]:
-    """Every record written by the finished evaluation stages among `stages`."""
-    records = []
+class StageRecords(list):
+    """Records of a run's stages, with `sources`: the (work_dir, key, labels) of each finished stage they came from."""
+
+    sources: list[dict[str, Any]]
+
+
+def read_stage_records(work_dir: str | Path, key: str, labels: dict[str, str]) -> list[dict] | None:
+    """The rows of a finished stage's records.jsonl under this suite's labels; None when the stage is not done
+    (or damaged: moved aside) or wrote no records."""
+    path = stage_dir(work_dir, key) / "records.jsonl"
+    if done_summary(work_dir, key) is None or not path.is_file():
+        return None
+    rows = []
+    # this suite's row labels win: the same stage may have been run for another suite's row first
+    for line in path.read_text().splitlines():
+        if line.strip():
+            rec = {**json.loads(line), **labels}
+            rec["setting"] = str(rec.get("setting", "")) + rec.get("setting_suffix", "")
+            rows.append(rec)
+    return rows
+
+
+def load_records(stages: list[Stage], work_dir: str | Path) -> StageRecords:
+    """Every record written by the finished (verified) evaluation stages among `stages`."""
+    records, sources = StageRecords(), []
     for st in stages:
-        path = stage_dir(work_dir, st.key) / "records.jsonl"
-        if (stage_dir(work_dir, st.key) / "done.json").is_file() and path.is_file():
-            # this suite's row labels win: the same stage may have been run for another suite's row first
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    rec = {**json.loads(line), **st.labels}
-                    rec["setting"] = str(rec.get("setting", "")) + rec.get("setting_suffix", "")
-                    records.append(rec)
+        rows = read_stage_records(work_dir, st.key, st.labels)
+        if rows is not None:
+            records.extend(rows)
+            sources.append({"work_dir": str(Path(work_dir).resolve()), "key": st.key, "labels": dict(st.labels)})
+    records.sources = sources
     return records
 
 
@@ -41,30 +69,68 @@ def records_frame(suite: dict, records: list[dict]) -> pd.DataFrame:
     return df.sort_values(["dataset", "method", "setting", "metric"], kind="stable").reset_index(drop=True)
 
 
-def consolidate(suite: dict, records: list[dict], out_dir: Path) -> pd.DataFrame:
-    """Merge this run's records into results.csv and rewrite results.md; returns this run's frame.
+def _read_sources(path: Path) -> list[dict[str, Any]]:
+    """sources.json's entries; a damaged file is moved aside with one line (its stages' records are still on disk)."""
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        entries = data["sources"]
+        if not all(isinstance(e, dict) and isinstance(e.get("work_dir"), str) and isinstance(e.get("key"), str)
+                   and isinstance(e.get("labels"), dict) for e in entries):
+            raise ValueError("malformed entry")
+        return entries
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        aside = move_aside(path)
+        warn(f"{path} is unreadable ({type(err).__name__}: {err}); moved to {aside.name}; results.csv now shows this "
+             "run's records only")
+        return []
 
-    Rows are keyed by (dataset, method, setting, metric, config_hash): a re-run of the same config replaces
-    its rows, while rows of other configs, earlier runs or a run that failed are kept, so results are never
-    lost. An exclusive lock makes concurrent writers (sweep jobs) merge one after the other.
+
+def _ident(source: dict[str, Any]) -> str:
+    return json.dumps([source["work_dir"], source["key"], source["labels"]], sort_keys=True)
+
+
+def _typed(df: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    """Columns whose every value is an integer become Int64, so 64 is written as 64 (not 64.0) even beside blanks."""
+    df = df.copy()
+    for c in df.columns:
+        vals = [r[c] for r in rows if r.get(c) is not None]
+        if vals and all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            df[c] = df[c].astype("Int64")
+    return df
+
+
+def consolidate(suite: dict, records: list[dict], out_dir: Path) -> pd.DataFrame:
+    """Rebuild results.csv and results.md from records.jsonl files; returns this run's frame.
+
+    The tables show this run's records plus those of every stage listed in sources.json (other configs, earlier
+    runs), re-read from their own records.jsonl; a config's rows from this run replace the same rows from elsewhere.
+    results.csv itself is never read. An exclusive lock makes concurrent writers (sweep jobs) go one after the other.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     current = records_frame(suite, records)
-    path = out_dir / "results.csv"
+    path, src_path = out_dir / "results.csv", out_dir / SOURCES
     with open(out_dir / ".results.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        merged = current
-        if path.is_file() and path.stat().st_size > 0:
-            old = pd.read_csv(path, dtype={"config_hash": str})
-            if not old.empty:
-                new_keys = set(map(tuple, current[ROW_KEY].astype(str).values))
-                keep = old[[tuple(k) not in new_keys for k in old[ROW_KEY].astype(str).values]]
-                merged = pd.concat([d for d in (keep, current) if not d.empty], ignore_index=True) \
-                    if not keep.empty else current
-        merged = merged.sort_values(["dataset", "method", "setting", "metric"], kind="stable")
+        if path.is_file() and not src_path.is_file():  # a table from before the records rebuild: kept, not read
+            warn(f"{path} predates {SOURCES} (rebuilt from records now); the old table is kept as "
+                 f"{move_aside(path).name}")
+        ours = {_ident(s) for s in getattr(records, "sources", [])}
+        sources = [s for s in _read_sources(src_path) if _ident(s) not in ours] + list(getattr(records, "sources", []))
+        rows: list[dict] = []
+        for s in sources:
+            if _ident(s) not in ours:
+                rows.extend(read_stage_records(s["work_dir"], s["key"], s["labels"]) or [])
+        rows += list(records)  # last: this run's rows win over the same rows from other work dirs
+        merged = records_frame(suite, rows)
+        if not merged.empty:
+            merged = merged.drop_duplicates(ROW_KEY, keep="last") if set(ROW_KEY) <= set(merged.columns) else merged
+        typed = _typed(merged, rows)
         with atomic_path(path) as tmp:
-            merged.to_csv(tmp, index=False)
-        (out_dir / "results.md").write_text(markdown_table(merged, suite))
+            typed.to_csv(tmp, index=False)
+        write_text_atomic(out_dir / "results.md", markdown_table(merged, suite))
+        write_json_atomic(src_path, {"sources": sources})
     return current
 
 

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bench.stages.base import (Runtime, Stage, done_summary, metric_weights_label, runner, stage_dir, write_json_atomic,
-                               write_records)
+from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
 from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset
 from bench.training.loop import write_progress
 from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
@@ -151,7 +150,9 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     values = generation_metrics(feats, ref_stats, torch.load(ref_dir / "vgg_fc2.pt"), protocol=protocol_name,
                                 ref_pool=ref_pool)
     entry = prior_entry(c)
-    sample_done = done_summary(rt.work_dir, _input(stage, "sample_prior")) or {}  # verified before this stage ran
+    from bench.stages.base import done_summary  # verified done.json (the input was verified before this stage ran)
+
+    sample_done = done_summary(rt.work_dir, _input(stage, "sample_prior")) or {}
     s, proc = entry.sample, entry.process
     protocol = {"split": f"{c['dataset']['name']}/{c['ref_split']} (reference)", "image_count": int(len(images)),
                 "sample_count": int(len(images)), "class_sampling": s.class_sampling, "prior": entry.name,

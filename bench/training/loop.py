@@ -17,7 +17,10 @@ import functools
 import json
 import math
 import os
+import pickle
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -26,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from bench.core.atomic import atomic_path, write_text_atomic
+from bench.core.integrity import move_aside, warn
 from bench.training.preempt import active_guard
 
 
@@ -39,19 +43,55 @@ def atomic_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def truncate_log(path: Path, step: int) -> None:
-    """Keep the log lines of steps before `step` (the checkpoint resumed from); later and torn lines go,
-    so a resumed run's log equals an uninterrupted one's."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] < step:
-                keep.append(line + "\n")
-        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+def line_check(line: str) -> int:
+    """The checksum of one log line (crc32 of its UTF-8 text, newline excluded)."""
+    return zlib.crc32(line.encode())
+
+
+def log_gaps(path: Path, index: list[list[int]]) -> tuple[list[str], list[int]]:
+    """Match a log against a checkpoint's index ([step, crc32] per line, in order): (the intact lines, in order,
+    the steps whose line is torn or missing). The log is complete up to the checkpoint iff no step is missing."""
+    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+    checks = [line_check(line) for line in lines]
+    keep, missing, j = [], [], 0
+    for step, crc in index:
+        k = next((i for i in range(j, len(lines)) if checks[i] == crc), None)
+        if k is None:
+            missing.append(int(step))
             continue
-    write_text_atomic(path, "".join(keep))
+        keep.append(lines[k])
+        j = k + 1
+    return keep, missing
+
+
+def truncate_log(path: Path, step: int, index: list[list[int]] | None = None, name: str = "") -> list[int]:
+    """Cut the log back to the checkpoint at `step`, so a resumed run's log equals an uninterrupted one's; returns
+    the steps whose line before the checkpoint is torn or missing (each reported in one warning line).
+
+    With the checkpoint's `index` ([step, crc32] of every line written before it) the kept lines are exactly the
+    indexed ones that are intact; without one (a checkpoint from before the index) the lines of steps before
+    `step`, and a torn line is reported by the step of the line before it."""
+    if not path.is_file() and not index:
+        return []
+    if index is not None:
+        keep, missing = log_gaps(path, index)
+    else:
+        keep, missing, last = [], [], -1
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                s = json.loads(line)["step"]
+            except (ValueError, KeyError, TypeError):  # a line cut short by a kill or damaged
+                if line.strip():
+                    missing.append(last)
+                continue
+            if s < step:
+                keep.append(line)
+                last = s
+    if missing:
+        warn(f"{path} ({name}): the log lines of steps {sorted(set(missing))} before the checkpoint at step {step} "
+             "are torn or missing; they are dropped and the log stays incomplete (the weights are unaffected)")
+    write_text_atomic(path, "".join(line + "\n" for line in keep))
+    return missing
 
 
 def sync_log(log: IO[str]) -> None:
@@ -101,7 +141,7 @@ class TorchCheckpoint:
         return self.path.is_file()
 
     def load(self) -> dict[str, Any]:
-        return torch.load(self.path, map_location=self.device, weights_only=False)
+        return torch.load(self.path, map_location=self.device, weights_only=False)  # written by vqbench (save)
 
     def save(self, state: dict[str, Any]) -> None:
         atomic_save(state, self.path)
@@ -125,12 +165,14 @@ class TrainLoop:
         self.start = 0
         self.step_seconds: list[float] = []  # wall time of each step of this process (the compile-time estimate)
         self._log: IO[str] | None = None
+        self._index: list[list[int]] = []  # [step, crc32] of every log line so far: saved in each checkpoint
+        self.log_gaps: list[int] = []  # steps whose line before the resumed checkpoint was torn or missing
 
     def resume(self, load: Callable[[dict[str, Any]], None]) -> int:
-        """Load the checkpoint if there is one (trainer state, RNG, callbacks); truncate the log to it; the start
-        step."""
-        if self.store.exists():
-            state = self.store.load()
+        """Load the checkpoint if there is one (trainer state, RNG, callbacks); cut the log back to it; the start
+        step. An unreadable checkpoint is moved aside with one warning line and the stage starts from step 0."""
+        state = self._read_checkpoint() if self.store.exists() else None
+        if state is not None:
             load(state)
             if "rng" in state:
                 torch.set_rng_state(state["rng"])
@@ -139,14 +181,38 @@ class TrainLoop:
                     cb.load_state_dict(state[cb.name])
             self.start = int(state["step"])
             tqdm.write(f"resuming {self.name} from {self.store.path} at step {self.start}/{self.total}")
-        if self.lead:
-            truncate_log(self.log_path, self.start)  # lines written after the checkpoint would repeat
+        index = state.get("log_index") if state is not None else []
+        if self.lead:  # lines written after the checkpoint would repeat
+            self.log_gaps = truncate_log(self.log_path, self.start, index, self.name)
+        self._index = [list(e) for e in index or []]
+        if index is None and self.lead:  # a checkpoint from before the index: index the lines kept
+            self._index = [[int(json.loads(line)["step"]), line_check(line)]
+                           for line in (self.log_path.read_text().splitlines() if self.log_path.is_file() else [])]
         return self.start
+
+    def _read_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint's state, or None (moved aside, one warning line) when it cannot be read."""
+        try:
+            state = self.store.load()
+            if not isinstance(state, dict) or "step" not in state:
+                raise ValueError("no 'step' entry")
+            return state
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError,
+                zipfile.BadZipFile) as err:
+            aside = move_aside(self.store.path)
+            warn(f"checkpoint {self.store.path} of {self.name} is unreadable ({type(err).__name__}: "
+                 f"{str(err).splitlines()[0][:120] if str(err) else ''}); moved to {aside.name}, restarting from "
+                 "step 0")
+            return None
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one line to train_log.jsonl (lead rank only); fsynced at the next checkpoint."""
         if self._log is not None:
-            self._log.write(json.dumps(record) + "\n")
+            line = json.dumps(record)
+            self._log.write(line + "\n")
+            self._index.append([int(record["step"]), line_check(line)])
 
     def check_finite(self, value: torch.Tensor, step: int, what: str, terms: dict[str, Any] | None = None) -> None:
         """The NaN guard: raise NonFiniteLossError naming the step, the terms and the checkpoint to resume from."""
@@ -164,7 +230,7 @@ class TrainLoop:
             return
         if self._log is not None:
             sync_log(self._log)  # the log holds every line up to the checkpoint; a resume truncates to it
-        state = {"step": step, **self.state(), "rng": torch.get_rng_state()}
+        state = {"step": step, **self.state(), "rng": torch.get_rng_state(), "log_index": self._index}
         for cb in self.callbacks:
             state[cb.name] = cb.state_dict()
         self.store.save(state)
