@@ -68,8 +68,9 @@ def evaluate_reconstruction(tokenizer: torch.nn.Module, batches: Iterable[dict[s
         inception, hashes["inception"] = load_inception(weights)
         inception.to(device)
         fake_stats = FeatureStats()
-        cached = ref_stats_path is not None and ref_stats_path.is_file()
-        real_stats = FeatureStats.load(ref_stats_path) if cached else FeatureStats()
+        real_stats = FeatureStats.load_cached(ref_stats_path)  # None: absent or unreadable (set aside), rebuilt
+        cached = real_stats is not None
+        real_stats = real_stats or FeatureStats()
     n = n_corrupt = 0
     for i, batch in enumerate(tqdm(batches, total=total, desc="eval reconstruction", unit="batch", mininterval=2.0)):
         if on_batch:

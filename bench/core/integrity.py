@@ -112,23 +112,39 @@ def move_aside(path: str | Path) -> Path:
     return dest
 
 
+def describe(err: BaseException) -> str:
+    """'Type: first line of the message' (at most 120 characters of it), for one-line reports."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:120]}" if text else type(err).__name__
+
+
 def warn(message: str) -> None:
     """One line on stderr, flushed (the user's view of a damaged artifact)."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def load_or_rebuild(path: str | Path, load: Callable[[Path], T], build: Callable[[Path], None], what: str) -> T:
-    """`load(path)`, building the file first when absent; an unreadable file is moved aside with one warning line,
-    rebuilt and loaded again (a second failure propagates: the builder itself is wrong)."""
+def load_cached(path: str | Path, load: Callable[[Path], T], what: str) -> T | None:
+    """`load(path)`, or None when the cache file is absent or unreadable: then it is moved aside with one warning
+    line, and the caller rebuilds it (the one rule for every cache under $VQBENCH_CACHE)."""
     path = Path(path)
     if not path.is_file():
-        build(path)
-        return load(path)
+        return None
     try:
         return load(path)
     except Exception as err:  # noqa: BLE001 - any failure to read a cache file means: rebuild it
-        aside = move_aside(path)
-        warn(f"{what} cache {path} is unreadable ({type(err).__name__}: {str(err)[:120]}); moved to {aside.name}, "
-             "rebuilding it")
-    build(path)
-    return load(path)
+        try:
+            where = f"moved to {move_aside(path).name}"
+        except FileNotFoundError:  # another process set it aside first
+            where = "already set aside"
+        warn(f"{what} cache {path} is unreadable ({describe(err)}); {where}, rebuilding it")
+        return None
+
+
+def load_or_rebuild(path: str | Path, load: Callable[[Path], T], build: Callable[[Path], None], what: str) -> T:
+    """`load(path)`, building the file first when absent or unreadable (set aside by `load_cached`); a failure after
+    the rebuild propagates: then the builder itself is wrong."""
+    got = load_cached(path, load, what)
+    if got is not None:
+        return got
+    build(Path(path))
+    return load(Path(path))

@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from bench.core.atomic import atomic_path, write_text_atomic
-from bench.core.integrity import move_aside, warn
+from bench.core.integrity import describe, move_aside, warn
 from bench.training.preempt import active_guard
 
 
@@ -202,9 +202,8 @@ class TrainLoop:
         except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError,
                 zipfile.BadZipFile) as err:
             aside = move_aside(self.store.path)
-            warn(f"checkpoint {self.store.path} of {self.name} is unreadable ({type(err).__name__}: "
-                 f"{str(err).splitlines()[0][:120] if str(err) else ''}); moved to {aside.name}, restarting from "
-                 "step 0")
+            warn(f"checkpoint {self.store.path} of {self.name} is unreadable ({describe(err)}); moved to {aside.name}, "
+                 "restarting from step 0")
             return None
 
     def log(self, record: dict[str, Any]) -> None:

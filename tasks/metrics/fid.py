@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from bench.core.atomic import atomic_path
+from bench.core.integrity import load_cached
 
 
 class FeatureStats:
@@ -43,10 +44,21 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path: Path) -> FeatureStats:
-        data = np.load(path)
-        stats = cls(int(data["sum"].shape[0]))
-        stats.n, stats.sum, stats.outer = int(data["n"]), torch.from_numpy(data["sum"]), torch.from_numpy(data["outer"])
+        """Statistics saved by `save`; ValueError naming the file when its arrays do not fit together."""
+        with np.load(path, allow_pickle=False) as data:
+            n, total, outer = data["n"], data["sum"], data["outer"]
+        d = total.shape[0] if total.ndim == 1 else -1
+        if n.shape != () or int(n) < 0 or d < 1 or outer.shape != (d, d):
+            raise ValueError(f"{path}: not feature statistics (n {n.shape}, sum {total.shape}, outer {outer.shape})")
+        stats = cls(d)
+        stats.n, stats.sum, stats.outer = int(n), torch.from_numpy(total), torch.from_numpy(outer)
         return stats
+
+    @classmethod
+    def load_cached(cls, path: Path | None) -> FeatureStats | None:
+        """Cached reference statistics, or None when absent or unreadable (truncated, zero-filled: moved aside with
+        one warning line), so the caller recomputes and saves them."""
+        return None if path is None else load_cached(path, cls.load, "reference statistics")
 
 
 class SmallSampleWarning(UserWarning):

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from bench.core.atomic import atomic_path
+from bench.core.integrity import load_or_rebuild
 from bench.core.paths import cache_dir
 from bench.core.provenance import state_dict_hash
 from bench.core.weights import WeightsSpec, find_weights
@@ -30,21 +31,30 @@ def load_inception(spec: WeightsSpec, features: tuple[str, ...] = ("2048", "logi
     return model, state_dict_hash(model)
 
 
+def _readable_state_dict(path: Path) -> None:
+    """Raise unless `path` opens as a torch state dict (memory-mapped: a truncated or zero-filled file fails)."""
+    torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
 def _random_inception_file(seed: int) -> Path:
-    """A seeded random state dict with torch-fidelity's exact Inception layout, saved once and cached."""
+    """The cached seeded random Inception weights, written once; a damaged file is set aside and rebuilt (one line)."""
     path = cache_dir("metric_weights") / f"inception-random-seed{seed}.pth"
-    if not path.is_file():
-        with torch.random.fork_rng(devices=[]):  # the 1-d parameters (fc.bias) keep their seeded default init
-            torch.manual_seed(seed)
-            skeleton = _inception_skeleton()
-        gen = torch.Generator().manual_seed(seed)
-        for _name, p in skeleton.named_parameters():
-            if p.dim() > 1:  # He-normal keeps activations alive through ~50 random layers
-                fan_in = p[0].numel()
-                p.data = torch.randn(p.shape, generator=gen) * (2.0 / fan_in) ** 0.5
-        with atomic_path(path) as tmp:
-            torch.save(skeleton.state_dict(), tmp)
+    load_or_rebuild(path, _readable_state_dict, lambda p: _write_random_inception(seed, p), "random Inception weights")
     return path
+
+
+def _write_random_inception(seed: int, path: Path) -> None:
+    """A seeded random state dict with torch-fidelity's exact Inception layout, saved to `path` (the cache)."""
+    with torch.random.fork_rng(devices=[]):  # the 1-d parameters (fc.bias) keep their seeded default init
+        torch.manual_seed(seed)
+        skeleton = _inception_skeleton()
+    gen = torch.Generator().manual_seed(seed)
+    for _name, p in skeleton.named_parameters():
+        if p.dim() > 1:  # He-normal keeps activations alive through ~50 random layers
+            fan_in = p[0].numel()
+            p.data = torch.randn(p.shape, generator=gen) * (2.0 / fan_in) ** 0.5
+    with atomic_path(path) as tmp:
+        torch.save(skeleton.state_dict(), tmp)
 
 
 def _inception_skeleton() -> nn.Module:
@@ -78,15 +88,19 @@ def load_vgg16_features(spec: WeightsSpec) -> tuple[nn.Module, str]:
 
     if spec.mode == "pretrained":
         path = find_weights("vgg", spec.weights_dir)
-    else:
+    else:  # a damaged cached file is set aside and rebuilt, with one warning line
         path = cache_dir("metric_weights") / f"vgg16-random-seed{spec.seed}.pth"
-        if not path.is_file():
-            from torchvision.models import vgg16
-
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(spec.seed)
-                state = vgg16(weights=None).state_dict()
-            with atomic_path(path) as tmp:
-                torch.save(state, tmp)
+        load_or_rebuild(path, _readable_state_dict, lambda p: _write_random_vgg16(spec.seed, p), "random VGG16 weights")
     model = FeatureExtractorVGG16("vgg16-fc2", ["fc2"], feature_extractor_weights_path=str(path))
     return model, state_dict_hash(model)
+
+
+def _write_random_vgg16(seed: int, path: Path) -> None:
+    """torchvision's vgg16 with its seeded default init, saved to `path` (the cache)."""
+    from torchvision.models import vgg16
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state = vgg16(weights=None).state_dict()
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
