@@ -23,8 +23,8 @@ def _stage(work: Path, config: str, values: dict[str, float], extra: dict | None
     st = Stage("eval_reconstruction", f"eval {config}", {"c": config}, labels=LABELS)
     out = stage_dir(work, st.key)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [{**LABELS, "metric": m, "value": v, "config_hash": st.key.split("-", 1)[1], "metric_weights": "random-seed0",
-             "scale": "smoke", **(extra or {})} for m, v in values.items()]
+    rows = [{**LABELS, "metric": m, "value": v, "config_hash": st.key.split("-", 1)[1],
+             "metric_weights": "random-seed0", "scale": "smoke", **(extra or {})} for m, v in values.items()]
     write_records_file(out, rows)
     write_done(out, {"key": st.key})
     return st
