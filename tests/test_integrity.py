@@ -49,6 +49,7 @@ def _halve(path: Path) -> None:
     os.truncate(path, path.stat().st_size // 2)
 
 
+@pytest.mark.slow
 def test_done_json_lists_every_output_with_size_and_sha256(tiny: Path):
     import hashlib
 
@@ -61,6 +62,7 @@ def test_done_json_lists_every_output_with_size_and_sha256(tiny: Path):
             assert e["size"] == len(data) and e["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.slow
 def test_half_a_tokenizer_and_truncated_reference_statistics_are_set_aside_and_rebuilt(tiny: Path, tmp_path: Path):
     """Before: the stage stayed "done" and its consumer failed with PytorchStreamReader, naming no file, forever;
     truncated reference statistics failed with BadZipFile, naming no file."""
@@ -85,6 +87,7 @@ def test_half_a_tokenizer_and_truncated_reference_statistics_are_set_aside_and_r
     assert len(new) == 8 and np.isclose(old["rfid"], new["rfid"], rtol=1e-6)  # the same tokenizer, retrained
 
 
+@pytest.mark.slow
 def test_garbage_done_json_is_not_done(tiny: Path, tmp_path: Path):
     """Before: suite=recon accepted a garbage done.json as done."""
     work, _, ev = _copy(tiny, tmp_path)
@@ -97,36 +100,51 @@ def test_garbage_done_json_is_not_done(tiny: Path, tmp_path: Path):
     assert list(work.glob(f"stages/{ev.name}.corrupt-*")) and "outputs" in json.loads((ev / "done.json").read_text())
 
 
-@pytest.mark.parametrize("damage", ["legacy done.json", "records.jsonl deleted", "stage.json edited"])
-def test_a_damaged_stage_is_not_done_and_is_redone(tiny: Path, tmp_path: Path, capsys, monkeypatch, damage: str):
+def _fake_stage(work: Path, monkeypatch) -> tuple[object, Path]:
+    """A finished stage of a fake kind through run_stage: stage.json, records.jsonl, a weights file, done.json."""
+    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, write_records_file
+
+    def runner(st, out, rt, device):
+        write_records_file(out, [{"metric": "psnr_rgb", "value": 1.0, "config_hash": st.key.split("-", 1)[1]}])
+        (out / "weights.pt").write_bytes(os.urandom(4096))
+        return {"ran": True}
+    monkeypatch.setitem(RUNNERS, "_fake", runner)
+    stage = Stage("_fake", "fake", {"x": 1}, labels={"dataset": "d", "method": "m", "setting": "s"})
+    assert run_stage(stage, Runtime(work_dir=str(work)))["ran"]
+    return stage, work / "stages" / stage.key
+
+
+@pytest.mark.parametrize("damage", ["legacy done.json", "records.jsonl deleted", "weights zero-filled",
+                                    "stage.json edited"])
+def test_a_damaged_stage_is_not_done_and_is_redone(tmp_path: Path, capsys, monkeypatch, damage: str):
     """records.jsonl deleted: before, the stage was never redone and the message pointed at a NOT DONE line and a
     failed.json that did not exist. A done.json from before outputs were listed is redone like a changed key."""
     from bench.report.store import load_records
-    from bench.stages.base import RUNNERS, Runtime, Stage, is_done, run_stage
+    from bench.stages.base import Runtime, is_done, run_stage
 
-    work, _, ev = _copy(tiny, tmp_path)
-    key = ev.name
+    work = tmp_path / "w"
+    stage, out = _fake_stage(work, monkeypatch)
+    assert is_done(work, stage.key) and len(load_records([stage], work)) == 1
     if damage == "legacy done.json":
-        summary = json.loads((ev / "done.json").read_text())
-        (ev / "done.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "outputs"}))
+        summary = json.loads((out / "done.json").read_text())
+        (out / "done.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "outputs"}))
     elif damage == "records.jsonl deleted":
-        (ev / "records.jsonl").unlink()
+        (out / "records.jsonl").unlink()
+    elif damage == "weights zero-filled":  # same size, other content: only the sha256 tells
+        (out / "weights.pt").write_bytes(b"\0" * 4096)
     else:
-        (ev / "stage.json").write_text((ev / "stage.json").read_text().replace("mini_faces", "mini_fakes"))
-    spec = json.loads((tiny / "w" / "stages" / key / "stage.json").read_text())
-    stage = Stage("eval_reconstruction", spec["name"], spec["config"], tuple(spec["inputs"]), spec["labels"])
-    assert stage.key == key
+        (out / "stage.json").write_text((out / "stage.json").read_text().replace("fake", "faux"))
     capsys.readouterr()
     assert not load_records([stage], work)
-    assert not is_done(work, key)
+    assert not is_done(work, stage.key)
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "is damaged" in err and key in err, err
-    assert len(list(work.glob(f"stages/{key}.corrupt-*"))) == 1 and not ev.exists()
-    monkeypatch.setitem(RUNNERS, "eval_reconstruction", lambda st, out, rt, device: {"ran": True})
+    assert err.count("\n") == 1 and "is damaged" in err and stage.key in err, err
+    assert len(list(work.glob(f"stages/{stage.key}.corrupt-*"))) == 1 and not out.exists()
     assert run_stage(stage, Runtime(work_dir=str(work)))["ran"]  # redone under the same key
-    assert is_done(work, stage.key)
+    assert is_done(work, stage.key) and len(load_records([stage], work)) == 1
 
 
+@pytest.mark.slow
 def test_garbage_done_json_in_the_golden_check_path(tiny: Path, tmp_path: Path):
     """Before: suite=smoke crashed in the golden check (trajectory_rows) with a bare JSONDecodeError."""
     from bench.report.golden import trajectory_rows
