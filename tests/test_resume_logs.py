@@ -52,6 +52,10 @@ def test_kill_after_checkpoint_then_resume_gives_the_uninterrupted_log_and_usage
     state = torch.load(part / "ckpt.pt", weights_only=False)
     assert state["step"] == 4
     assert len((part / "train_log.jsonl").read_text().splitlines()) >= 4  # lines up to the checkpoint survived
+    # the checkpoint's index ([step, crc32] per line) proves every line before it survived the kill
+    from bench.training.loop import log_gaps
+    assert sorted({s for s, _ in state["log_index"]}) == [0, 1, 2, 3]
+    assert log_gaps(part / "train_log.jsonl", state["log_index"])[1] == []
     res = _train(part, None)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "resuming" in res.stdout + res.stderr
