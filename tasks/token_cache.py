@@ -80,7 +80,25 @@ def encode_split(model: Tokenizer, data: Dataset, store: str, device: torch.devi
     return info
 
 
+class TokenCacheError(RuntimeError):
+    """A token cache file cannot be read; the message names the file and how to rebuild it."""
+
+
 def load_cache(folder: Path, split: str, store: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """(values, labels, info) of a cached split."""
-    info = json.loads((folder / f"{split}_{store}.json").read_text())
-    return np.load(folder / f"{split}_{store}.npy"), np.load(folder / f"{split}_labels.npy"), info
+    """(values, labels, info) of a cached split. The files are outputs of an encode stage, verified against its
+    done.json before a consumer runs (bench/stages/base.py), so a failure here is damage after that check: it is
+    named in one line; the next run sets the stage aside and encodes again."""
+    path = folder / f"{split}_{store}.json"
+    try:
+        info = json.loads(path.read_text())
+        path = folder / f"{split}_{store}.npy"
+        values = np.load(path, allow_pickle=False)
+        path = folder / f"{split}_labels.npy"
+        labels = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise TokenCacheError(f"token cache {path} is unreadable ({type(err).__name__}: {err}); re-run the suite: "
+                              "the encode stage is then set aside and redone") from None
+    if len(values) != info.get("n", len(values)) or len(labels) != len(values):
+        raise TokenCacheError(f"token cache {folder}: {len(values)} values, {len(labels)} labels, info says "
+                              f"{info.get('n')}; re-run the suite: the encode stage is then set aside and redone")
+    return values, labels, info

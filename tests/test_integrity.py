@@ -260,3 +260,45 @@ def test_an_untouched_resume_gives_the_uninterrupted_log(tmp_path: Path, capsys)
     loop, start, _ = _toy_run(part)
     assert start == 4 and loop.log_gaps == [] and "warning" not in capsys.readouterr().err
     assert (part / "train_log.jsonl").read_text() == (full / "train_log.jsonl").read_text()
+
+
+def test_an_unreadable_token_cache_names_its_file(tmp_path: Path):
+    """Damage after the encode stage's done.json check: one error naming the file, not a numpy traceback."""
+    from tasks.token_cache import TokenCacheError, load_cache
+
+    np.save(tmp_path / "train_indices.npy", np.arange(24, dtype=np.uint16).reshape(6, 2, 2, 1))
+    np.save(tmp_path / "train_labels.npy", np.zeros(6, dtype=np.int64))
+    (tmp_path / "train_indices.json").write_text(json.dumps({"n": 6}))
+    assert load_cache(tmp_path, "train", "indices")[0].shape == (6, 2, 2, 1)
+    _halve(tmp_path / "train_indices.npy")
+    with pytest.raises(TokenCacheError, match="train_indices.npy is unreadable"):
+        load_cache(tmp_path, "train", "indices")
+
+
+def test_a_runner_waiting_on_a_folder_moved_aside_claims_the_fresh_one(tmp_path: Path):
+    """The claim follows the path: a waiter whose lock file was moved aside with a damaged stage claims anew."""
+    import threading
+
+    from bench.core.claims import claim
+    from bench.core.integrity import move_aside
+
+    folder, got = tmp_path / "stage", []
+    with claim(folder):
+        t = threading.Thread(target=lambda: got.append(_hold(folder)), daemon=True)
+        t.start()
+        import time
+        time.sleep(0.3)
+        with claim(folder, wait=False) as held:
+            assert held is False  # busy: a non-waiting check leaves it alone
+        aside = move_aside(folder)
+    t.join(10)
+    assert got == [True] and (folder / ".claim.lock").is_file() and aside.is_dir()
+
+
+def _hold(folder: Path) -> bool:
+    """Take the claim (waiting); whether the lock held is the one at the folder's path now (its owner is us)."""
+    from bench.core.claims import claim, claim_owner
+
+    with claim(folder, poll_s=0.05):
+        owner = claim_owner(folder)
+        return owner is not None and owner["pid"] == os.getpid()
