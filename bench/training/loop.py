@@ -199,7 +199,7 @@ class TrainLoop:
             return state
         except torch.cuda.OutOfMemoryError:
             raise
-        except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError,
+        except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError,
                 zipfile.BadZipFile) as err:
             aside = move_aside(self.store.path)
             warn(f"checkpoint {self.store.path} of {self.name} is unreadable ({describe(err)}); moved to {aside.name}, "
