@@ -152,7 +152,9 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     entry = prior_entry(c)
     from bench.stages.base import done_summary  # verified done.json (the input was verified before this stage ran)
 
-    sample_done = done_summary(rt.work_dir, _input(stage, "sample_prior")) or {}
+    sample_done = done_summary(rt.work_dir, _input(stage, "sample_prior"))
+    if sample_done is None:  # damaged since this stage's inputs were checked: set aside, redone by the next run
+        raise RuntimeError(f"input {_input(stage, 'sample_prior')} is no longer done; re-run the suite to redo it")
     s, proc = entry.sample, entry.process
     protocol = {"split": f"{c['dataset']['name']}/{c['ref_split']} (reference)", "image_count": int(len(images)),
                 "sample_count": int(len(images)), "class_sampling": s.class_sampling, "prior": entry.name,
