@@ -195,8 +195,8 @@ def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_d
 
 def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> None:
     """Join with results/paper_numbers.csv (paper suites): statuses, paper-style tables, plots. Never fails."""
-    from bench.report.compare import compare, load_paper_numbers, own_rows, params_compare, write_compare
-    from bench.report.plots import plots_for
+    from bench.report.compare import compare, figure_rows, load_paper_numbers, params_compare, write_compare
+    from bench.report.plots import PLOTS, plots_for
 
     paper, table = suite.get("paper"), suite.get("paper_table")
     if suite["name"] == "table1" and "published_params_m" in df:
@@ -210,8 +210,9 @@ def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> Non
     numbers = load_paper_numbers()
     rows = numbers[(numbers["paper"] == paper) & (numbers["table"] == table)]
     cmp = compare(rows, df)
-    if rows.empty:  # a figure the paper draws without printing numbers: our points only
-        cmp = compare(own_rows(df, paper, table), df)
+    if rows.empty:  # a figure the paper draws without printing numbers: our points, and the planned ones missing
+        drawn = tuple(dict.fromkeys(m for _, ms, *_ in PLOTS.get((paper, table), []) for m in ms)) or None
+        cmp = compare(figure_rows(df, paper, table, suite.get("runs"), drawn), df)
     write_compare(cmp, out_dir, f"{paper} {table}")
     plots = plots_for(paper, table, cmp, out_dir / "plots")
     counts = cmp["status"].value_counts().to_dict() if len(cmp) else {}
