@@ -20,6 +20,7 @@ from bench.core.registry import Registry
 from bench.launch.lifeline import die_with, identity
 from bench.launch.placement import GpuPool, machine_gpus, placement_for
 from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir
+from bench.training.preempt import PreemptionGuard
 
 
 @dataclass
@@ -60,7 +61,8 @@ class DebugExecutor(Executor):
                 report.skipped[st.key] = why
                 continue
             try:
-                run_stage(st, rt)
+                with PreemptionGuard():  # SIGUSR2/SIGTERM: checkpoint at the current step, then exit (as on SLURM)
+                    run_stage(st, rt)
                 report.done.append(st.key)
             except Exception as err:  # keep going: independent stages still produce their results
                 report.failed[st.key] = f"{type(err).__name__}: {err}"
@@ -79,7 +81,8 @@ def local_job(stage: Stage, rt: Runtime, launcher: tuple[int, str | None], maste
     export_local_env(master_port)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         init_from_slurm()  # nccl on GPU, gloo on CPU; also binds this process to cuda:LOCAL_RANK
-    return run_stage(stage, rt)
+    with PreemptionGuard():  # instead of submitit's local "Bypassing signal SIGTERM": checkpoint, then exit
+        return run_stage(stage, rt)
 
 
 def _free_port() -> int:
