@@ -60,7 +60,10 @@ def main(cfg: DictConfig) -> int:
             raise
         where = _log_traceback(err)
         msg = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        print(f"error: {type(err).__name__}: {msg}" + (f" (traceback: {where}" if where else " (")
+        from bench.core.registry import RegistryError
+
+        kind = "" if isinstance(err, RegistryError) else f"{type(err).__name__}: "  # a user error says it all
+        print(f"error: {kind}{msg}" + (f" (traceback: {where}" if where else " (")
               + f"; {VERBOSE_FLAG} shows it)", file=sys.stderr)
         code = 2
     if HydraConfig.get().mode == RunMode.MULTIRUN:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from annotated_types import Ge, Gt, Lt
-
 import torch
+from annotated_types import Ge, Gt, Lt
 
 from models.quantizers import Quantizer, build_quantizer
 from models.taming_modules import Decoder, Encoder
