@@ -130,8 +130,8 @@ def run_suite(cfg: dict[str, Any]) -> int:
     check_config(cfg)  # bad types and ranges fail here, before any stage starts
     if not cfg["suite"].get("runs"):  # [] or null: nothing to plan (null used to end in a TypeError)
         raise SystemExit(f"error: suite {cfg['suite']['name']} has no runs (suite.runs is "
-                         f"{'null' if cfg['suite'].get('runs') is None else '[]'}); give it at least one run, or pick another suite "
-                         "(python bench/run.py list=suites)")
+                         f"{'null' if cfg['suite'].get('runs') is None else '[]'}); give it at least one run, or "
+                         "pick another suite (python bench/run.py list=suites)")
     check_paths(cfg)  # an unwritable work or results folder fails now, not after the stages ran
     if cfg.get("action") == "perf":  # times training steps; needs no suite plan
         return run_perf_action(cfg)

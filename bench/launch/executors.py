@@ -62,7 +62,7 @@ class DebugExecutor(Executor):
                 report.skipped[st.key] = why
                 continue
             try:
-                with PreemptionGuard():  # SIGUSR2/SIGTERM: checkpoint at the current step, then exit (as on SLURM)
+                with PreemptionGuard(requeue=False):  # SIGUSR2/SIGTERM: checkpoint at this step, exit (as on SLURM)
                     run_stage(st, rt)
                 report.done.append(st.key)
             except Exception as err:  # keep going: independent stages still produce their results
@@ -85,7 +85,7 @@ def local_job(stage: Stage, rt: Runtime, launcher: tuple[int, str | None], maste
     export_local_env(master_port)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         init_from_slurm()  # nccl on GPU, gloo on CPU; also binds this process to cuda:LOCAL_RANK
-    with PreemptionGuard():  # instead of submitit's local "Bypassing signal SIGTERM": checkpoint, then exit
+    with PreemptionGuard(requeue=False):  # not submitit's local "Bypassing signal SIGTERM": checkpoint, then exit
         return run_stage(stage, rt)
 
 

@@ -32,11 +32,12 @@ class Preempted(SystemExit):
 
 
 class PreemptionGuard:
-    """Defers SIGUSR2/SIGTERM to the next `poll()`. `requeue`: hand SIGUSR2 on to submitit's handler (SLURM)."""
+    """Defers SIGUSR2/SIGTERM to the next `poll()`. `requeue`: hand SIGUSR2 on to the handler it replaced
+    (submitit's requeue under SLURM); launcher=local passes False, its submitit handler cannot requeue."""
 
     SIGNALS = (signal.SIGUSR2, signal.SIGTERM)
 
-    def __init__(self, requeue: bool = False) -> None:
+    def __init__(self, requeue: bool = True) -> None:
         self.pending: int | None = None
         self.requeue = requeue
         self._previous: dict[int, object] = {}
