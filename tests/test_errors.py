@@ -184,6 +184,14 @@ def test_unwritable_results_folder_is_refused_before_any_stage(tmp_path):
     assert not (tmp_path / "w" / "stages").exists()
 
 
+def test_unwritable_hydra_folder_is_refused_before_hydra_starts(tmp_path):
+    hydra = tmp_path / "w" / "hydra"
+    hydra.mkdir(parents=True)
+    env = _fault_env(tmp_path, VQBENCH_TEST_EACCES=str(hydra))
+    out = _one_line_failure(run_cli(["suite=recon", "launcher=debug"] + _paths(tmp_path), cwd=tmp_path, env=env))
+    assert f"Hydra's run folder '{hydra}' is not a writable folder: Permission denied" in out
+
+
 # --- values ------------------------------------------------------------------------------------------------------
 
 def _float_fields():
