@@ -86,6 +86,25 @@ def check_disk(stages: list[Stage], work_dir: str) -> None:
                          "to a larger disk")
 
 
+def check_batches(stages: list[Stage]) -> None:
+    """A training batch larger than a split whose size is known at plan time (the registry's nominal train size,
+    no file_list) is refused now; other splits are checked when the stage opens them, before training."""
+    from bench.training.tokenizer import BatchLargerThanSplitError, check_batch_fits
+    from tasks.data.registry import DATASETS
+
+    for st in stages:
+        if st.kind != "train_tokenizer" or st.config["dataset"].get("file_list"):
+            continue
+        n = DATASETS.get(st.config["dataset"]["name"]).train_images
+        train = st.config["tokenizer"]["train"]
+        if n is not None:
+            try:
+                check_batch_fits(train["batch_size"], n, "train.batch_size", f"{st.config['dataset']['name']} "
+                                 "training split", train.get("n_gpu", 1))
+            except BatchLargerThanSplitError as err:
+                raise SystemExit(f"error: {st.name}: {err}") from None
+
+
 def check_stage_folders(stages: list[Stage], work_dir: str, out_dir: Path) -> None:
     """Every folder this run will write that already exists (stage folders, the suite's results folder) must be
     writable now, not after the stages ran (or inside a job, where only its log would say so)."""
@@ -167,6 +186,7 @@ def execute_action(run: SuiteRun) -> int:
     """action=run and action=update_golden: run the pending stages, then report (unless detached)."""
     cfg, suite = run.cfg, run.suite
     pending = [st for st in run.stages if not is_done(run.work_dir, st.key)]
+    check_batches(pending)
     preflight(pending, cfg["scale"])
     check_stage_folders(pending, run.rt.work_dir, run.out_dir)
     check_disk(pending, run.rt.work_dir)

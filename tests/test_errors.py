@@ -259,6 +259,18 @@ def test_batch_larger_than_the_split_is_refused_naming_both_numbers(tmp_path, ca
             f"set train.batch_size to at most {n}") in out
 
 
+def test_batch_larger_than_a_split_known_at_plan_time_is_refused_before_any_stage(tmp_path):
+    from bench.suite import run_suite
+
+    cfg = compose(["suite=recon", "dataset=imagenet", "scale=paper", "train.batch_size=2000000", "launcher=debug"]
+                  + _paths(tmp_path))
+    with pytest.raises(SystemExit, match=r"train.batch_size=2000000 x 8 ranks = 16000000 is larger than the "
+                                         r"imagenet training split \(1281167 samples\); set train.batch_size to at "
+                                         r"most 160145"):
+        run_suite(cfg)
+    assert not (tmp_path / "w" / "stages").exists()
+
+
 @pytest.mark.parametrize("runs", [[], None])
 def test_a_suite_without_runs_says_so(runs, tmp_path):
     from bench.suite import run_suite
