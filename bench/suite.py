@@ -1,6 +1,7 @@
 """Run a suite end to end: plan -> skip finished stages -> execute -> consolidate -> golden diff."""
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections.abc import Callable
@@ -44,6 +45,84 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
         raise SystemExit(f"error: {err}") from None
 
 
+# Free-disk estimate per pending stage (bench/suite.py check_disk): a training stage keeps fp32 weights and Adam's two
+# moments in ckpt.pt, writes each checkpoint through a temp copy beside it (atomic save: two copies at once) and ends
+# with the weights alone: 4 bytes x params x (3 x 2 + 1); a discriminator, when there is one, is within the 2x
+# headroom below. Every other stage (records, token caches, samples, statistics) gets a floor.
+CKPT_BYTES_PER_PARAM = 4 * (3 * 2 + 1)
+STAGE_FLOOR_BYTES = 64 << 20
+HEADROOM = 2.0
+
+
+def stage_disk_bytes(st: Stage) -> int:
+    """What a stage may write, by the rule above."""
+    try:
+        if st.kind == "train_tokenizer":
+            from bench.stages.common import entry_from_config
+            from models.registry import count_params
+
+            params = count_params(entry_from_config(st.config["tokenizer"]))
+            return max(STAGE_FLOOR_BYTES, params * CKPT_BYTES_PER_PARAM)
+        if st.kind == "train_prior":
+            from bench.stages.downstream import prior_entry
+            from models.priors.registry import count_prior_params
+
+            return max(STAGE_FLOOR_BYTES, count_prior_params(prior_entry(st.config), False) * CKPT_BYTES_PER_PARAM)
+    except Exception:  # noqa: BLE001  an estimate: a config the counter cannot rebuild gets the floor
+        pass
+    return STAGE_FLOOR_BYTES
+
+
+def check_disk(stages: list[Stage], work_dir: str) -> None:
+    """SystemExit naming the folder and both numbers when the pending stages need more than the free space."""
+    import shutil
+
+    need = int(HEADROOM * sum(stage_disk_bytes(st) for st in stages))
+    free = shutil.disk_usage(work_dir).free
+    if need > free:
+        raise SystemExit(f"error: not enough free disk space under {work_dir}: {free / 2**30:.2f} GiB free, the "
+                         f"{len(stages)} pending stages need about {need / 2**30:.2f} GiB (checkpoints: 28 bytes per "
+                         "trained parameter, 64 MiB per other stage, x2 headroom). Free space or set paths.work_dir "
+                         "to a larger disk")
+
+
+def check_batches(stages: list[Stage]) -> None:
+    """A training batch larger than a split whose size is known at plan time (the registry's nominal train size,
+    no file_list) is refused now; other splits are checked when the stage opens them, before training."""
+    from bench.training.tokenizer import BatchLargerThanSplitError, check_batch_fits
+    from tasks.data.registry import DATASETS
+
+    for st in stages:
+        if st.kind != "train_tokenizer" or st.config["dataset"].get("file_list"):
+            continue
+        n = DATASETS.get(st.config["dataset"]["name"]).train_images
+        train = st.config["tokenizer"]["train"]
+        if n is not None:
+            try:
+                check_batch_fits(train["batch_size"], n, "train.batch_size", f"{st.config['dataset']['name']} "
+                                 "training split", train.get("n_gpu", 1))
+            except BatchLargerThanSplitError as err:
+                raise SystemExit(f"error: {st.name}: {err}") from None
+
+
+def check_stage_folders(stages: list[Stage], work_dir: str, out_dir: Path) -> None:
+    """Every folder this run will write that already exists (stage folders, the suite's results folder) must be
+    writable now, not after the stages ran (or inside a job, where only its log would say so)."""
+    from bench.plan.config import check_writable
+    from bench.stages.base import stage_dir
+
+    for sub in ("stages", "submitit"):
+        if (Path(work_dir) / sub).is_dir():
+            check_writable("paths.work_dir", Path(work_dir) / sub, hint="make it writable or set paths.work_dir")
+    for st in stages:
+        folder = stage_dir(work_dir, st.key)
+        if folder.is_dir():
+            check_writable(f"stage folder of '{st.name}'", folder, hint="make it writable, or remove it to redo the "
+                           "stage")
+    if out_dir.is_dir():
+        check_writable("results folder", out_dir, hint="make it writable or set paths.results_dir")
+
+
 @dataclass(frozen=True)
 class SuiteRun:
     """What every action works on: the resolved config, its planned stages and where they live."""
@@ -68,6 +147,10 @@ def run_suite(cfg: dict[str, Any]) -> int:
         print(listing(cfg["list"]))
         return 0
     check_config(cfg)  # bad types and ranges fail here, before any stage starts
+    if not cfg["suite"].get("runs"):  # [] or null: nothing to plan (null used to end in a TypeError)
+        raise SystemExit(f"error: suite {cfg['suite']['name']} has no runs (suite.runs is "
+                         f"{'null' if cfg['suite'].get('runs') is None else '[]'}); give it at least one run, or "
+                         "pick another suite (python bench/run.py list=suites)")
     check_paths(cfg)  # an unwritable work or results folder fails now, not after the stages ran
     if cfg.get("action") == "perf":  # times training steps; needs no suite plan
         return run_perf_action(cfg)
@@ -103,7 +186,10 @@ def execute_action(run: SuiteRun) -> int:
     """action=run and action=update_golden: run the pending stages, then report (unless detached)."""
     cfg, suite = run.cfg, run.suite
     pending = [st for st in run.stages if not is_done(run.work_dir, st.key)]
+    check_batches(pending)
     preflight(pending, cfg["scale"])
+    check_stage_folders(pending, run.rt.work_dir, run.out_dir)
+    check_disk(pending, run.rt.work_dir)
     print(f"suite {suite['name']}: {len(run.stages)} stages, {len(run.stages) - len(pending)} already done, "
           f"{len(pending)} to run (launcher={cfg['launcher']['name']}, work_dir={run.rt.work_dir})")
     t0 = time.time()
@@ -124,6 +210,32 @@ def execute_action(run: SuiteRun) -> int:
 def report_action(run: SuiteRun, report_ok: bool = True) -> int:
     """action=collect and action=compare (and the end of a run): consolidate records, golden check, tables."""
     action, suite, out_dir = run.cfg.get("action", "run"), run.suite, run.out_dir
+    try:
+        return _report(run, action, suite, out_dir, report_ok)
+    except OSError as err:  # disk full or permissions in the results folder: the finished stages are kept
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        where = err.filename or out_dir
+        raise SystemExit(f"error: cannot write the results of suite {suite['name']} to {where}: "
+                         f"{err.strerror or err}. The stages are done and kept: "
+                         f"{advice_for(err)}, then run python bench/run.py suite={suite['name']} "
+                         "action=collect") from None
+
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def advice_for(err: OSError) -> str:
+    """What to do about an OSError while writing."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free disk space (or set paths.results_dir elsewhere)"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "make the folder writable (or set paths.results_dir elsewhere)"
+    return "fix the folder (or set paths.results_dir elsewhere)"
+
+
+def _report(run: SuiteRun, action: str, suite: dict[str, Any], out_dir: Path, report_ok: bool) -> int:
+    """report_action's work: results.csv / results.md, the golden check, the paper comparison."""
     df = consolidate(suite, load_records(run.stages, run.work_dir), out_dir)
     print(f"wrote {out_dir / 'results.csv'} ({len(df)} records) and {out_dir / 'results.md'}")
     code = 0 if report_ok else 1
@@ -195,8 +307,8 @@ def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_d
 
 def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> None:
     """Join with results/paper_numbers.csv (paper suites): statuses, paper-style tables, plots. Never fails."""
-    from bench.report.compare import compare, load_paper_numbers, own_rows, params_compare, write_compare
-    from bench.report.plots import plots_for
+    from bench.report.compare import compare, figure_rows, load_paper_numbers, params_compare, write_compare
+    from bench.report.plots import PLOTS, plots_for
 
     paper, table = suite.get("paper"), suite.get("paper_table")
     if suite["name"] == "table1" and "published_params_m" in df:
@@ -210,8 +322,9 @@ def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> Non
     numbers = load_paper_numbers()
     rows = numbers[(numbers["paper"] == paper) & (numbers["table"] == table)]
     cmp = compare(rows, df)
-    if rows.empty:  # a figure the paper draws without printing numbers: our points only
-        cmp = compare(own_rows(df, paper, table), df)
+    if rows.empty:  # a figure the paper draws without printing numbers: our points, and the planned ones missing
+        drawn = tuple(dict.fromkeys(m for _, ms, *_ in PLOTS.get((paper, table), []) for m in ms)) or None
+        cmp = compare(figure_rows(df, paper, table, suite.get("runs"), drawn), df)
     write_compare(cmp, out_dir, f"{paper} {table}")
     plots = plots_for(paper, table, cmp, out_dir / "plots")
     counts = cmp["status"].value_counts().to_dict() if len(cmp) else {}

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from annotated_types import Gt
 from torch import nn
 
 from models.quantizers import build_quantizer
@@ -28,7 +30,8 @@ class MoVQConfig(TamingArch):
     channels: int = 4
     f0: str = "fourier"
     spatial_norm: str = "first3"  # paper: first three decoder blocks; 'all': ai-forever MoVQGAN code
-    fourier_scale: float = 10.0  # std of the random Fourier frequencies (unpublished; Tancik et al. default)
+    # std of the random Fourier frequencies (unpublished; Tancik et al. default)
+    fourier_scale: Annotated[float, Gt(0)] = 10.0
 
     @property
     def quantizer(self) -> str:

@@ -9,8 +9,10 @@ Codebook regularisers (Table 5): 'entropy' (gamma H(D_bar), the paper's), 'kmean
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Gt
 
 from models.maskgit_modules import Decoder, Encoder
 from models.quantizers import build_quantizer
@@ -29,14 +31,14 @@ class SeQGANConfig:
     num_res_blocks: int = 2
     embed_dim: int = 256
     n_embed: int = 1024
-    beta: float = 0.25
+    beta: Annotated[float, Ge(0)] = 0.25
     codebook_reg: str = "entropy"
-    entropy_gamma: float = 0.01
-    entropy_temperature: float = 1.0
+    entropy_gamma: Annotated[float, Ge(0)] = 0.01
+    entropy_temperature: Annotated[float, Gt(0)] = 1.0
     decoder_extra: str = "none"  # none (baseline) | conv (+Conv x2) | attn (+Attention x2, regional/dilated)
     extra_blocks: int = 2
     attn_window: int = 8
-    attn_mlp_ratio: float = 0.0
+    attn_mlp_ratio: Annotated[float, Ge(0)] = 0.0
     shortcut: str = "output"  # MaskGIT code: 1x1 shortcut on the block output (54.5M); 'input': textbook residual
 
     @property

@@ -7,9 +7,10 @@ VQGAN-EMA, RQ-VAE's residual quantizer, VQGAN-LC's, or any newly registered one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from annotated_types import Ge, Gt, Lt
 
 from models.quantizers import Quantizer, build_quantizer
 from models.taming_modules import Decoder, Encoder
@@ -28,8 +29,8 @@ class TamingArch:
     z_channels: int = 256
     embed_dim: int = 256
     n_embed: int = 1024
-    dropout: float = 0.0
-    beta: float = 0.25
+    dropout: Annotated[float, Ge(0), Lt(1)] = 0.0
+    beta: Annotated[float, Ge(0)] = 0.25
     beta_placement: str = "legacy"  # taming ships legacy=True; 'corrected' puts beta on commitment
 
     @property
@@ -54,9 +55,9 @@ class VQGANConfig(TamingArch):
 
     quantizer: str = "vq"  # a registered quantizer: vq (taming) | fc (factorized) | ema (EMA codebook) | rq | lc
     depth: int = 1  # rq: residual depth = code channels per position
-    ema_decay: float = 0.99
-    ema_eps: float = 1e-5
-    restart_threshold: float = 1.0  # rq: restart codes whose EMA count falls below this (0 disables)
+    ema_decay: Annotated[float, Ge(0), Lt(1)] = 0.99
+    ema_eps: Annotated[float, Gt(0)] = 1e-5
+    restart_threshold: Annotated[float, Ge(0)] = 1.0  # rq: restart codes whose EMA count falls below this (0 disables)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ def _paths(tmp_path: Path) -> list[str]:
     ("tokenizer.model.n_embed=many", "int"),
     ("scale.eval.max_images=0", "int >= 1 or null"),
     ("launcher.max_parallel=0", "int >= 1"),
+    ("train.eps=inf", "float > 0"),  # issue #24: inf passed the range check; the model never trained
+    ("train.base_lr=inf", "float > 0"),
+    ("tokenizer.model.beta=-1", "float >= 0"),
 ])
 def test_bad_value_is_refused_naming_key_value_and_allowed(override, allowed):
     from bench.plan.config import check_overrides
@@ -106,7 +109,7 @@ def test_all_corrupt_training_split_fails_and_no_records_is_reported(tmp_path):
     from bench.suite import run_suite
 
     root = tmp_path / "ffhq"
-    write_images(root / "train", 4, seed=1)
+    write_images(root / "train", 8, seed=1)  # the smoke batch (8) fits: a larger batch is refused before training
     write_images(root / "validation", 4, seed=2)
     for p in (root / "train").iterdir():
         p.write_bytes(p.read_bytes()[:40])  # truncated: undecodable

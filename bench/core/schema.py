@@ -2,13 +2,15 @@
 
 Fields declare what they accept in their annotation, e.g. `steps: Annotated[int, Ge(1)]` or
 `schedule: Literal["constant", "cosine"]`; `check_value` checks a value with pydantic in strict mode (no
-'3.5' -> 3, no 'abc' -> error 24 s later) and raises ConfigValueError naming the key, the value and what is
-allowed. Values are only checked, never converted, so the config a stage hashes stays as given.
+'3.5' -> 3, no 'abc' -> error 24 s later), refuses inf and nan in every float, and raises ConfigValueError
+naming the key, the value and what is allowed. Values are only checked, never converted, so the config a stage
+hashes stays as given.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from typing import Any, Literal
@@ -62,13 +64,28 @@ def describe(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _non_finite(value: Any) -> bool:
+    """Whether `value` is, or holds, an inf or nan float (Gt(0) alone lets inf through: eps=inf never trains)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
 def check_value(key: str, tp: Any, value: Any) -> None:
-    """Raise ConfigValueError unless `value` is a valid `tp` (strict: no string or float-to-int coercion)."""
+    """Raise ConfigValueError unless `value` is a valid `tp` (strict: no string or float-to-int coercion) and every
+    float in it is finite."""
     try:
         _adapter(tp).validate_python(_tuples(value), strict=True)
     except ValidationError as err:
         why = "; ".join(e["msg"] for e in err.errors()[:2])
         raise ConfigValueError(f"invalid value for '{key}': {value!r} ({why}); allowed: {describe(tp)}") from None
+    if _non_finite(value):
+        raise ConfigValueError(f"invalid value for '{key}': {value!r} (must be a finite number); allowed: "
+                               f"{describe(tp)}")
 
 
 def lookup(cls: type, path: list[str]) -> Any | None:

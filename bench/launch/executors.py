@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from bench.core.registry import Registry
 from bench.launch.lifeline import die_with, identity
 from bench.launch.placement import GpuPool, machine_gpus, placement_for
 from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir
+from bench.training.preempt import PreemptionGuard
 
 
 @dataclass
@@ -60,11 +62,15 @@ class DebugExecutor(Executor):
                 report.skipped[st.key] = why
                 continue
             try:
-                run_stage(st, rt)
+                with PreemptionGuard(requeue=False):  # SIGUSR2/SIGTERM: checkpoint at this step, exit (as on SLURM)
+                    run_stage(st, rt)
                 report.done.append(st.key)
             except Exception as err:  # keep going: independent stages still produce their results
-                report.failed[st.key] = f"{type(err).__name__}: {err}"
-                tqdm.write(f"stage failed: {st.name}: {type(err).__name__}: {err}")
+                text = str(err).strip()
+                msg = f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+                msg += advice(msg, stage_dir(rt.work_dir, st.key))
+                report.failed[st.key] = msg
+                tqdm.write(f"stage failed: {st.name}: {msg}")
         return report
 
 
@@ -79,7 +85,8 @@ def local_job(stage: Stage, rt: Runtime, launcher: tuple[int, str | None], maste
     export_local_env(master_port)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         init_from_slurm()  # nccl on GPU, gloo on CPU; also binds this process to cuda:LOCAL_RANK
-    return run_stage(stage, rt)
+    with PreemptionGuard(requeue=False):  # not submitit's local "Bypassing signal SIGTERM": checkpoint, then exit
+        return run_stage(stage, rt)
 
 
 def _free_port() -> int:
@@ -159,7 +166,7 @@ class LocalExecutor(Executor):
                         job.results()  # every task's outcome: a rank that failed fails the stage
                         report.done.append(key)
                     except Exception as err:
-                        msg = _job_error(st, rt, err)
+                        msg = _job_error(st, rt, err, Path(job.paths.stderr))
                         report.failed[key] = msg
                         tqdm.write(f"stage failed: {st.name}: {msg} (log: {job.paths.stderr})")
                     overall.update(1)
@@ -190,12 +197,49 @@ class LocalExecutor(Executor):
         bar.update(prog["done"] - bar.n)
 
 
-def _job_error(st: Stage, rt: Runtime, err: Exception) -> str:
-    """The stage's own error from failed.json (cleaner than submitit's wrapped traceback)."""
-    failed = stage_dir(rt.work_dir, st.key) / "failed.json"
-    if failed.is_file():
-        return json.loads(failed.read_text())["error"]
-    return f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+_EXC_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Exit|Interrupt|Preempted|Warning)?): (.+)$")
+_LAUNCHER_ERRORS = ("UncompletedJobError", "FailedJobError", "FailedSubmissionError")
+
+
+def root_cause(log_text: str) -> str | None:
+    """The last 'ExceptionType: message' line of a job log that is not submitit's own wrapper, or None."""
+    found = None
+    for line in log_text.splitlines():
+        m = _EXC_LINE.match(line.strip())
+        if m and m.group(1) not in _LAUNCHER_ERRORS and not line.startswith((" ", "\t")):
+            found = f"{m.group(1)}: {m.group(2).strip()}"
+    return found
+
+
+def advice(error: str, folder: Path) -> str:
+    """What to do about a stage's error, where the error says (disk full, permission denied)."""
+    if "No space left" in error or "Errno 28" in error or "file write failed" in error:
+        return f"; disk full under {folder}: free space (or set paths.work_dir elsewhere) and re-run to resume"
+    if "Permission denied" in error or "Errno 13" in error or "Read-only file system" in error:
+        return f"; make {folder} writable (or set paths.work_dir elsewhere) and re-run"
+    return ""
+
+
+def _job_error(st: Stage, rt: Runtime, err: Exception, log: Path | None = None) -> str:
+    """The stage's own error: failed.json, else the root cause in the job's log (not submitit's wrapper)."""
+    folder = stage_dir(rt.work_dir, st.key)
+    failed = folder / "failed.json"
+    msg = None
+    try:
+        msg = json.loads(failed.read_text())["error"] if failed.is_file() else None
+    except (OSError, ValueError, KeyError):
+        pass
+    for path in ([log, log.with_suffix(".out")] if log is not None else []):
+        if msg is None:
+            try:
+                msg = root_cause(path.read_text(errors="replace"))
+            except OSError:
+                pass
+    if msg is None:
+        text = str(err).strip()
+        msg = root_cause(text) or f"{type(err).__name__}: {text.splitlines()[-1] if text else ''}"
+    msg = msg.splitlines()[0] if msg.strip() else msg
+    return msg + advice(msg, folder)
 
 
 EXECUTORS: Registry[type[Executor]] = Registry("launcher")

@@ -37,7 +37,7 @@ class StageJob(submitit.helpers.Checkpointable):
         from bench.training.preempt import PreemptionGuard
 
         init_from_slurm()
-        with PreemptionGuard():
+        with PreemptionGuard(requeue=True):  # SIGUSR2: save, then submitit requeues the job
             return run_stage(stage, rt)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,13 +203,17 @@ def check_overrides(overrides: list[str]) -> None:
     check_paths({"paths": paths, "list": given.get("list", base.list), "action": given.get("action", base.action)})
 
 
-def check_writable(what: str, folder: str | Path) -> None:
-    """SystemExit unless `folder` is (or can be created as) a folder this process can write files in."""
+MIN_FREE_BYTES = 64 << 20  # Hydra's run folder, logs, plan and results need little; below this nothing works
+
+
+def check_writable(what: str, folder: str | Path, hint: str | None = None) -> None:
+    """SystemExit unless `folder` is (or can be created as) a folder this process can write files in, on a disk
+    with at least MIN_FREE_BYTES free."""
     path = Path(folder).expanduser()
 
     def fail(reason: str) -> SystemExit:
-        return SystemExit(f"error: {what} '{folder}' is not a writable folder: {reason}. Pass another one, "
-                          f"e.g. {what}=/tmp/vqbench")
+        return SystemExit(f"error: {what} '{folder}' is not a writable folder: {reason}. "
+                          + (f"{hint[0].upper()}{hint[1:]}" if hint else f"Pass another one, e.g. {what}=/tmp/vqbench"))
 
     if path.exists() and not path.is_dir():
         raise fail("it exists and is not a folder")
@@ -216,13 +221,19 @@ def check_writable(what: str, folder: str | Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
             pass
+        free = shutil.disk_usage(path).free
     except OSError as err:
         raise fail(err.strerror or str(err)) from None
+    if free < MIN_FREE_BYTES:
+        raise fail(f"the disk is full ({free / 2**20:.1f} MiB free)")
 
 
 def check_paths(cfg: Any) -> None:
     """Work folder (stages, Hydra logs) and, for actions that write results, the results folder: writable now."""
     check_writable("paths.work_dir", cfg["paths"]["work_dir"])
+    hydra_dir = Path(cfg["paths"]["work_dir"]).expanduser() / "hydra"  # Hydra's run folders (config.yaml hydra.run)
+    if hydra_dir.is_dir():
+        check_writable("Hydra's run folder", hydra_dir, hint="make it writable or set paths.work_dir elsewhere")
     if not cfg.get("list") and cfg.get("action", "run") not in ("plan", "status"):
         check_writable("paths.results_dir", cfg["paths"]["results_dir"])
 

@@ -30,6 +30,9 @@ OUR_METRICS: dict[str, str] = {n: METRICS.get(n).paper_metric for n in METRICS.n
 # Which of our metrics a paper's column is, where the paper says (VQGAN-LC: pyiqa PSNR on Y, pyiqa 'lpips' = alex)
 PAPER_VARIANT: dict[str, dict[str, str]] = {"vqganlc": {"psnr": "psnr_y", "lpips": "lpips_alex"}}
 STATUSES = ("match", "better", "worse", "missing", "protocol-mismatch", "not-comparable", "paper-only")
+# compare()'s columns, also when there is no paper row at all (an empty frame must still make a table)
+COMPARE_COLUMNS = ["paper", "table", "dataset", "method", "setting", "metric", "unit", "paper_value", "is_paper_method",
+                   "our_value", "delta", "status", "our_metric", "eval_protocol", "small_sample", "why"]
 
 
 def load_paper_numbers(path: Path = PAPER_NUMBERS) -> pd.DataFrame:
@@ -150,7 +153,7 @@ def compare(paper_rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
         out.append({**base, "our_value": c["ours"], "delta": delta, "status": status, "our_metric": c["our_metric"],
                     "eval_protocol": c["facts"].get("eval_protocol", ""), "small_sample": c["small_sample"],
                     "why": why})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=COMPARE_COLUMNS)
 
 
 # --- paper-style tables --------------------------------------------------------------------------------------
@@ -227,12 +230,49 @@ def write_compare(cmp: pd.DataFrame, out_dir: Path, title: str) -> None:
     (out_dir / "compare.tex").write_text(f"% {title}: vqbench vs published (booktabs)\n" + tex)
 
 
+def _skeleton(paper: str, table: str, keys: pd.DataFrame) -> pd.DataFrame:
+    """Paper rows with no published value, one per (dataset, method, setting, metric) of `keys`."""
+    return pd.DataFrame({"paper": paper, "table": table, "dataset": keys["dataset"], "method": keys["method"],
+                         "setting": keys["setting"], "metric": keys["metric"], "value": float("nan"),
+                         "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})
+
+
 def own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
     """Paper-row skeletons (no published value) for our records, so a figure without numbers still plots."""
-    ours = _ours_long(df).drop_duplicates(["dataset", "method", "setting", "metric"])
-    return pd.DataFrame({"paper": paper, "table": table, "dataset": ours["dataset"], "method": ours["method"],
-                         "setting": ours["setting"], "metric": ours["metric"], "value": float("nan"),
-                         "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})
+    return _skeleton(paper, table, _ours_long(df).drop_duplicates(BASE_KEY))
+
+
+def planned_rows(runs: list[dict] | None, metrics: tuple[str, ...] | None) -> pd.DataFrame:
+    """The rows a figure's suite will record: each run's (and prior run's) row label x dataset x metric.
+
+    `metrics`: the paper metrics the figure draws; None: every paper metric of the run's tasks."""
+    from tasks.registry import TASKS
+
+    keys = []
+    for run in runs or []:
+        labels = [run.get("row") or {}, *(run.get("prior_rows") or {}).values()]
+        mets = metrics or tuple(dict.fromkeys(OUR_METRICS[m] for t in run.get("tasks") or []
+                                              for m in TASKS.get(t).metrics if m in OUR_METRICS))
+        for label in labels:
+            if not label.get("setting"):  # no paper row named: the record's label is only known after the run
+                continue
+            keys += [{"dataset": ds, "method": label.get("method", run["tokenizer"]), "setting": label["setting"],
+                      "metric": m} for ds in run.get("datasets") or [] for m in mets]
+    return pd.DataFrame(keys, columns=BASE_KEY).drop_duplicates()
+
+
+def figure_rows(df: pd.DataFrame, paper: str, table: str, runs: list[dict] | None,
+                metrics: tuple[str, ...] | None) -> pd.DataFrame:
+    """Rows of a figure the paper draws without numbers: our records' rows, plus each planned row that no record
+    covers yet (a record's setting may extend the planned one, e.g. 'tokens=256 K=16384 epoch=3'), so a
+    comparison before any run lists every row as missing."""
+    ours = _ours_long(df).drop_duplicates(BASE_KEY)
+    planned = planned_rows(runs, metrics)
+    covered = [((ours["dataset"] == p.dataset) & (ours["method"] == p.method) & (ours["metric"] == p.metric)
+                & ((ours["setting"] == p.setting) | ours["setting"].str.startswith(p.setting + " "))).any()
+               for p in planned.itertuples()]
+    todo = planned[[not c for c in covered]] if len(planned) else planned
+    return _skeleton(paper, table, pd.concat([ours[BASE_KEY], todo], ignore_index=True))
 
 
 def params_compare(df: pd.DataFrame) -> pd.DataFrame:

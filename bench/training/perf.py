@@ -19,11 +19,12 @@ import dataclasses
 import statistics
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import psutil
 import torch
 import torch.nn.functional as F
+from annotated_types import Gt
 
 from bench.core.weights import WeightsSpec
 from bench.training.loop import TorchCheckpoint, TrainLoop
@@ -48,7 +49,7 @@ _WIDTH_FIELDS = {"n_embd": 64, "hidden": 16, "ch": 32, "model_channels": 32, "co
 class PerfOptions:
     """Sizes of the benchmark; None picks the device's default (full width on GPU, reduced on CPU)."""
 
-    width: float | None = None
+    width: Annotated[float, Gt(0)] | None = None
     resolution: int | None = None
     batch: int | None = None
     steps: int = 3

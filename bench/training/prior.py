@@ -21,7 +21,7 @@ import torch
 
 from bench.training.loop import CheckpointStore, StepCallback, TorchCheckpoint, TrainLoop, write_progress
 from bench.training.numerics import Numerics
-from bench.training.tokenizer import StepBatchSampler
+from bench.training.tokenizer import StepBatchSampler, check_batch_fits
 from models.priors.diffusion import Diffusion
 from models.priors.ema import EMA
 from models.priors.flow import Flow
@@ -111,6 +111,7 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
            out: Path, seed: int, device: torch.device, ds: bool,
            callbacks: Iterable[StepCallback] = ()) -> dict[str, Any]:
     cfg = entry.train
+    check_batch_fits(cfg.batch_size, len(inputs), f"{entry.name} prior train.batch_size", "token cache")
     num = Numerics.from_train(cfg, device, entry.kind)
     p = _DeepSpeedStep(entry, model, device, out, num) if ds else _PriorStep(entry, model, device, out, num)
     ema = EMACallback(EMA(p.module, cfg.ema_decay, cfg.ema_warmup), p.module) if cfg.ema_decay is not None else None

@@ -34,6 +34,19 @@ class NoTrainingImagesError(RuntimeError):
     """A whole pass over the training split gave no readable image: nothing would be trained."""
 
 
+class BatchLargerThanSplitError(ValueError):
+    """The global batch holds more samples than the training split: refused before the model is built."""
+
+
+def check_batch_fits(batch: int, n: int, key: str, what: str, ranks: int = 1) -> None:
+    """Refuse a step batch larger than the split, naming both numbers (one step would repeat samples, and a huge
+    batch makes StepBatchSampler list billions of indices: a hang with no message)."""
+    if batch * ranks > n:
+        per = f"{batch} x {ranks} ranks = {batch * ranks}" if ranks > 1 else f"{batch}"
+        raise BatchLargerThanSplitError(f"{key}={per} is larger than the {what} ({n} samples); set {key} to at "
+                                        f"most {max(1, n // ranks)}")
+
+
 class StepBatchSampler(Sampler[list[Any]]):
     """Batch b of the run = samples [b*B, (b+1)*B) of a stream of seeded per-epoch permutations.
 
@@ -108,6 +121,7 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     world, me = world_size(), rank()
     if cfg.lr_scaling == "taming" and world != cfg.n_gpu:  # taming main.py scales lr by the real GPU count
         cfg = dataclasses.replace(cfg, n_gpu=world)
+    check_batch_fits(cfg.batch_size, len(dataset), "train.batch_size", "training split", world)
     torch.manual_seed(seed)
     model = build_tokenizer(entry)
     init_info = init(model) if init is not None else {}
