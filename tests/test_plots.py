@@ -89,3 +89,24 @@ def test_vqganlc_t2_draws_the_two_token_counts_apart(tmp_path: Path, monkeypatch
     assert at == [1.29, 2.62]
     labels = {label for _, label, *_ in points}
     assert labels == {"VQGAN-LC tokens=256 (paper)", "VQGAN-LC tokens=1024 (paper)"}
+
+
+def test_smoke_points_get_their_own_row_and_keep_the_method_colour(tmp_path: Path):
+    """Our smoke / random-weight points are drawn below the paper's, dotted, in the method's colour."""
+    cmp = pd.DataFrame([
+        {"method": "MoVQ", "setting": "K=1024", "metric": "rfid", "paper_value": 1.12, "our_value": 30.0,
+         "status": "not-comparable"},
+        {"method": "MoVQ", "setting": "K=16384", "metric": "rfid", "paper_value": 1.05, "our_value": None,
+         "status": "missing"},
+        {"method": "VQGAN", "setting": "K=1024", "metric": "rfid", "paper_value": 6.25, "our_value": None,
+         "status": "missing"}])
+    colours = plots.palette(["MoVQ", "VQGAN"])
+    fig = plots.figure(plots.sweep_points(cmp, "K"), ("rfid",), "K", True, "t", colours)
+    top, bottom = fig.axes
+    assert {line.get_label() for line in top.get_lines()} == {"MoVQ (paper)", "VQGAN (paper)"}
+    [smoke] = bottom.get_lines()
+    assert smoke.get_label() == "MoVQ (vqbench (smoke / random weights))" and smoke.get_linestyle() == ":"
+    assert list(smoke.get_ydata()) == [30.0]
+    movq = next(line for line in top.get_lines() if line.get_label().startswith("MoVQ"))
+    assert movq.get_color() == smoke.get_color() == colours["MoVQ"]
+    assert plots.save(fig, tmp_path / "f")[0].stat().st_size > 0
