@@ -252,8 +252,9 @@ def main() -> None:
         measured[f"seed{s}"] = run(a.work / f"seed{s}", s, a.native)
     tight, spread = tight_rows(measured, native_cap)
     native = measured["native"]
-    runs = end_of_run_table({f"{today} {name} seed {0 if name in ('native', 'default') else name[4:]}": df
-                             for name, df in {**measured, **extra}.items()})
+    labels = {name: f"{today} {'default' if name == 'default' else native_cap} "
+                    f"seed {0 if name in ('native', 'default') else name[4:]}" for name in measured}
+    runs = end_of_run_table({**{labels[n]: df for n, df in measured.items()}, **extra})
     bounds, left_out = bound_rows(native[(native["check"] == "end_of_run")], runs, base)
     write(pd.concat([tight, pd.DataFrame(bounds)], ignore_index=True), spread_section(spread, native_cap), base, runs,
           left_out, f"Measured by `tools/golden_bands.py` on {today} ({native['device_type'].iloc[0]}, "
