@@ -172,3 +172,24 @@ def test_shipped_golden_file_is_complete():
     assert g.loc[(g["check"] == "trajectory") & (g["step"] == 0), "tolerance"].max() < 1e-3
     traj = g[g["check"] == "trajectory"]
     assert {"g_loss", "d_weight", "d_loss", "qloss", "lpips", "l1"} <= set(traj["metric"])
+
+
+def test_end_of_run_bounds_rule():
+    """tools/golden_bands.py: the bound is the untrained value moved by half the smallest measured improvement;
+    a metric some run did not improve is left out; usage gets half the smallest measured value as its floor."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from golden_bands import bound_rows
+
+    template = pd.DataFrame([{"check": "end_of_run", "dataset": "d", "method": "m", "setting": "s", "metric": m,
+                              "step": -1, "value": 0.0, "config_hash": "abc", "metric_weights": "random-seed0",
+                              "device_type": "cpu", "torch_version": "2.15.0"} for m in ("psnr_rgb", "rfid", "usage")])
+    runs = pd.DataFrame([{"run": r, "dataset": "d", "method": "m", "setting": "s", "metric": m, "value": v}
+                         for r, vals in (("a", (16.0, 1.0, 0.25)), ("b", (14.0, 3.0, 0.20)))
+                         for m, v in zip(("psnr_rgb", "rfid", "usage"), vals, strict=True)])
+    base = pd.DataFrame({"dataset": "d", "metric": ["psnr_rgb", "rfid", "usage"], "value": [11.0, 2.5, 0.7]})
+    rows, left_out = bound_rows(template, runs, base)
+    got = {r["metric"]: (r["tol_kind"], r["value"]) for r in rows}
+    assert got == {"psnr_rgb": ("at_least", 11.0 + 0.5 * 3.0), "usage": ("at_least", 0.5 * 0.20)}
+    assert len(left_out) == 1 and left_out[0].startswith("d rfid: a measured run (3)")
