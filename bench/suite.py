@@ -16,7 +16,7 @@ from bench.launch import slurm
 from bench.launch.executors import EXECUTORS
 from bench.plan.config import check_config, check_paths, listing
 from bench.plan.planner import plan
-from bench.report.golden import diff_golden, observed_frame, summarize, update_values, write_diff
+from bench.report.golden import diff_golden, observed_frame, summarize, update_values, verdict, write_diff
 from bench.report.store import consolidate, load_records
 from bench.stages.base import Runtime, Stage, is_done
 
@@ -300,7 +300,7 @@ def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_d
     diff = diff_golden(observed, path)
     write_diff(diff, out_dir)
     code, lines = summarize(diff)
-    print(f"golden check vs {path} -> {out_dir / 'golden_diff.md'}: {'FAILED' if code else 'passed'}")
+    print(f"golden check vs {path} -> {out_dir / 'golden_diff.md'}: {verdict(diff)}")
     print("\n".join(lines))
     return code
 

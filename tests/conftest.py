@@ -79,9 +79,13 @@ def ffhq_like(tmp_path: Path) -> Path:
     return root
 
 
-# The golden numbers are made under this machine's own torch CPU capability (avx2 here); the test suite runs
-# the default suite on another kernel path, as another CPU would, and its golden check must still pass.
-OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default"}
+# A simulated CPU: the golden numbers were made under torch's AVX2 kernels on an AVX2 machine; the tests run the
+# default suite on other kernel paths, as another CPU would, and its golden check must still pass. Three knobs
+# choose the kernels: ATEN_CPU_CAPABILITY (torch's own vectorised ops: default | avx2 | avx512), ONEDNN_MAX_CPU_ISA
+# (oneDNN's convolutions, which ignore ATen's setting: SSE41 | AVX2 | AVX512_CORE ...) and MKL_ENABLE_INSTRUCTIONS
+# (MKL's GEMMs on Intel CPUs; on AMD, MKL takes its own path whatever this says). This one is ATen's generic
+# kernels with oneDNN at AVX2; .ci/wheel_check runs the suite again under a second one (ATen AVX2, oneDNN SSE4.1).
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,17 @@ and reruns only the stages that check covers, in this process, on mini_faces:
 
 - trajectory (the GAN-from-step-0 probe, 6 steps): beta 0.25 -> 1.0, the LPIPS weight 1.0 -> 0, the adaptive
   GAN weight removed;
-- fixed_weights (the committed checkpoint): PSNR's colour space, SSIM's window, the usage definition.
+- fixed_weights (the committed checkpoint): PSNR's colour space, SSIM's window, the usage definition;
+- end_of_run (the main run, mini_faces): training that silently stops after 5 of its 300 steps (the 5 steps the
+  trajectory rows hold all match), so only the end-of-run bounds over the untrained model can catch it.
+
+The unmutated main run (300 steps) is not repeated here: tests/test_suite.py checks the default suite's whole
+golden file on the `smoke` fixture's run.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from pathlib import Path
 
@@ -21,13 +27,14 @@ from bench.plan.planner import plan
 from bench.report.golden import diff_golden, observed_frame
 from bench.report.store import load_records, records_frame
 from bench.stages.base import Runtime, run_stage
+from bench.training.loop import TrainLoop
 from conftest import compose
 from models.losses import VQLPIPSWithDiscriminator
 from models.quantizers.vq import VectorQuantizer
 from tasks.metrics import image
 from tasks.metrics.usage import CodebookUsage
 
-PROBE, FIXED = "vqgan_f16_1024@gan-probe", "vqgan_f16_1024@golden-weights"
+PROBE, FIXED, MAIN = "vqgan_f16_1024@gan-probe", "vqgan_f16_1024@golden-weights", "vqgan_f16_1024"
 
 
 def golden_diff(work: Path, method: str) -> pd.DataFrame:
@@ -87,6 +94,12 @@ def _usage_as_perplexity(monkeypatch):  # RQ-VAE-style "usage" = perplexity / K 
     monkeypatch.setattr(CodebookUsage, "usage", lambda self: self.perplexity() / self.counts.numel())
 
 
+def _stops_after_5_steps(monkeypatch):  # a loader that runs dry early: zip() ends the loop without a word
+    run = TrainLoop.run
+    monkeypatch.setattr(TrainLoop, "run", lambda self, batches, step_fn: run(self, itertools.islice(batches, 5),
+                                                                             step_fn))
+
+
 MUTATIONS = {
     "beta 0.25 -> 1.0": (_beta_one, PROBE, "qloss"),
     "LPIPS weight 1.0 -> 0": (_no_lpips, PROBE, "lpips"),
@@ -94,6 +107,7 @@ MUTATIONS = {
     "PSNR luma: full-range Y": (_full_range_luma, FIXED, "psnr_y"),
     "SSIM window 11 -> 7 taps": (_ssim_7x7, FIXED, "ssim"),
     "usage = perplexity / K": (_usage_as_perplexity, FIXED, "usage"),
+    "training stops at step 5 of 300": (_stops_after_5_steps, MAIN, "psnr_rgb"),
 }
 
 

@@ -1,12 +1,17 @@
-"""Paper-figure plots from our records next to the published points (seaborn; PNG and PDF).
+"""Paper-figure plots from our records next to the published points (matplotlib; PNG and PDF).
 
-Each plot is a sweep: the x value is parsed from the row's setting ("K=16384", "dim=8", "alpha=0.5", "channels=4"),
-one line per method, solid for the paper's points and dashed for ours (smoke-scale points say so in the legend).
+Each plot is a sweep: the x value is parsed from the row's setting ("K=16384", "dim=8", "alpha=0.5", "channels=4").
+Nothing is aggregated: one line per (method, the rest of the setting, e.g. the token count, source), so every
+plotted point is one row of compare.csv (seaborn's lineplot averaged rows sharing an x: VQGAN-LC at K=100,000 was
+drawn at 1.95, the mean of its 256-token 2.62 and 1,024-token 1.29). Colour = method, the same in every panel and
+figure of a suite; marker = the rest of the setting (token count); line style = source (paper solid, vqbench
+dashed, smoke / random weights dotted, on their own row of axes).
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,32 +29,49 @@ PLOTS: dict[tuple[str, str], list[tuple[str, tuple[str, ...], str, bool, str]]] 
 }
 
 
+SOURCE_STYLE = {"paper": "-", "vqbench": "--", "vqbench (smoke / random weights)": ":"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+POINT_COLUMNS = ["method", "x", "rest", "metric", "value", "source"]
+
+
 def sweep_points(cmp: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Long frame (method, x, metric, value, source) from a compare frame's paper and our values."""
+    """Long frame (method, x, rest of the setting, metric, value, source) from a compare frame's paper and our
+    values."""
     rows = []
     for r in cmp.itertuples():
-        m = re.search(rf"(?:^| ){re.escape(key)}=([0-9.]+)", str(r.setting))
+        setting = str(r.setting)
+        m = re.search(rf"(?:^| ){re.escape(key)}=([0-9.]+)", setting)
         if not m:
             continue
         x = float(m.group(1))
+        rest = " ".join((setting[:m.start()] + " " + setting[m.end():]).split())
+        base = {"method": r.method, "x": x, "rest": rest, "metric": r.metric}
         if not pd.isna(r.paper_value):
-            rows.append({"method": r.method, "x": x, "metric": r.metric, "value": r.paper_value, "source": "paper"})
+            rows.append({**base, "value": r.paper_value, "source": "paper"})
         if not pd.isna(r.our_value):
             src = "vqbench" if r.status != "not-comparable" else "vqbench (smoke / random weights)"
-            rows.append({"method": r.method, "x": x, "metric": r.metric, "value": r.our_value, "source": src})
-    return pd.DataFrame(rows, columns=["method", "x", "metric", "value", "source"])
+            rows.append({**base, "value": r.our_value, "source": src})
+    return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
-def draw(points: pd.DataFrame, metrics: tuple[str, ...], xlabel: str, logx: bool, title: str, out: Path) -> list[Path]:
-    """One panel per metric; writes out.png and out.pdf; returns the paths (none when nothing to draw)."""
+def palette(methods: list[str]) -> dict[str, Any]:
+    """One colour per method, fixed for a whole suite (every panel and figure)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if len(methods) <= 10 else "tab20"]
+    return {m: cmap(i % cmap.N) for i, m in enumerate(sorted(methods))}
+
+
+def figure(points: pd.DataFrame, metrics: tuple[str, ...], xlabel: str, logx: bool, title: str,
+           colours: dict[str, Any]) -> Any:
+    """One panel per metric (and a second row for smoke points); None when nothing to draw."""
     points = points[points["metric"].isin(metrics)]
     if points.empty:
-        return []
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     present = [m for m in metrics if (points["metric"] == m).any()]
     smoke = points["source"].str.contains("smoke")
@@ -58,14 +80,17 @@ def draw(points: pd.DataFrame, metrics: tuple[str, ...], xlabel: str, logx: bool
     groups = [("paper vs vqbench", points[~smoke])] if (~smoke).any() else []
     if smoke.any():
         groups.append(("vqbench smoke / random weights (not comparable)", points[smoke]))
+    markers = {r: MARKERS[i % len(MARKERS)] for i, r in enumerate(sorted(set(points["rest"])))}
     fig, axes = plt.subplots(len(groups), len(present), figsize=(4.2 * len(present), 3.4 * len(groups)), squeeze=False)
     for row, (label, group) in zip(axes, groups, strict=True):
         for ax, metric in zip(row, present, strict=True):
-            sub = group[group["metric"] == metric].sort_values("x")
+            sub = group[group["metric"] == metric]
+            for (method, rest, source), line in sub.groupby(["method", "rest", "source"], sort=True):
+                line = line.sort_values("x")
+                ax.plot(line["x"], line["value"], color=colours[method], marker=markers[rest],
+                        linestyle=SOURCE_STYLE.get(source, "-."), label=" ".join(f"{method} {rest} ({source})".split()))
             if not sub.empty:
-                sns.lineplot(data=sub, x="x", y="value", hue="method", style="source", markers=True, dashes=True,
-                             ax=ax, errorbar=None)
-                ax.legend(fontsize=7)
+                ax.legend(fontsize=6)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(metric)
             ax.set_title(label, fontsize=8)
@@ -73,6 +98,13 @@ def draw(points: pd.DataFrame, metrics: tuple[str, ...], xlabel: str, logx: bool
                 ax.set_xscale("log")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def save(fig: Any, out: Path) -> list[Path]:
+    """out.png and out.pdf."""
+    import matplotlib.pyplot as plt
+
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
     for p in paths:
@@ -82,9 +114,13 @@ def draw(points: pd.DataFrame, metrics: tuple[str, ...], xlabel: str, logx: bool
 
 
 def plots_for(paper: str, table: str, cmp: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Every plot registered for a paper table, drawn from its compare frame."""
-    written = []
-    for key, metrics, xlabel, logx, figure in PLOTS.get((paper, table), []):
-        pts = sweep_points(cmp, key)
-        written += draw(pts, metrics, xlabel, logx, f"{figure}: paper vs vqbench", out_dir / f"{paper}_{table}_{key}")
+    """Every plot registered for a paper table, drawn from its compare frame, one colour per method throughout."""
+    written: list[Path] = []
+    if cmp.empty:
+        return written
+    colours = palette(sorted(set(map(str, cmp["method"]))))
+    for key, metrics, xlabel, logx, fig_name in PLOTS.get((paper, table), []):
+        fig = figure(sweep_points(cmp, key), metrics, xlabel, logx, f"{fig_name}: paper vs vqbench", colours)
+        if fig is not None:
+            written += save(fig, out_dir / f"{paper}_{table}_{key}")
     return written

@@ -2,11 +2,18 @@
 
 Layout: <root>/<split>/**/<image>; the first directory level under <split> is the class (ImageNet
 'n01440764'), images directly under <split> get label 0. Optionally a text file lists the relative paths
-of a split (taming's ffhqtrain.txt style). Unreadable images are counted and skipped, or made fatal.
+of a split (taming's ffhqtrain.txt style). Unreadable images are counted and skipped, or made fatal; so are
+multi-frame files (an animated GIF/PNG/WebP, a multi-page TIFF: no single image a paper's protocol defines).
+16-bit images are scaled to 8 bits as torchvision and Pillow do (`to_rgb8`). Symlinked folders are followed;
+symlink loops and dangling links are skipped, counted (`ImageFolder.unlisted`) and named in a warning.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +27,10 @@ from tasks.data.device_decode import read_deferred
 from tasks.data.subset import draw_indices
 
 log = logging.getLogger(__name__)
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+# Pillow's modes for 16-bit grey (a 16-bit PNG opens as I;16, a TIFF as I;16 / I;16B; older Pillow and some
+# TIFFs give I, 32-bit signed, holding the same 0..65535 values)
+GREY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 INTERPOLATIONS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS, "area": Image.BOX}
 DECODERS = ("pil", "torchvision", "gpu")
 JPEG_EXTS = {".jpg", ".jpeg"}
@@ -34,6 +44,10 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class CorruptImageError(RuntimeError):
     """An image could not be decoded and the policy is on_corrupt=fail."""
+
+
+class MultiFrameImageError(ValueError):
+    """A file holds several frames; it is skipped and counted like an unreadable one (or fatal: on_corrupt=fail)."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +134,30 @@ def to_model_range(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 127.5 - 1.0
 
 
+def to_rgb8(img: Image.Image) -> Image.Image:
+    """RGB with 8 bits per channel. 16-bit grey becomes v >> 8 (floor(v / 256)), as torchvision's
+    `to_dtype(uint16 -> uint8, scale=True)` (transforms/v2/functional/_misc.py) and Pillow's own 48-bit RGB PNG
+    decoder (it keeps each sample's high byte, rawmode RGB;16B) do; Pillow's convert('RGB') would clip it at 255
+    instead (a 16-bit image of mean 127.5 on the 8-bit scale read as 254.5)."""
+    if img.mode in GREY16_MODES:
+        grey = np.right_shift(np.clip(np.asarray(img).astype(np.int64), 0, 65535), 8).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return img.convert("RGB")
+
+
+def _single_frame(img: Image.Image) -> Image.Image:
+    """The image itself, or MultiFrameImageError for an animated or multi-page file."""
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        raise MultiFrameImageError(f"{frames} frames (an animated GIF/PNG/WebP or a multi-page TIFF): no single "
+                                   "image to take")
+    return img
+
+
 def decode_image(path: Path, decoder: str = "pil") -> torch.Tensor | Image.Image:
     """A fully decoded RGB image: PIL, or with decoder=torchvision a (3, H, W) uint8 tensor (torchvision.io for
     JPEG files, PIL for other formats; decoder=gpu decodes its non-JPEG files this way). OSError/ValueError for an
-    unreadable file."""
+    unreadable file, MultiFrameImageError (a ValueError) for a multi-frame one."""
     if decoder in ("torchvision", "gpu"):
         if path.suffix.lower() in JPEG_EXTS:
             from torchvision.io import ImageReadMode, decode_jpeg, read_file
@@ -133,15 +167,41 @@ def decode_image(path: Path, decoder: str = "pil") -> torch.Tensor | Image.Image
             except RuntimeError as err:  # torchvision reports a bad JPEG as RuntimeError
                 raise OSError(str(err)) from err
         with Image.open(path) as img:
-            return torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)
+            return torch.from_numpy(np.asarray(to_rgb8(_single_frame(img))).copy()).permute(2, 0, 1)
     if decoder != "pil":
         raise ValueError(f"dataset.decoder must be one of {DECODERS}, got '{decoder}'")
     with Image.open(path) as img:
-        return img.convert("RGB")  # forces a full decode, so truncated files fail here
+        return to_rgb8(_single_frame(img))  # forces a full decode, so truncated files fail here
 
 
-def list_images(root: Path, split: str, file_list: str | None = None) -> list[Path]:
-    """Sorted image paths of a split, or DatasetNotFoundError explaining the layout."""
+def walk_images(split_dir: Path) -> tuple[list[Path], Counter[str]]:
+    """Image files under split_dir, following symlinked folders once; a folder reached again (a symlink loop) and
+    a link that does not resolve (a loop or dangling) are skipped and counted by reason."""
+    paths, skipped, seen = [], Counter[str](), set()
+    for dirpath, dirnames, filenames in os.walk(split_dir, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:  # reached again through a link: a loop (or a second way in)
+            skipped["symlink loop"] += 1
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames.sort()
+        for name in filenames:
+            p = Path(dirpath) / name
+            if p.suffix.lower() not in IMAGE_EXTS:
+                continue
+            try:
+                if stat.S_ISREG(p.stat().st_mode):
+                    paths.append(p)
+            except OSError as err:  # stat follows the link: ELOOP for a loop, ENOENT for a dangling link
+                skipped["symlink loop" if err.errno == errno.ELOOP else "dangling link"] += 1
+    return sorted(paths), skipped
+
+
+def list_images(root: Path, split: str, file_list: str | None = None,
+                counts: Counter[str] | None = None) -> list[Path]:
+    """Sorted image paths of a split, or DatasetNotFoundError explaining the layout; `counts` gets the links skipped
+    (symlink loop / dangling link)."""
     if not root.is_dir():
         raise DatasetNotFoundError(f"dataset root '{root}' does not exist; {LAYOUT_HELP}")
     if file_list:
@@ -152,7 +212,11 @@ def list_images(root: Path, split: str, file_list: str | None = None) -> list[Pa
         found = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise DatasetNotFoundError(f"split folder '{split_dir}' does not exist (found folders: {found or 'none'}); "
                                    f"{LAYOUT_HELP}")
-    paths = sorted(p for p in split_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    paths, skipped = walk_images(split_dir)
+    if counts is not None:
+        counts.update(skipped)
+    if skipped:
+        log.warning("skipped under %s: %s", split_dir, ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())))
     if not paths:
         raise DatasetNotFoundError(f"no images under '{split_dir}'; {LAYOUT_HELP}")
     return paths
@@ -169,7 +233,8 @@ class ImageFolder(Dataset):
         if on_corrupt not in ("skip", "fail"):
             raise ValueError(f"on_corrupt must be 'skip' or 'fail', got '{on_corrupt}'")
         self.root, self.split, self.protocol, self.on_corrupt = Path(root), split, protocol, on_corrupt
-        every = list_images(self.root, split, file_list)
+        self.unlisted: Counter[str] = Counter()  # links skipped while listing, by reason
+        every = list_images(self.root, split, file_list, self.unlisted)
         # max_images: a seeded random draw across the whole split (None: every image, in sorted order)
         pick, self.subset = draw_indices(len(every), max_images, subset_seed)
         self.paths = [every[i] for i in pick]

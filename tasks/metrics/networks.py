@@ -7,6 +7,7 @@ through the *same* lpips / torch-fidelity modules; every record carries the resu
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,6 +19,22 @@ from bench.core.paths import cache_dir
 from bench.core.provenance import state_dict_hash
 from bench.core.weights import WeightsSpec, find_weights
 
+# Built metric networks, per process: (kind, file, its size and mtime, features) -> (module, weights hash). A
+# process that evaluates several stages (launcher=debug, the tests) builds and hashes each network once (Inception
+# ~3 s, VGG16 ~10 s on a CPU); a file rewritten since (a rebuilt cache) has another key. Callers share the module:
+# they use it in eval mode and do not modify it.
+_BUILT: dict[tuple, tuple[nn.Module, str]] = {}
+
+
+def _memo(kind: str, path: Path, features: tuple[str, ...], build: Callable[[], nn.Module]) -> tuple[nn.Module, str]:
+    """The network built from `path` once per process, with its weights hash."""
+    st = Path(path).stat()
+    key = (kind, str(Path(path).resolve()), st.st_size, st.st_mtime_ns, features)
+    if key not in _BUILT:
+        model = build()
+        _BUILT[key] = (model, state_dict_hash(model))
+    return _BUILT[key]
+
 
 def load_inception(spec: WeightsSpec, features: tuple[str, ...] = ("2048", "logits_unbiased")) -> tuple[nn.Module, str]:
     """torch-fidelity's InceptionV3 ('inception-v3-compat'); returns (module, weights hash)."""
@@ -27,8 +44,8 @@ def load_inception(spec: WeightsSpec, features: tuple[str, ...] = ("2048", "logi
         path = find_weights("inception", spec.weights_dir)
     else:
         path = _random_inception_file(spec.seed)
-    model = FeatureExtractorInceptionV3("inception-v3-compat", list(features), feature_extractor_weights_path=str(path))
-    return model, state_dict_hash(model)
+    return _memo("inception", path, features, lambda: FeatureExtractorInceptionV3(
+        "inception-v3-compat", list(features), feature_extractor_weights_path=str(path)))
 
 
 def _readable_state_dict(path: Path) -> None:
@@ -91,8 +108,8 @@ def load_vgg16_features(spec: WeightsSpec) -> tuple[nn.Module, str]:
     else:  # a damaged cached file is set aside and rebuilt, with one warning line
         path = cache_dir("metric_weights") / f"vgg16-random-seed{spec.seed}.pth"
         load_or_rebuild(path, _readable_state_dict, lambda p: _write_random_vgg16(spec.seed, p), "random VGG16 weights")
-    model = FeatureExtractorVGG16("vgg16-fc2", ["fc2"], feature_extractor_weights_path=str(path))
-    return model, state_dict_hash(model)
+    return _memo("vgg16", path, ("fc2",), lambda: FeatureExtractorVGG16(
+        "vgg16-fc2", ["fc2"], feature_extractor_weights_path=str(path)))
 
 
 def _write_random_vgg16(seed: int, path: Path) -> None:
