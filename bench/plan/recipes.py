@@ -81,7 +81,10 @@ def resolve_entry(name: str, scale: str, overrides: dict[str, dict[str, Any]], d
     def steps(q) -> int:
         return to_steps(q, basis, gb)
 
-    train = {"steps": steps(recipe.phase2_length or recipe.length), "warmup_steps": steps(recipe.warmup),
+    # a two-phase entry's stage is phase 2 (its own length); a one-phase entry trains the recipe's phase 1 length
+    # (SeQ-GAN Sec. 4.1: 500,000 iterations), never phase2_length (issue 22 item 9)
+    length = recipe.phase2_length if entry.phase1 is not None and recipe.phase2_length else recipe.length
+    train = {"steps": steps(length), "warmup_steps": steps(recipe.warmup),
              "ckpt_every": max(1, steps(recipe.ckpt_every))}
     train = {k: v for k, v in train.items() if ("train", k) not in explicit}
     loss = {} if ("loss", "disc_start") in explicit else {"disc_start": steps(recipe.disc_start)}
