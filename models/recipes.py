@@ -207,6 +207,19 @@ def _seqgan(ds: str) -> Recipe:
                  "train.augment": f"{UNPUB} (MaskGIT's input pipeline is not public; random crop as taming)"})
 
 
+# How each paper's code sets the lr when the global batch changes: what train.batch_policy=rescale applies. The lr
+# itself comes from TrainConfig.lr (lr_scaling 'taming' is the linear rule; 'none' keeps base_lr).
+LR_RULES = {
+    "taming": "linear: lr = accumulate x n_gpu x batch x base_lr (taming main.py)",
+    "movq": "linear: VQGAN's (taming main.py lr = accumulate x n_gpu x batch x base_lr; MoVQ Sec. 4.1)",
+    "vqganlc": "kept: vqgan-gpt-lc/training_vqgan.py passes --lr as the absolute lr whatever the effective batch "
+               "(eff_batch_size is only printed)",
+    "rqvae": "kept: rqvae/optimizer/scheduler.py warm-up mode 'fix' (the configs' optimizer.warmup.mode) ignores the "
+             "world size",
+    "seqgan": f"kept: {UNPUB} (SeQ-GAN and MaskGIT's trainer state no rule)",
+    "seqgan_taming": f"kept: {UNPUB} (SeQ-GAN states no rule)",
+}
+
 PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan,
           "seqgan_taming": _seqgan_taming}
 # The recipe an entry family trains with when no paper suite says otherwise (its own paper's).
