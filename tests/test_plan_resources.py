@@ -141,3 +141,23 @@ def test_recipe_layouts_fit_the_enough_budget():
     for family in ("vqgan", "vqgan-lc", "rqvae", "movq", "seqgan"):
         r = recipe_for(recipe_paper(family), "imagenet")
         assert r.n_gpu <= ENOUGH and ENOUGH % r.n_gpu == 0 and r.n_gpu % TOO_FEW != 0
+
+
+def test_a_two_rank_stage_records_what_its_plan_says(tmp_path: Path):
+    """A 2-process gloo stage planned with accumulation (train.n_gpu=2, per-GPU batch 1, accumulation 2), started by
+    the local launcher from the stage alone: done.json's realised values equal plan.json's, field by field."""
+    from bench.launch.executors import LocalExecutor
+    from bench.stages.base import Runtime, stage_dir
+
+    cfg = compose(["suite=smoke", "train.steps=2", "train.batch_size=1", "train.accumulate=2", "train.n_gpu=2",
+                   "train.ckpt_every=100"])
+    train = next(st for st in plan(cfg) if st.kind == "train_tokenizer")
+    planned = next(r for r in plan_records([train], "smoke"))["derived"]
+    report = LocalExecutor(max_parallel=1, timeout_min=5).run([train], Runtime(work_dir=str(tmp_path), device="cpu"))
+    assert report.ok, report.failed
+    done = json.loads((stage_dir(tmp_path, train.key) / "done.json").read_text())
+    res = planned["resources"]
+    for field in ("processes", "per_gpu_batch", "accumulate", "global_batch"):
+        assert done[field] == res[field], (field, done[field], res[field])
+    assert (done["world_size"], done["placement"]["world_size"]) == (2, 2)
+    assert done["steps"] == planned["steps"] and done["lr"] == planned["lr_peak"]

@@ -175,7 +175,7 @@ def test_plan_json_has_derived_numbers_for_every_training_stage(tmp_path: Path, 
     from conftest import compose
 
     monkeypatch.delenv("VQBENCH_FFHQ", raising=False)
-    stages = plan(compose(["suite=paper/movq_f6a", "scale=paper"]))
+    stages = plan(compose(["suite=paper/movq_f6a", "scale=paper", "launcher.gpus=4"]))
     records = json.loads(write_plan(stages, "paper", tmp_path).read_text())
     train = [r for r in records if r["kind"] == "train_tokenizer"]
     assert train and all({"key", "kind", "name", "inputs", "config", "derived"} <= set(r) for r in records)
