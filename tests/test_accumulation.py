@@ -97,3 +97,50 @@ def test_two_gloo_ranks_with_accumulation_two_equal_one_process_at_four_times_th
     ddp = torch.load(out / "tokenizer.pt", weights_only=False)["state_dict"]
     full = _train(_entry(8, 1), tmp_path / "full")
     assert _rel_diff(full, ddp) < 1e-3, _rel_diff(full, ddp)
+
+
+def test_prior_accumulation_four_equals_the_whole_batch(tmp_path: Path, monkeypatch):
+    """The prior trainer (one process, global batch 8): 4 micro-batches of 2 give the step of one batch of 8 (a GPT:
+    LayerNorm is per token, no dropout in the smoke entry); Adam's eps 1 for the reason in the module docstring."""
+    import functools
+
+    from bench.training.prior import train_prior
+    from models.priors.registry import bind, create_prior
+
+    monkeypatch.setattr(torch.optim, "AdamW", functools.partial(torch.optim.AdamW, eps=1.0))
+    torch.set_num_threads(1)
+    x = torch.randint(0, 32, (16, 4, 4), generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(16, dtype=torch.long)
+
+    def run(accumulate: int, batch: int, name: str) -> dict[str, torch.Tensor]:
+        e = bind(create_prior("gpt_movq", "smoke"), 32, (2, 2, 4), 8, 0)
+        e = dataclasses.replace(e, train=dataclasses.replace(e.train, steps=2, batch_size=batch, accumulate=accumulate,
+                                                             lr=0.1, ema_decay=None))
+        (tmp_path / name).mkdir()
+        summary = train_prior(e, x, y, tmp_path / name, 0, torch.device("cpu"))
+        assert (summary["per_gpu_batch"], summary["accumulate"]) == (batch // accumulate, accumulate)
+        return torch.load(tmp_path / name / "prior.pt", weights_only=False)["state_dict"]
+
+    import bench.training.prior as P
+
+    sizes: list[int] = []
+    loss = P._PriorStep.loss
+    monkeypatch.setattr(P._PriorStep, "loss", lambda self, loop, step, x, y: sizes.append(len(x)) or
+                        loss(self, loop, step, x, y))
+    full = run(1, 8, "full")
+    acc = run(4, 8, "acc")
+    assert sizes == [8, 8] + [2] * 8  # the accumulated run's forward passes see micro-batches
+    small = run(1, 2, "small")
+    torch.manual_seed(0)  # the trainer's initial weights
+    from models.priors.registry import build_prior
+
+    init = build_prior(bind(create_prior("gpt_movq", "smoke"), 32, (2, 2, 4), 8, 0)).state_dict()
+
+    def rel(a, b):
+        keys = [k for k in a if a[k].is_floating_point()]
+        da = torch.cat([(a[k] - init[k]).flatten() for k in keys])
+        db = torch.cat([(b[k] - init[k]).flatten() for k in keys])
+        return float((da - db).abs().max() / da.abs().max())
+
+    assert rel(full, acc) < 1e-3, rel(full, acc)
+    assert rel(full, small) > 0.05

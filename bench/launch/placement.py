@@ -39,9 +39,10 @@ def stage_resources(options: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def stage_processes(stage: Stage) -> int | None:
     """The processes a stage planned for itself (a training stage: train.n_gpu, one per GPU); None: the kind's."""
-    if stage.kind != "train_tokenizer":
+    tok = stage.config.get("tokenizer") if stage.kind == "train_tokenizer" else None
+    if not isinstance(tok, dict) or not isinstance(tok.get("train"), dict):
         return None
-    return int(stage.config["tokenizer"]["train"].get("n_gpu", 1))
+    return int(tok["train"].get("n_gpu", 1))
 
 
 def check_own_processes(res: dict[str, Any], kind: str, processes: int, per_node: int) -> None:

@@ -227,13 +227,27 @@ def plan_records(stages: list, scale: str, per_node: int | None = None) -> list[
             n = r["dataset_images"] if r else _smoke_images(st.config["dataset"])
             rec["derived"] = derived(tok, n, per_node)
             rec["derived"]["gpu_hours"] = round(rec["derived"]["images_seen"] * SECONDS_PER_TRAIN_IMAGE / 3600, 2)
-        elif st.kind == "train_prior" and st.config["prior"].get("derived"):
-            rec["derived"] = st.config["prior"]["derived"]
+        elif st.kind == "train_prior":  # one process; its global batch in micro-batches (train.accumulate)
+            t = _prior_train(st.config["prior"])
+            rec["derived"] = {**(st.config["prior"].get("derived") or {}),
+                              "resources": stage_resources(1, t.batch_size // t.accumulate, t.accumulate, per_node),
+                              "per_gpu_batch": t.batch_size // t.accumulate, "accumulate": t.accumulate,
+                              "lr_peak": t.lr}
         elif st.kind == "eval_reconstruction":
             n = st.config.get("max_images") or (50_000 if scale == "paper" else None)
             rec["derived"] = {"gpu_hours": round(n * SECONDS_PER_EVAL_IMAGE / 3600, 2) if n else None}
         out.append(rec)
     return out
+
+
+def _prior_train(p: dict[str, Any]) -> Any:
+    """The bound prior entry's train settings of a train_prior stage's `prior` config."""
+    from models.priors.registry import bind, create_prior
+
+    f = p["bind"]
+    e = bind(create_prior(p["name"], p["scale"], p.get("overrides") or {}), f["codebook_size"],
+             tuple(f["latent_shape"]), f["latent_dim"], f["n_classes"])
+    return e.train
 
 
 def _smoke_images(dataset: dict[str, Any]) -> int | None:

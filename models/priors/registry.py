@@ -32,7 +32,8 @@ class PriorTrain:
     """Optimiser and schedule of a prior."""
 
     steps: int = 100_000
-    batch_size: int = 256
+    batch_size: int = 256  # the global batch (the prior trainer runs one process)
+    accumulate: int = 1  # micro-batches of batch_size / accumulate per optimiser step (bench/training/prior.py)
     lr: float = 4.5e-4
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
