@@ -168,11 +168,12 @@ def run_suite(cfg: dict[str, Any]) -> int:
 
 def plan_action(run: SuiteRun) -> int:
     """action=plan: the stage graph with what is done, and plan.json / plan.md."""
+    from bench.core.launch_resources import per_node_cap
     from bench.plan.recipes import write_plan
 
     for st in run.stages:
         print(f"{'done   ' if is_done(run.work_dir, st.key) else 'pending'}  {st.key}  {st.name}  <- {list(st.inputs)}")
-    write_plan(run.stages, run.cfg["scale"]["name"], run.out_dir)
+    write_plan(run.stages, run.cfg["scale"]["name"], run.out_dir, per_node_cap(run.cfg["launcher"], "train_tokenizer"))
     return 0
 
 

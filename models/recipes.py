@@ -187,13 +187,15 @@ def _seqgan(ds: str) -> Recipe:
     """
     base = _seqgan_taming(ds)
     return dataclasses.replace(
-        base, name=f"seqgan/{ds}",
+        base, name=f"seqgan/{ds}", global_batch=256,
         train={**base.train, "betas": (0.0, 0.99)},
         loss={"disc_arch": "stylegan", "disc_loss": "non_saturating", "adaptive_weight": False, "disc_weight": 0.1,
               "r1_gamma": 10.0, "codebook_weight": 1.0, "perceptual_weight": 1.0, "d_recompute_recon": True,
               "lpips_train_mode": True},
         sources={**base.sources,
                  "train.betas": f"{MASKGIT_CFG} optimizer.beta1 0.0, beta2 0.99",
+                 "global_batch": f"{MASKGIT_CFG} config.batch_size 256 (SeQ-GAN states no batch; its base trainer's)",
+                 "n_gpu": f"{UNPUB} (MaskGIT trains on TPUs; 8 GPUs x 32)",
                  "loss.disc_arch": f"{MASKGIT_CFG} (discriminator: maskgit/nets/discriminator.py StyleGAN)",
                  "loss.disc_loss": f"{MASKGIT_CFG} vqgan.loss_type non-saturating; {MASKGIT_LOSS}",
                  "loss.adaptive_weight": f"{MASKGIT_CFG} vqgan.g_adversarial_loss_weight (a fixed weight)",
@@ -204,6 +206,19 @@ def _seqgan(ds: str) -> Recipe:
                  "loss.lpips_train_mode": f"{UNPUB} (MaskGIT's trainer is not public)",
                  "train.augment": f"{UNPUB} (MaskGIT's input pipeline is not public; random crop as taming)"})
 
+
+# How each paper's code sets the lr when the global batch changes: what train.batch_policy=rescale applies. The lr
+# itself comes from TrainConfig.lr (lr_scaling 'taming' is the linear rule; 'none' keeps base_lr).
+LR_RULES = {
+    "taming": "linear: lr = accumulate x n_gpu x batch x base_lr (taming main.py)",
+    "movq": "linear: VQGAN's (taming main.py lr = accumulate x n_gpu x batch x base_lr; MoVQ Sec. 4.1)",
+    "vqganlc": "kept: vqgan-gpt-lc/training_vqgan.py passes --lr as the absolute lr whatever the effective batch "
+               "(eff_batch_size is only printed)",
+    "rqvae": "kept: rqvae/optimizer/scheduler.py warm-up mode 'fix' (the configs' optimizer.warmup.mode) ignores the "
+             "world size",
+    "seqgan": f"kept: {UNPUB} (SeQ-GAN and MaskGIT's trainer state no rule)",
+    "seqgan_taming": f"kept: {UNPUB} (SeQ-GAN states no rule)",
+}
 
 PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan,
           "seqgan_taming": _seqgan_taming}
@@ -302,9 +317,13 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "ImageNet model + 1 epoch", "the FFHQ recipe, trained on the LSUN set",
               "fine-tuning from another stage's weights is not wired for one-phase entries yet"),
     # --- priors (issue #15)
-    Deviation("prior:ldm_cin:train.lr", "VQGAN-LC ldm-lc/configs/imagenet-f16-vqgan-lc-100K.yaml base_learning_rate",
-              "4.5e-5 (main.py may scale it by GPUs x batch)", "4.5e-4 (App. A)",
-              "the paper states Adam 4.5e-4 at batch 448; the config's base rate depends on main.py's scale_lr"),
+    Deviation("prior:ldm_cin:train.lr", "VQGAN-LC ldm-lc/configs/imagenet-f16-vqgan-lc-100K.yaml and "
+              "imagenet-f8-vqgan-lc-100K.yaml base_learning_rate, scaled by ldm-lc/main.py --scale_lr (default True)",
+              "f16: 4.5e-5 x 8 GPUs x 56 per GPU = 2.016e-2; f8: 1.0e-5 x 8 x 32 = 2.56e-3 (main.py: lr = "
+              "accumulate x ngpu x batch x base_lr, runTrainLDM.sh --gpus 0,...,7)",
+              "4.5e-4 for both (App. A; the prior's sources name the rule)",
+              "paper and code disagree by 45x (f16): the paper's stated Adam 4.5e-4 at batch 448 is the default; "
+              "prior_overrides {ldm_cin: {train: {lr: 2.016e-2}}} runs the code's rule"),
     Deviation("prior:ldm_cin:process.cfg_scale", "VQGAN-LC App. A (guidance 1.4) vs ldm-lc/runTestLDM.sh --scale",
               "1.6 (script, f16) / 1.4 (paper)", "1.6 (sample.source=code, default); sample.source=paper gives 1.4",
               "paper and code disagree: both run, records carry sample_source"),

@@ -158,7 +158,8 @@ def test_compare_before_any_run_reports_missing_and_exits_zero(tmp_path: Path):
     from bench.suite import run_suite
     from conftest import compose
 
-    over = ["suite=paper/vqganlc_t2", "scale=paper", "action=compare", f"paths.work_dir={tmp_path / 'w'}",
+    over = ["suite=paper/vqganlc_t2", "scale=paper", "launcher.gpus=32", "action=compare",
+            f"paths.work_dir={tmp_path / 'w'}",
             f"paths.results_dir={tmp_path / 'r'}"]
     assert run_suite(compose(over)) == 0
     cmp = pd.read_csv(tmp_path / "r" / "paper" / "vqganlc_t2" / "compare.csv")

@@ -118,16 +118,16 @@ def test_local_jobs_see_their_own_gpus(tmp_path):
 
 
 def test_two_process_training_stage_through_the_local_launcher(tmp_path):
-    """tasks_per_node=2 on a CPU: two gloo ranks train one tiny tokenizer stage together (the same global
-    batch split in two); both return world_size 2, rank 0 alone writes the log, weights and done.json."""
+    """train.n_gpu=2 on a CPU: the stage plans two processes, and the local launcher starts two gloo ranks that train
+    it together (batch 2 per rank, global 4); both return world_size 2, rank 0 alone writes the log, weights and
+    done.json."""
     from bench.plan.planner import plan
     from conftest import compose
 
-    cfg = compose(["suite=smoke", "train.steps=3", "train.batch_size=2", "train.ckpt_every=100"])
+    cfg = compose(["suite=smoke", "train.steps=3", "train.batch_size=2", "train.ckpt_every=100", "train.n_gpu=2"])
     train = next(st for st in plan(cfg) if st.kind == "train_tokenizer")
     rt = Runtime(work_dir=str(tmp_path), device="cpu")
-    report = LocalExecutor(max_parallel=1, timeout_min=5,
-                           resources={"train_tokenizer": {"tasks_per_node": 2}}).run([train], rt)
+    report = LocalExecutor(max_parallel=1, timeout_min=5).run([train], rt)
     assert report.ok, report.failed
     out = stage_dir(tmp_path, train.key)
     done = json.loads((out / "done.json").read_text())

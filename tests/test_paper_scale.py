@@ -46,8 +46,8 @@ def test_one_train_step_at_full_width(name, tmp_path: Path):
     torch.set_num_threads(2)  # only shapes and finiteness are checked here, so use both cores
     entry = create_entry(name, "paper")
     # full architecture and loss; only the schedule is cut to one step, with the GAN term on from step 0
-    entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=1, batch_size=1, num_workers=0,
-                                                                       warmup_steps=0),
+    entry = dataclasses.replace(entry, train=dataclasses.replace(entry.train, steps=1, batch_size=1, n_gpu=1,
+                                                                       num_workers=0, warmup_steps=0),
                                 loss=dataclasses.replace(entry.loss, disc_start=0))
     paper_shapes = _shapes(entry)
     entry = _at_step_resolution(entry)

@@ -146,7 +146,7 @@ def test_a_paper_run_measures_each_task_with_its_papers_protocol(suite: str, rec
     from bench.plan.planner import plan
     from conftest import compose
 
-    cfg = compose([f"suite={suite}", "scale=paper"])
+    cfg = compose([f"suite={suite}", "scale=paper", "launcher.gpus=32"])  # the GPUs of the papers' layouts
     assert cfg["scale"]["eval"]["protocol"] == "paper"
     stages = plan(cfg)
     by_kind = {}

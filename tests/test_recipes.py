@@ -124,6 +124,19 @@ def test_seqgan_two_phases_in_iterations(monkeypatch):
     assert (p1.train.steps, p1.train.base_lr) == (500_000, 1e-4)
 
 
+@pytest.mark.parametrize("name", ["seqgan_baseline_f16_1024", "seqgan_conv_f16_1024", "seqgan_attn_f16_1024"])
+def test_seqgan_one_phase_tokenizers_train_phase_one_length(name, monkeypatch):
+    """Issue 22 item 9: a one-phase SeQ-GAN tokenizer trains the paper's phase 1 (Sec. 4.1: 500,000 iterations)."""
+    from models.registry import TOKENIZERS
+
+    if name not in TOKENIZERS:
+        pytest.skip(f"{name} not registered")
+    monkeypatch.delenv("VQBENCH_IMAGENET", raising=False)
+    e = _resolve(name, "imagenet")
+    assert e.phase1 is None and (e.train.steps, e.train.base_lr) == (500_000, 1e-4)
+    assert e.train.batch_size * e.train.n_gpu * e.train.accumulate == 256  # maskgit vqgan_config.py batch_size
+
+
 def test_impossible_recipes_are_refused_naming_entry_fields_and_values(monkeypatch):
     import models.recipes as R
 
@@ -162,7 +175,7 @@ def test_plan_json_has_derived_numbers_for_every_training_stage(tmp_path: Path, 
     from conftest import compose
 
     monkeypatch.delenv("VQBENCH_FFHQ", raising=False)
-    stages = plan(compose(["suite=paper/movq_f6a", "scale=paper"]))
+    stages = plan(compose(["suite=paper/movq_f6a", "scale=paper", "launcher.gpus=4"]))
     records = json.loads(write_plan(stages, "paper", tmp_path).read_text())
     train = [r for r in records if r["kind"] == "train_tokenizer"]
     assert train and all({"key", "kind", "name", "inputs", "config", "derived"} <= set(r) for r in records)

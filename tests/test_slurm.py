@@ -129,8 +129,9 @@ def test_failing_stage_shows_its_error_and_keeps_other_results(tmp_path):
 
 
 def test_two_task_training_stage_runs_ddp_under_srun(tmp_path):
-    """tasks_per_node=2 on CPU: torch.distributed from SLURM's environment (gloo), rank 0 records the stage."""
-    res = run_cli(_args(tmp_path, *SMALL, "train.steps=6", "launcher.resources.train_tokenizer.tasks_per_node=2"),
+    """train.n_gpu=2 on CPU: two tasks (the stage's own count), torch.distributed from SLURM's environment (gloo),
+    rank 0 records the stage."""
+    res = run_cli(_args(tmp_path, *SMALL, "train.steps=6", "train.n_gpu=2"),
                   cwd=REPO, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     train = next(e for e in _manifest(tmp_path, "recon")["stages"] if e["kind"] == "train_tokenizer")

@@ -99,7 +99,7 @@ def test_missing_dataset_folder(tmp_path):
 
 
 def test_missing_weights_at_paper_scale(tmp_path, ffhq_like):
-    res = run_cli(["suite=recon", "scale=paper", "dataset=ffhq", f"dataset.root={ffhq_like}",
+    res = run_cli(["suite=recon", "scale=paper", "launcher.gpus=8", "dataset=ffhq", f"dataset.root={ffhq_like}",
                    f"paths.work_dir={tmp_path / 'o'}", f"paths.results_dir={tmp_path / 'r'}"],
                   cwd=tmp_path, env={"TORCH_HOME": str(tmp_path / "torch_home")})
     out = res.stderr + res.stdout

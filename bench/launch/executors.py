@@ -19,7 +19,7 @@ from tqdm import tqdm
 from bench.core.claims import claim_owner
 from bench.core.registry import Registry
 from bench.launch.lifeline import die_with, identity
-from bench.launch.placement import GpuPool, machine_gpus, placement_for
+from bench.launch.placement import GpuPool, machine_gpus, placement_for, stage_processes
 from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir
 from bench.training.preempt import PreemptionGuard
 
@@ -58,6 +58,9 @@ class DebugExecutor(Executor):
     def run(self, stages: list[Stage], rt: Runtime) -> ExecReport:
         report = ExecReport()
         for st in stages:
+            if (stage_processes(st) or 1) > 1:  # in-process: one rank; the trainer would refuse the batch anyway
+                raise SystemExit(f"error: {st.name} planned {stage_processes(st)} processes; launcher=debug runs one. "
+                                 "Use launcher=local or launcher=slurm, or plan it for one GPU")
             if (why := _blocked_by(st, report)) is not None:
                 report.skipped[st.key] = why
                 continue
@@ -119,7 +122,8 @@ class LocalExecutor(Executor):
         max_parallel = int(self.options.get("max_parallel", 2))
         machine = machine_gpus(self.options.get("gpus"))
         pool = GpuPool(machine)
-        places = {st.key: placement_for(self.options, st.kind, rt.device, len(machine)) for st in stages}
+        places = {st.key: placement_for(self.options, st.kind, rt.device, len(machine), stage_processes(st))
+                  for st in stages}
         report, pending, running = ExecReport(), list(stages), {}
         held: dict[str, tuple[int, ...]] = {}
         bars: dict[str, tqdm] = {}

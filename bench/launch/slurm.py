@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import submitit
-from omegaconf import OmegaConf
 
+from bench.core.launch_resources import SLURM_DEFAULTS, layout, load_profile
 from bench.core.provenance import REPO_ROOT, git_state
-from bench.core.resources import data_path
 from bench.launch.executors import ExecReport, Executor
+from bench.launch.placement import check_own_processes, stage_processes
 from bench.stages.base import Runtime, Stage, is_done, run_stage, stage_dir, write_json_atomic
 
-PROFILE_DIR = data_path("slurm", "profiles")
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
             "DEADLINE"}
 
@@ -41,17 +40,6 @@ class StageJob(submitit.helpers.Checkpointable):
             return run_stage(stage, rt)
 
 
-def load_profile(name: str | None) -> dict[str, Any]:
-    """slurm/profiles/<name>.yaml (or a path), merged under the launcher config's non-null values."""
-    if not name:
-        return {}
-    path = Path(name) if name.endswith((".yaml", ".yml")) else PROFILE_DIR / f"{name}.yaml"
-    if not path.is_file():
-        options = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
-        raise SystemExit(f"error: SLURM profile '{name}' not found at {path}; profiles: {', '.join(options)}")
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-
-
 def merged_options(launcher: dict[str, Any]) -> dict[str, Any]:
     """Launcher values override the profile's; per-kind resources fall back to `default`."""
     prof = load_profile(launcher.get("profile"))
@@ -65,10 +53,19 @@ def merged_options(launcher: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resources_for(opts: dict[str, Any], kind: str) -> dict[str, Any]:
-    r = {"nodes": 1, "gpus_per_node": 0, "tasks_per_node": None, "cpus_per_task": 1, "mem_gb": 8, "timeout_min": 60}
+def resources_for(opts: dict[str, Any], kind: str, processes: int | None = None) -> dict[str, Any]:
+    """A job's resources: the kind's (SLURM defaults < `default` < `<kind>`), and for a stage with its own process
+    count (a training stage's train.n_gpu) the nodes and tasks that realise it, the kind's gpus_per_node being the
+    most one node gives (0: a CPU cluster, the processes as tasks of one node)."""
+    r = dict(SLURM_DEFAULTS)
     r.update(opts["resources"].get("default", {}))
     r.update(opts["resources"].get(kind, {}))
+    if processes is None:
+        return r
+    cap = int(r.get("gpus_per_node") or 0)
+    nodes, per = layout(processes, cap or None)
+    check_own_processes(r, kind, processes, per)
+    r.update(nodes=nodes, tasks_per_node=per, gpus_per_node=per if cap else 0)
     return r
 
 
@@ -119,7 +116,7 @@ class SlurmExecutor(Executor):
                 groups: dict[tuple, list[Stage]] = {}
                 for st in level:
                     deps = tuple(sorted(job_of[k].job_id for k in st.inputs if k in job_of))
-                    res = resources_for(opts, st.kind)
+                    res = resources_for(opts, st.kind, stage_processes(st))
                     groups.setdefault((st.kind, json.dumps(res, sort_keys=True), deps), []).append(st)
                 for (kind, res_json, deps), members in groups.items():
                     for i in range(0, len(members), limit):

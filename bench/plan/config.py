@@ -76,6 +76,14 @@ class LauncherOptions:
 
 
 @dataclass(frozen=True)
+class BatchOptions:
+    """train.batch_policy (bench/plan/recipes.py fit_batch): exact = the paper's global batch or refuse; rescale =
+    the batch the GPUs give, lr by the paper's rule, recorded as a deviation."""
+
+    batch_policy: Literal["exact", "rescale"] = "exact"
+
+
+@dataclass(frozen=True)
 class TopOptions:
     seed: Annotated[int, Ge(0)] = 0
     action: Literal["run", "status", "collect", "compare", "update_golden", "plan", "perf"] = "run"
@@ -84,6 +92,8 @@ class TopOptions:
 def _schema(cfg: Any, key: str) -> tuple[Any, bool] | None:
     """(declared type, null means 'use the entry's value') of a dotted override key, or None if untyped."""
     parts = key.split(".")
+    if parts[:2] == ["train", "batch_policy"]:
+        return lookup(BatchOptions, parts[1:]), False
     if parts[0] == "train":
         return lookup(TrainConfig, parts[1:]), True
     if parts[0] == "tokenizer" and len(parts) > 2 and parts[1] in ("model", "loss"):
@@ -113,6 +123,7 @@ def check_config(cfg: dict[str, Any]) -> None:
         check_fields("launcher", LauncherOptions, cfg["launcher"])
         check_fields("perf", PerfOptions, cfg.get("perf") or {}, null_ok=True)
         check_fields("train", TrainConfig, cfg.get("train") or {}, null_ok=True)
+        check_fields("train", BatchOptions, {k: v for k, v in (cfg.get("train") or {}).items() if k == "batch_policy"})
         entry = create_entry(cfg["tokenizer"]["name"], "paper")
         for part in ("model", "loss"):
             check_fields(f"tokenizer.{part}", type(getattr(entry, part)), cfg["tokenizer"].get(part) or {},
@@ -142,7 +153,8 @@ def register_configs() -> None:
                                                    "decoder": "pil"})
     for name in TASKS:
         cs.store(group="task", name=name, node={"name": name})
-    cs.store(group="train", name="default", node=_nulls(TrainConfig()))  # train.* overrides apply to every run
+    # train.* overrides apply to every run; batch_policy is how planning fits the paper's batch to the GPUs
+    cs.store(group="train", name="default", node={**_nulls(TrainConfig()), "batch_policy": "exact"})
 
 
 def group_options(group: str) -> list[str]:

@@ -5,10 +5,11 @@ import hashlib
 import os
 from typing import Any
 
+from bench.core.launch_resources import gpu_budget
 from bench.core.registry import RegistryError
 from bench.core.resources import PKG_PREFIX, resolve
 from bench.plan.downstream import TASK_PLANNERS, plan_downstream
-from bench.plan.recipes import resolve_entry
+from bench.plan.recipes import BatchError, deviation_label, resolve_entry
 from bench.stages.base import Stage
 from models.quantizers.base import precompute_for
 from models.registry import TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
@@ -27,7 +28,9 @@ RUN_FIELDS = {"tokenizer", "datasets", "tasks", "overrides", "row", "priors", "p
 
 def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
     """Group overrides (tokenizer.model.*, tokenizer.loss.*) apply to the selected tokenizer; train.* to all."""
-    over: dict[str, dict[str, Any]] = {"train": dict(cfg.get("train") or {})}
+    # train.batch_policy is a planning choice (bench/plan/recipes.py fit_batch), not a field of the entry
+    over: dict[str, dict[str, Any]] = {"train": {k: v for k, v in (cfg.get("train") or {}).items()
+                                                 if k != "batch_policy"}}
     if cfg["tokenizer"]["name"] == name:
         over["model"] = dict(cfg["tokenizer"].get("model") or {})
         over["loss"] = dict(cfg["tokenizer"].get("loss") or {})
@@ -60,7 +63,10 @@ def plan(cfg: dict[str, Any]) -> list[Stage]:
         if not names:
             raise RegistryError(f"suite '{suite['name']}': tokenizer pattern '{run['tokenizer']}' matches nothing")
         for name in names:
-            _plan_run(cfg, {**run, "tokenizer": name}, stages)
+            try:
+                _plan_run(cfg, {**run, "tokenizer": name}, stages)
+            except BatchError as err:  # the GPUs cannot give the paper's batch: one line naming the fix
+                raise SystemExit(f"error: {err}") from None
     return list(stages.values())
 
 
@@ -91,8 +97,11 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             continue  # (tasks: [] trains only: the default suite's trajectory probe)
         if scale["name"] == "paper":  # the paper recipe for this dataset, steps derived from its size
             paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
-            entry = resolve_entry(run["tokenizer"], "paper", over, d, paper)
+            entry = resolve_entry(run["tokenizer"], "paper", over, d, paper, gpu_budget(cfg.get("launcher") or {}),
+                                  (cfg.get("train") or {}).get("batch_policy") or "exact")
             tok_cfg = entry.to_dict()
+            if (dev := deviation_label(entry)) is not None:  # a rescaled batch: said on every row of the run
+                labels = {**labels, "deviation": dev}
         train_key = _plan_training(cfg, entry, ds, data_name, d, labels, metric_weights, stages)
         for task_name in [t for t in run["tasks"] if TASKS.get(t).task not in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)

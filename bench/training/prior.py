@@ -111,6 +111,9 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
            out: Path, seed: int, device: torch.device, ds: bool,
            callbacks: Iterable[StepCallback] = ()) -> dict[str, Any]:
     cfg = entry.train
+    if cfg.accumulate < 1 or cfg.batch_size % cfg.accumulate:
+        raise ValueError(f"{entry.name}: train.batch_size={cfg.batch_size} is not a multiple of "
+                         f"train.accumulate={cfg.accumulate}: the micro-batches would differ in size")
     check_batch_fits(cfg.batch_size, len(inputs), f"{entry.name} prior train.batch_size", "token cache")
     num = Numerics.from_train(cfg, device, entry.kind)
     p = _DeepSpeedStep(entry, model, device, out, num) if ds else _PriorStep(entry, model, device, out, num)
@@ -126,7 +129,9 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
     with num.backends():
         loop.run(sampler, lambda step, idx: p.step(loop, step, flip_pick(inputs[idx], seed, step), labels[idx]))
     loop.finish({"entry": entry.to_dict(), "state_dict": p.module.state_dict()}, out / "prior.pt")
-    return {"steps": cfg.steps, "resumed_from": start, "params": n_params, "deepspeed": ds,
+    return {"steps": cfg.steps, "resumed_from": start, "params": n_params, "deepspeed": ds, "processes": 1,
+            "per_gpu_batch": cfg.batch_size // cfg.accumulate, "accumulate": cfg.accumulate,
+            "global_batch": cfg.batch_size,
             "zero_stage": cfg.zero_stage if ds else None, "train_seconds": round(time.time() - t0, 2),
             **(ema.ema.facts() if ema else {"ema_decay": None}),
             **num.record(), **({"compile_seconds": loop.compile_seconds()} if num.compile else {})}
@@ -197,22 +202,49 @@ class _PriorStep:
         return loss
 
     def step(self, loop: TrainLoop, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One optimiser step over the global batch, as `accumulate` micro-batches (one process: no DDP to sync)."""
         lr = self.lr(step)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        loss = self.loss(loop, step, x, y)
-        self.backward_step(loss)
+        n = self.cfg.accumulate
+        if n == 1:
+            loss = self.loss(loop, step, x, y)
+            self.backward_step(loss)
+        else:
+            self.begin()
+            losses = []
+            for xk, yk in zip(x.chunk(n), y.chunk(n), strict=True):
+                part = self.loss(loop, step, xk, yk)
+                self.micro_backward(part, n)
+                losses.append(part.detach())
+            self.finish()
+            loss = torch.stack(losses).mean()
         if step % max(1, self.cfg.steps // 20) == 0 or step == self.cfg.steps - 1:
             loop.log({"step": step, "loss": round(loss.item(), 6), "lr": lr})
 
     def backward_step(self, loss: torch.Tensor) -> None:
+        """One batch: zero the gradients, backward, clip and step."""
+        self.begin()
+        self.micro_backward(loss, 1)
+        self.finish()
+
+    def begin(self) -> None:
         self.opt.zero_grad(set_to_none=True)
+
+    def micro_backward(self, loss: torch.Tensor, n: int) -> None:
+        """backward of one of n micro-batches' mean losses (each weighs 1/n of the batch mean)."""
+        loss = loss / n if n > 1 else loss
         if self.scaler is None:
             loss.backward()
+        else:
+            self.scaler.scale(loss).backward()
+
+    def finish(self) -> None:
+        """Clip the accumulated gradients and step (through the GradScaler when there is one)."""
+        if self.scaler is None:
             torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
             self.opt.step()
             return
-        self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)  # clip the true gradients, not the scaled ones
         torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
         self.scaler.step(self.opt)
@@ -231,7 +263,8 @@ class _DeepSpeedStep(_PriorStep):
         # DeepSpeed runs the model in its own precision (bf16/fp16 weights with fp32 masters; fp16 with its loss
         # scaler), so no autocast on top
         self.num = dataclasses.replace(num, precision="fp32")
-        ds_cfg = {"train_micro_batch_size_per_gpu": cfg.batch_size, "gradient_accumulation_steps": 1,
+        ds_cfg = {"train_micro_batch_size_per_gpu": cfg.batch_size // cfg.accumulate,
+                  "gradient_accumulation_steps": cfg.accumulate,
                   "gradient_clipping": cfg.grad_clip,
                   "optimizer": {"type": "AdamW", "params": {"lr": cfg.lr, "betas": list(cfg.betas),
                                                             "weight_decay": cfg.weight_decay, "torch_adam": True}},
@@ -250,6 +283,17 @@ class _DeepSpeedStep(_PriorStep):
     def backward_step(self, loss: torch.Tensor) -> None:
         self.net.backward(loss)
         self.net.step()
+
+    def begin(self) -> None:
+        pass  # the engine zeroes gradients at its accumulation boundary
+
+    def micro_backward(self, loss: torch.Tensor, n: int) -> None:
+        """The engine divides by gradient_accumulation_steps itself and steps at the boundary."""
+        self.net.backward(loss)
+        self.net.step()
+
+    def finish(self) -> None:
+        pass
 
 
 class DeepSpeedCheckpoint:

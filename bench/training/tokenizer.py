@@ -5,7 +5,7 @@ both optimisers and RNG state, so an interrupted run continues where it stopped 
 """
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -119,9 +119,8 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     """
     cfg = entry.train
     world, me = world_size(), rank()
-    if cfg.lr_scaling == "taming" and world != cfg.n_gpu:  # taming main.py scales lr by the real GPU count
-        cfg = dataclasses.replace(cfg, n_gpu=world)
-    check_batch_fits(cfg.batch_size, len(dataset), "train.batch_size", "training split", world)
+    check_realised(entry.name, cfg, world)
+    check_batch_fits(cfg.batch_size * cfg.accumulate, len(dataset), "train.batch_size", "training split", world)
     torch.manual_seed(seed)
     model = build_tokenizer(entry)
     init_info = init(model) if init is not None else {}
@@ -133,7 +132,8 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     loop = TrainLoop(out_dir, cfg.steps, cfg.ckpt_every, entry.name, TorchCheckpoint(out_dir / "ckpt.pt", device),
                      t.state, lead=me == 0, on_step=on_step, advice="Lower train.base_lr or check the data.")
     start = loop.resume(t.load)
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size * world, seed, start, cfg.steps, me, world,
+    # each rank reads its batch_size x accumulate slice of the global batch; the step splits it into micro-batches
+    sampler = StepBatchSampler(len(dataset), global_batch(cfg), seed, start, cfg.steps, me, world,
                                draw_seeds=cfg.augment != "center")
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_skip_corrupt,
                         **(loader_opts or {"num_workers": cfg.num_workers}))
@@ -146,12 +146,38 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
         torch.distributed.barrier()
     loop.finish({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
     return {"world_size": world, "steps": cfg.steps, "resumed_from": start, "lr": cfg.lr, **init_info,
+            **realised(cfg, world),
             "frozen_params": frozen, "trainable_params": sum(p.numel() for p in t.trainable),
             "train_seconds": round(time.time() - t0, 2),
             "n_corrupt": t.n_corrupt, "weights_training_perceptual": perceptual_hash,
             "perceptual_loss": entry.loss.perceptual, "images": len(dataset),
-            "epochs": round(cfg.steps * cfg.batch_size / len(dataset), 2) if len(dataset) else math.nan,
+            "epochs": round(cfg.steps * global_batch(cfg) / len(dataset), 2) if len(dataset) else math.nan,
             **t.num.record(), **({"compile_seconds": loop.compile_seconds()} if t.num.compile else {})}
+
+
+class PlanMismatchError(RuntimeError):
+    """The ranks a stage was started with cannot give its planned global batch."""
+
+
+def global_batch(cfg: TrainConfig) -> int:
+    """The stage's planned global batch: per-GPU batch x GPUs x accumulation."""
+    return cfg.batch_size * cfg.n_gpu * cfg.accumulate
+
+
+def check_realised(name: str, cfg: TrainConfig, world: int) -> None:
+    """Refuse, in one line, to train when ranks x per-GPU batch x accumulation is not the planned global batch."""
+    got = world * cfg.batch_size * cfg.accumulate
+    if got != global_batch(cfg):
+        raise PlanMismatchError(
+            f"{name}: started with {world} rank(s) x per-GPU batch {cfg.batch_size} x accumulation {cfg.accumulate} "
+            f"= {got}, but the plan's global batch is {global_batch(cfg)} ({cfg.n_gpu} GPUs); launch it with "
+            f"{cfg.n_gpu} processes (every launcher reads them from the stage), or re-plan with train.n_gpu={world}")
+
+
+def realised(cfg: TrainConfig, world: int) -> dict[str, Any]:
+    """The resources the run realised, as plan.json's `resources` names them (compared field by field in tests)."""
+    return {"processes": world, "per_gpu_batch": cfg.batch_size, "accumulate": cfg.accumulate,
+            "global_batch": world * cfg.batch_size * cfg.accumulate}
 
 
 class _TokenizerStep:
@@ -198,7 +224,7 @@ class _TokenizerStep:
             self.hits = state["hits"].to(torch.bool)
 
     def _epoch_of(self, step: int) -> int:
-        return (step * self.cfg.batch_size * self.world) // max(1, self.n_images)
+        return (step * global_batch(self.cfg)) // max(1, self.n_images)
 
     def step(self, loop: TrainLoop, step: int, batch: dict[str, Any]) -> None:
         """One batch: skip-corrupt accounting, the lr schedule, then the G and D steps and the log lines."""
@@ -207,7 +233,7 @@ class _TokenizerStep:
         batch = finish_batch(batch, self.device)  # on the device; decoder=gpu decodes the JPEGs here
         self.n_corrupt += batch["n_corrupt"]
         self.n_read += len(batch["image"]) if "image" in batch else 0
-        if self.n_read == 0 and (step + 1 - self._first_step) * self.cfg.batch_size * self.world >= self.n_images:
+        if self.n_read == 0 and (step + 1 - self._first_step) * global_batch(self.cfg) >= self.n_images:
             raise NoTrainingImagesError(
                 f"no readable training image: all {self.n_images} images of the split failed to decode "
                 f"({self.n_corrupt} skipped); {self.entry.name} would train on nothing. Check the dataset files.")
@@ -217,41 +243,72 @@ class _TokenizerStep:
         if "image" not in batch:
             return
         x = self.num.images(batch["image"])  # copied non-blocking by finish_batch, pinned when loader_opts pins it
-        out, terms = self._generator_step(loop, step, x)
+        micro = self._micro_batches(x)
+        outs, terms = self._generator_step(loop, step, micro)
         if self.criterion.disc_factor(step) > 0:
-            terms.update(self._discriminator_step(loop, step, x, out.recon))
+            terms.update(self._discriminator_step(loop, step, micro, [o.recon for o in outs]))
         # every step of the first TRAJECTORY_STEPS (the golden trajectory check), then 20 points per run;
         # 9 significant digits, so the check's bands are not set by the log's rounding
         if step < TRAJECTORY_STEPS or step % max(1, self.cfg.steps // 20) == 0 or step == self.cfg.steps - 1:
             loop.log({"step": step, **{k: float(f"{float(v):.9g}") for k, v in terms.items()}})
-        self._log_usage(loop, step, out.indices)
+        self._log_usage(loop, step, torch.cat([o.indices.detach().flatten() for o in outs]))
 
-    def _generator_step(self, loop: TrainLoop, step: int, x: torch.Tensor) -> tuple[Any, dict[str, Any]]:
-        with self.num.autocast():
-            out = self.net(x)
-            if self.scaler_g is not None:  # the adaptive weight differentiates the scaled losses (fp16 underflow)
-                self.criterion.grad_scale = self.scaler_g.get_scale()
-            g_loss, terms = self.criterion.generator_loss(x, out.recon, out.qloss, step, self.model.last_layer())
-        loop.check_finite(g_loss, step, "generator loss", terms)
+    def _micro_batches(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """This rank's images as `accumulate` micro-batches of the per-GPU batch (one when accumulate is 1)."""
+        a = self.cfg.accumulate
+        return [x] if a == 1 else list(x.chunk(a))
+
+    def _no_sync(self, k: int, n: int) -> Any:
+        """DDP's no_sync on every micro-batch but the last: gradients are all-reduced once per optimiser step."""
+        if k < n - 1 and isinstance(self.net, torch.nn.parallel.DistributedDataParallel):
+            return self.net.no_sync()
+        return contextlib.nullcontext()
+
+    def _generator_step(self, loop: TrainLoop, step: int,
+                        micro: list[torch.Tensor]) -> tuple[list[Any], dict[str, Any]]:
+        """One autoencoder step over the micro-batches: each loss / accumulate, backward, one optimiser step.
+
+        The adaptive GAN weight is computed on each micro-batch, as taming does under accumulation (Lightning's
+        accumulate_grad_batches runs training_step, hence vqperceptual.py calculate_adaptive_weight, per micro-batch).
+        """
         self.opt_ae.zero_grad(set_to_none=True)
-        _backward_step(g_loss, self.opt_ae, self.scaler_g)
-        return out, terms
+        outs, all_terms = [], []
+        for k, xk in enumerate(micro):
+            with self._no_sync(k, len(micro)):
+                with self.num.autocast():
+                    out = self.net(xk)
+                    if self.scaler_g is not None:  # the adaptive weight differentiates the scaled losses (fp16)
+                        self.criterion.grad_scale = self.scaler_g.get_scale()
+                    g_loss, terms = self.criterion.generator_loss(xk, out.recon, out.qloss, step,
+                                                                  self.model.last_layer())
+                loop.check_finite(g_loss, step, "generator loss", terms)
+                _backward(g_loss / len(micro) if len(micro) > 1 else g_loss, self.scaler_g)
+            outs.append(out)
+            all_terms.append(terms)
+        _optimizer_step(self.opt_ae, self.scaler_g)
+        return outs, _mean_terms(all_terms)
 
-    def _discriminator_step(self, loop: TrainLoop, step: int, x: torch.Tensor, recon: torch.Tensor) -> dict[str, Any]:
-        with self.num.autocast():
-            if self.entry.loss.d_recompute_recon:  # taming / VQGAN-LC: D sees the updated generator's output
-                with torch.no_grad():
-                    recon = self.net(x).recon
-            d_loss, d_terms = self.criterion.discriminator_loss(x, recon, step)
-        loop.check_finite(d_loss, step, "discriminator loss")
+    def _discriminator_step(self, loop: TrainLoop, step: int, micro: list[torch.Tensor],
+                            recons: list[torch.Tensor]) -> dict[str, Any]:
+        """One discriminator step over the micro-batches; gradients averaged over ranks once, before the step."""
         self.opt_d.zero_grad(set_to_none=True)
+        all_terms = []
+        for xk, recon in zip(micro, recons, strict=True):
+            with self.num.autocast():
+                if self.entry.loss.d_recompute_recon:  # taming / VQGAN-LC: D sees the updated generator's output
+                    with torch.no_grad():
+                        recon = self.net(xk).recon
+                d_loss, d_terms = self.criterion.discriminator_loss(xk, recon, step)
+            loop.check_finite(d_loss, step, "discriminator loss")
+            _backward(d_loss / len(micro) if len(micro) > 1 else d_loss, self.scaler_d)
+            all_terms.append(d_terms)
         # one discriminator for all ranks, as DDP would
-        _backward_step(d_loss, self.opt_d, self.scaler_d, before_step=lambda: average_gradients(self.disc))
-        return d_terms
+        _optimizer_step(self.opt_d, self.scaler_d, before_step=lambda: average_gradients(self.disc))
+        return _mean_terms(all_terms)
 
     def _log_usage(self, loop: TrainLoop, step: int, indices: torch.Tensor) -> None:
         """Codebook usage per epoch (VQGAN-LC Fig. 3): the codes hit at least once during the epoch, over K."""
-        self.hits[indices.detach().flatten().cpu()] = True
+        self.hits[indices.cpu()] = True
         if self._epoch_of(step + 1) != self._epoch_of(step) or step == self.cfg.steps - 1:
             used = any_across_ranks(self.hits)  # codes any rank used (a collective: every rank calls it)
             loop.log({"step": step, "epoch": self._epoch_of(step) + 1,
@@ -259,17 +316,30 @@ class _TokenizerStep:
             self.hits.zero_()
 
 
-def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
-                   before_step: Callable[[], None] | None = None) -> None:
-    """backward + optimiser step, through the fp16 GradScaler when there is one (it skips steps with inf grads)."""
+def _mean_terms(terms: list[dict[str, Any]]) -> dict[str, Any]:
+    """The logged loss terms of a step: the micro-batches' mean (the one micro-batch's own terms without
+    accumulation, so the logged trajectory is unchanged)."""
+    if len(terms) == 1:
+        return terms[0]
+    return {k: sum(float(t[k]) for t in terms) / len(terms) for k in terms[0]}
+
+
+def _backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
+    """backward of one micro-batch's loss, scaled by the fp16 GradScaler when there is one."""
     if scaler is None:
         loss.backward()
-        if before_step:
-            before_step()
-        opt.step()
-        return
-    scaler.scale(loss).backward()
+    else:
+        scaler.scale(loss).backward()
+
+
+def _optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                    before_step: Callable[[], None] | None = None) -> None:
+    """The optimiser step after the micro-batches, through the GradScaler when there is one (it skips inf grads)."""
     if before_step:
         before_step()  # averaging scaled gradients across ranks commutes with the unscale
+    if scaler is None:
+        opt.step()
+        return
     scaler.step(opt)
     scaler.update()
+

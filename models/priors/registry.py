@@ -32,7 +32,8 @@ class PriorTrain:
     """Optimiser and schedule of a prior."""
 
     steps: int = 100_000
-    batch_size: int = 256
+    batch_size: int = 256  # the global batch (the prior trainer runs one process)
+    accumulate: int = 1  # micro-batches of batch_size / accumulate per optimiser step (bench/training/prior.py)
     lr: float = 4.5e-4
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
@@ -273,10 +274,14 @@ def maskgit_movq(scale: str) -> PriorEntry:
     e = PriorEntry("maskgit_movq", "paper", "maskgit", "Zheng et al. 2022 (MoVQ) Sec. 4.3",
                    MaskGITConfig(vocab_size=1024, positions=256, channels=4, n_classes=0, n_layer=24, n_head=16,
                                  n_embd=1024),
-                   PriorTrain(steps=200 * 938, batch_size=64, lr=1e-4, betas=(0.9, 0.96), length=(200, "epochs")),
+                   PriorTrain(steps=200 * 938, batch_size=64, lr=4.5e-6 * 64, betas=(0.9, 0.95),
+                              length=(200, "epochs")),
                    PriorSample(n_samples=60_000, class_sampling="per_class", per_class=50, steps=8,
                                steps_conditional=12),
                    sources={"train.length": "MoVQ Sec. 4.3: batch 64, 200 epochs of the dataset trained on",
+                            "train.lr": "MoVQ Sec. 4.3 'follow the defaults setting as in VQGAN': taming "
+                                        "cond_transformer.py configure_optimizers AdamW betas (0.9, 0.95), lr "
+                                        "4.5e-6 x batch (taming main.py scaling), as gpt_movq",
                             "sample.steps": "MoVQ Table 2 (FFHQ): 8 steps; Table 3 (ImageNet): 12 steps",
                             "sample.per_class": "MoVQ Sec. 4.3: 60,000 FFHQ samples; 50 per ImageNet class"},
                    published_params=307.0)
@@ -309,9 +314,11 @@ def _seqgan_prior(name: str, kind: str, width: int, published: float, scale: str
     cfg_cls = GPTConfig if kind == "gpt" else MaskGITConfig
     e = PriorEntry(name, "paper", kind, "Gu et al. 2024 (SeQ-GAN) Tables 3-4",
                    cfg_cls(vocab_size=1024, positions=256, n_classes=1000, n_layer=24, n_head=16, n_embd=width),
-                   PriorTrain(steps=500_000, batch_size=256, lr=1e-4, betas=(0.9, 0.96), length=(500_000, "iters")),
+                   PriorTrain(steps=300 * 5005, batch_size=256, lr=1e-4, betas=(0.9, 0.96), length=(300, "epochs")),
                    PriorSample(steps=12 if kind == "maskgit" else None, class_sampling="per_class", per_class=50),
-                   sources={"train": "SeQ-GAN Sec. 4.2: 500,000 iterations, Adam, lr 1e-4 (batch unpublished)",
+                   sources={"train": "SeQ-GAN Sec. 4.2: Adam, lr 1e-4 (batch unpublished: MaskGIT's 256)",
+                            "train.length": "SeQ-GAN Sec. 4.3: the ImageNet priors train 300 epochs (the 500,000 "
+                                            "iterations of Sec. 4.1 are the tokenizer's phase 1)",
                             "published_params": "Tables 3-4: total minus the 57.9M tokenizer"},
                    published_params=published, published_decimals=0,
                    param_gap=_SEQ_PRIOR_GAP if width == 768 else None)
@@ -440,6 +447,9 @@ def ldm_cin(scale: str) -> PriorEntry:
                             "process.cfg_scale": "code: runTestLDM.sh --scale 1.6 (f16); paper App. A: 1.4 "
                                                  "(sample.source=paper)",
                             "train.length": "VQGAN-LC App. A: 100 epochs (batch 448 = 8 x 56 in the config)",
+                            "train.lr": "lr rule: paper (VQGAN-LC App. A: Adam 4.5e-4); the code's rule (ldm-lc "
+                                        "main.py scale_lr: 8 x 56 x base 4.5e-5 = 2.016e-2; f8 8 x 32 x 1e-5) is "
+                                        "listed in the deviations table",
                             "train.ema_decay": "LatentDiffusion use_ema (LitEma 0.9999 with its num_updates warm-up); "
                                                "run_evaluations.py samples in ema_scope",
                             "model.class_dropout": "ldm-lc trains with every label (no classifier-free dropout)",
