@@ -248,8 +248,8 @@ def gpt_vqganlc(scale: str) -> PriorEntry:
                             "model.gelu": "vqgan-gpt-lc models/mingpt.py: nn.GELU() (exact)"},
                    published_params=404.0, published_decimals=0,
                    param_gap=("VQGAN-LC prints 404M. Its models_gpt.py GPT (one 101,000-entry token table for codes "
-                              "and classes, an untied 101,000-way head, 257 positions) counts 509.42M, measured on "
-                              "the official module; the blocks plus one embedding table give 406M, so the printed "
+                              "and classes, an untied 101,000-way head, 257 positions) counts 509.4M (509.42M on the "
+                              "official module, tools/official_fixtures/vqganlc_priors.py); the blocks plus one embedding table give 406M, so the printed "
                               "figure most likely leaves out the output head."))
     return e if scale == "paper" else _smoke(e, top_k=10)
 
