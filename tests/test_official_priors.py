@@ -1,0 +1,153 @@
+"""The priors against fixtures written by the official code (tools/official_fixtures/: dit.py, sit.py,
+taming_gpt.py, vqganlc_priors.py, maskgit.py): the official weights are loaded into vqbench's modules (through
+models/converters/dit.py for DiT / SiT) and the outputs compared on the saved inputs and noise draws. Mutation
+tests put the old behaviour back (a transposed position embedding, the wrong GELU, batch-wide MaskGIT counts) and
+check that the comparison fails."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from official import load_fixture
+
+from models.converters.base import load_into
+from models.converters.dit import convert_dit
+from models.priors import dit as dit_module
+from models.priors.diffusion import Diffusion, DiffusionConfig
+from models.priors.dit import DiT, DiTConfig
+from models.priors.flow import Flow, FlowConfig
+
+_RIGHT_SINCOS = dit_module.sincos_2d
+TINY_DIT = DiTConfig(in_channels=4, input_size=8, patch_size=2, hidden=32, depth=2, heads=2, n_classes=10,
+                     class_dropout=0.1, learn_sigma=True)
+
+
+def _official_dit(repo_dir: str, cfg: DiTConfig = TINY_DIT) -> tuple[DiT, dict[str, torch.Tensor]]:
+    """vqbench's DiT with the fixture's official weights, converted; and the fixture's tensors."""
+    t, _ = load_fixture(repo_dir, "forward")
+    net = DiT(cfg).eval()
+    load_into(net, convert_dit({k.removeprefix("state."): v for k, v in t.items() if k.startswith("state.")}, net),
+              repo_dir)
+    return net, t
+
+
+class Draws:
+    """Stands in for torch.randn / randn_like / rand / randint: hands out the official code's recorded draws."""
+
+    def __init__(self, *draws: torch.Tensor) -> None:
+        self.queue = list(draws)
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        return self.queue.pop(0).clone()
+
+
+# --- DiT (facebookresearch/DiT) -----------------------------------------------------------------------------------
+
+def test_dit_position_embedding_is_the_official_one():
+    t, meta = load_fixture("DiT", "pos_embed")
+    assert meta["function"] == "get_2d_sincos_pos_embed"
+    torch.testing.assert_close(dit_module.sincos_2d(16, 4), t["pos_embed"], atol=1e-6, rtol=0)
+
+
+def test_dit_forward_matches_the_official_network():
+    net, t = _official_dit("DiT")
+    with torch.no_grad():
+        torch.testing.assert_close(net(t["x"], t["t"], t["y"]), t["out"], atol=1e-5, rtol=1e-5)
+
+
+def test_dit_training_loss_matches_the_official_one(monkeypatch):
+    net, _ = _official_dit("DiT")
+    t, _ = load_fixture("DiT", "loss")
+    monkeypatch.setattr(torch, "randint", Draws(t["t"]))
+    monkeypatch.setattr(torch, "randn_like", Draws(t["noise"]))
+    with torch.no_grad():
+        loss = Diffusion(DiffusionConfig(learn_sigma=True, loss="hybrid")).loss(net, t["x0"], t["y"])
+    torch.testing.assert_close(loss, t["loss"].mean(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_dit_ancestral_sampler_matches_the_official_one(monkeypatch, guided):
+    net, _ = _official_dit("DiT")
+    t, _ = load_fixture("DiT", "sample")
+    draws = t["cfg_draws"][:, :2] if guided else t["draws"]  # the conditional half of the doubled batch
+    monkeypatch.setattr(torch, "randn", Draws(t["z"], *draws[:-1]))  # the last draw is masked out at t = 0
+    cfg = DiffusionConfig(learn_sigma=True, loss="hybrid", sample_steps=4, cfg_scale=4.0 if guided else 1.0,
+                          cfg_channels="first3")
+    with torch.no_grad():
+        x, passes = Diffusion(cfg).sample(net, (2, 4, 8, 8), t["y"], null_class=10)
+    assert passes == 4
+    torch.testing.assert_close(x, t["cfg_out" if guided else "out"], atol=1e-4, rtol=1e-4)
+
+
+def test_dit_fixture_catches_a_transposed_position_embedding(monkeypatch):
+    """The old sincos_2d (row encoding first) through the same weights: the outputs differ by O(1)."""
+    def transposed(dim: int, side: int) -> torch.Tensor:
+        return _RIGHT_SINCOS(dim, side).view(side, side, dim).transpose(0, 1).reshape(side * side, dim)
+
+    monkeypatch.setattr(dit_module, "sincos_2d", transposed)
+    t, _ = load_fixture("DiT", "forward")
+    net = DiT(TINY_DIT).eval()
+    state = {k.removeprefix("state."): v for k, v in t.items() if k.startswith("state.")}
+    with pytest.raises(ValueError, match="transposed"):  # the converter refuses the official pos_embed
+        convert_dit(state, net)
+    state.pop("pos_embed")
+    load_into(net, convert_dit(state, net), "DiT")
+    with torch.no_grad():
+        assert (net(t["x"], t["t"], t["y"]) - t["out"]).abs().max() > 1e-2
+
+
+def test_dit_fixture_catches_exact_gelu():
+    net, t = _official_dit("DiT", dataclasses.replace(TINY_DIT, gelu="none"))
+    with torch.no_grad():
+        assert (net(t["x"], t["t"], t["y"]) - t["out"]).abs().max() > 1e-5
+
+
+def test_dit_converter_reads_an_official_pt_file_safely(tmp_path):
+    from models.converters.dit import load_dit_checkpoint
+
+    t, _ = load_fixture("DiT", "forward")
+    state = {k.removeprefix("state."): v for k, v in t.items() if k.startswith("state.")}
+    torch.save({"model": state, "ema": state, "opt": {}}, tmp_path / "0001000.pt")  # train.py's layout
+    net = DiT(TINY_DIT).eval()
+    load_dit_checkpoint(tmp_path / "0001000.pt", net)
+    with torch.no_grad():
+        torch.testing.assert_close(net(t["x"], t["t"], t["y"]), t["out"], atol=1e-5, rtol=1e-5)
+
+
+# --- SiT (willisma/SiT) -------------------------------------------------------------------------------------------
+
+def test_sit_forward_matches_the_official_network():
+    net, t = _official_dit("SiT")
+    with torch.no_grad():  # SiT.forward returns the first C channels of its learn_sigma output
+        torch.testing.assert_close(net(t["x"], t["t"], t["y"])[:, :4], t["out"], atol=1e-5, rtol=1e-5)
+
+
+def test_sit_loss_matches_the_official_one(monkeypatch):
+    net, _ = _official_dit("SiT")
+    t, _ = load_fixture("SiT", "loss")
+    monkeypatch.setattr(torch, "rand", Draws(t["t"]))
+    monkeypatch.setattr(torch, "randn_like", Draws(t["x0"]))
+    with torch.no_grad():
+        loss = Flow(FlowConfig()).loss(net, t["x1"], t["y"])
+    torch.testing.assert_close(loss, t["loss"].mean(), atol=1e-6, rtol=1e-5)
+
+
+def test_sit_dopri5_ode_matches_the_official_sampler(monkeypatch):
+    net, _ = _official_dit("SiT")
+    t, _ = load_fixture("SiT", "ode")
+    monkeypatch.setattr(torch, "randn", Draws(t["z"]))
+    with torch.no_grad():
+        x, _ = Flow(FlowConfig(cfg_scale=1.0)).sample(net, (2, 4, 8, 8), t["y"], null_class=10)
+    torch.testing.assert_close(x, t["out"], atol=2e-4, rtol=1e-3)  # adaptive solver: its own error, rtol 1e-3
+
+
+def test_sit_sde_matches_the_official_sampler(monkeypatch):
+    net, _ = _official_dit("SiT")
+    t, _ = load_fixture("SiT", "sde")
+    monkeypatch.setattr(torch, "randn", Draws(t["z"], *t["draws"]))
+    cfg = FlowConfig(sampler="sde", sample_steps=6, cfg_scale=1.0, diffusion_norm=1.0, last_step_size=0.04)
+    with torch.no_grad():
+        x, passes = Flow(cfg).sample(net, (2, 4, 8, 8), t["y"], null_class=10)
+    assert passes == 6
+    torch.testing.assert_close(x, t["out"], atol=1e-4, rtol=1e-4)
