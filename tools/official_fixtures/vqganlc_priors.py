@@ -1,0 +1,133 @@
+"""Fixtures from zh460045050/VQGAN-LC's GPT prior (vqgan-gpt-lc/models/models_gpt.py VQGANTransformer over
+models/mingpt.py GPT), run unchanged on the CPU: one token table and one head over n_vision_words + n_class (class
+c is token n_vision_words + c, training_gpt.py), the teacher-forced logits, the training loss over all logits in
+eval mode and with the pkeep corruption (its bernoulli / randint_like draws recorded), top-k sampling that keeps
+the code logits only (its multinomial inputs and draws recorded), and the paper configuration's parameter count.
+
+Run from the repository root:  python -m tools.official_fixtures.vqganlc_priors [--mirror .../zh460045050+VQGAN-LC/repo]
+Stubs: VQGANTransformer.__init__ loads a VQGAN checkpoint, so the object is built with __new__ and given the
+attributes __init__ sets (transformer = GPT(...) as in __init__, pkeep, sos_token, args.n_vision_words,
+args.label_smooth 0); encode_to_z, which runs the tokenizer, returns the fixture's codes. forward, sample and the
+GPT are the official code. CUDA: forward moves its (unused, given c_indices) start tokens with .to("cuda"), so
+Tensor.to maps "cuda" to the CPU while it runs (cuda_on_cpu)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from tools.official_fixtures.common import mirror_commit, save_fixture
+from tools.official_fixtures.dit import checkout
+
+REPO, DIR = "zh460045050/VQGAN-LC", "VQGAN-LC-priors"
+N_CODES, N_CLASS = 40, 6
+TINY = dict(vocab_size=N_CODES + N_CLASS, block_size=17, n_layer=2, n_head=2, n_embd=32)
+
+
+class Record:
+    """Wrap torch.<name>: call the original with a seeded generator where it takes one, keep inputs and outputs."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.orig, self.inputs, self.draws = name, getattr(torch, name), [], []
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        out = self.orig(*args, **kwargs)
+        self.inputs.append(args[0].clone())
+        self.draws.append(out.clone())
+        return out
+
+    def __enter__(self) -> Record:
+        setattr(torch, self.name, self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        setattr(torch, self.name, self.orig)
+
+
+class cuda_on_cpu:  # noqa: N801  a context manager used like a function
+    """Tensor.to("cuda") returns the tensor itself (the official forward hard-codes the device)."""
+
+    def __enter__(self) -> None:
+        self.orig = torch.Tensor.to
+        orig = self.orig
+        torch.Tensor.to = lambda t, *a, **k: t if a and a[0] == "cuda" else orig(t, *a, **k)
+
+    def __exit__(self, *exc) -> None:
+        torch.Tensor.to = self.orig
+
+
+def transformer_wrapper(models_gpt, gpt_cls, codes: torch.Tensor) -> nn.Module:
+    """A VQGANTransformer without its VQGAN (see the module docstring)."""
+    vt = models_gpt.VQGANTransformer.__new__(models_gpt.VQGANTransformer)
+    nn.Module.__init__(vt)
+    vt.sos_token, vt.pkeep = 0, 0.8
+    vt.args = SimpleNamespace(n_vision_words=N_CODES, label_smooth=0)
+    vt.transformer = gpt_cls(**TINY)
+    vt.encode_to_z = lambda x: (None, codes)
+    return vt
+
+
+def main(mirror: str) -> None:
+    commit = mirror_commit(mirror)
+    # vqgan-gpt-lc/models has no __init__.py: a namespace package, which vqbench's own `models` package would
+    # shadow from anywhere on sys.path, so the repository root leaves sys.path (the fixture writer is loaded)
+    root = Path(__file__).resolve().parents[2]
+    sys.path[:] = [str(checkout(mirror) / "vqgan-gpt-lc")] + [p for p in sys.path if Path(p or ".").resolve() != root]
+    from models import models_gpt
+    from models.mingpt import GPT
+
+    meta = dict(repo=REPO, commit=commit, source="vqgan-gpt-lc/models/models_gpt.py")
+    with torch.device("meta"):
+        full = GPT(vocab_size=100_000 + 1000, block_size=257, n_layer=24, n_head=16, n_embd=1024)
+    n_params = sum(p.numel() for p in full.parameters())
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    codes = torch.randint(0, N_CODES, (4, 16), generator=g)
+    labels = torch.tensor([0, 5, 2, 3])
+    vt = transformer_wrapper(models_gpt, GPT, codes)
+    with torch.no_grad():
+        vt.transformer.pos_emb.normal_(0, 0.5)
+        for block in vt.transformer.blocks:  # MLP inputs of order 1, where the GELU forms differ
+            block.mlp[0].weight.normal_(0, 0.4)
+    state = {f"state.{k}": v for k, v in vt.transformer.state_dict().items()}
+    c_indices = labels[:, None] + N_CODES  # training_gpt.py: label_cls + n_vision_words
+    vt.eval()
+    with torch.no_grad():
+        logits, _ = vt.transformer(torch.cat([c_indices, codes], 1)[:, :-1])
+        with cuda_on_cpu():
+            loss_eval = vt(torch.zeros(4, 3, 8, 8), c_indices)
+    vt.train()
+    torch.manual_seed(2)
+    with torch.no_grad(), cuda_on_cpu(), Record("bernoulli") as bern, Record("randint_like") as rand:
+        loss_train = vt(torch.zeros(4, 3, 8, 8), c_indices)
+    save_fixture(DIR, "gpt_loss", {**state, "codes": codes, "labels": labels, "logits": logits,
+                                   "loss_eval": loss_eval, "loss_train": loss_train, "keep": bern.draws[0],
+                                   "random": rand.draws[0]},
+                 function="VQGANTransformer.forward (mingpt.py GPT)",
+                 notes=f"GPT({TINY}) with n_vision_words {N_CODES}, n_class {N_CLASS}; pos_emb N(0, 0.5), mlp.0 weights N(0, 0.4); pkeep 0.8; "
+                       "keep / random: the bernoulli mask and randint_like draws of the training forward",
+                 extra={"n_vision_words": N_CODES, "n_class": N_CLASS,
+                        "params_paper_config": n_params,
+                        "params_paper_config_notes": "GPT(vocab_size=100000 + 1000, block_size=257, 24 layers, 16 "
+                                                     "heads, 1024) as VQGANTransformer.__init__ builds it"}, **meta)
+
+    vt.eval()
+    torch.manual_seed(3)
+    with torch.no_grad(), Record("multinomial") as mult:
+        out = vt.sample(None, c_indices[:2], steps=3, temperature=1.0, top_k=5)
+    save_fixture(DIR, "gpt_sample", {"labels": labels[:2], "probs": torch.stack(mult.inputs),
+                                     "draws": torch.stack(mult.draws), "out": out},
+                 function="VQGANTransformer.sample", notes="weights of gpt_loss; 3 steps, top_k 5, temperature 1; "
+                 "probs[i] is the multinomial input of step i (over the n_vision_words code logits only)", **meta)
+    print("VQGAN-LC GPT fixtures written at", commit, "paper-config params", n_params)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mirror", default="/work/.mirror/zh460045050+VQGAN-LC/repo")
+    main(ap.parse_args().mirror)
