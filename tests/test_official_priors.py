@@ -151,3 +151,105 @@ def test_sit_sde_matches_the_official_sampler(monkeypatch):
         x, passes = Flow(cfg).sample(net, (2, 4, 8, 8), t["y"], null_class=10)
     assert passes == 6
     torch.testing.assert_close(x, t["out"], atol=1e-4, rtol=1e-4)
+
+
+# --- minGPT priors: taming-transformers and VQGAN-LC ----------------------------------------------------------------
+
+def _mingpt_state(t: dict[str, torch.Tensor], start_row: int | None = None) -> dict[str, torch.Tensor]:
+    """minGPT (key / query / value, causal mask buffer) -> vqbench GPT (fused qkv); start_row: the token whose
+    embedding is the start token of an unconditional taming model (SOSProvider, sos_token 0) -> cls_emb."""
+    s = {k.removeprefix("state."): v for k, v in t.items() if k.startswith("state.")}
+    out = {k: v for k, v in s.items() if not k.endswith(("attn.mask", "attn.key.weight", "attn.key.bias",
+                                                         "attn.query.weight", "attn.query.bias",
+                                                         "attn.value.weight", "attn.value.bias"))}
+    for i in range(len({k.split(".")[1] for k in s if k.startswith("blocks.")})):
+        for p in ("weight", "bias"):
+            out[f"blocks.{i}.attn.qkv.{p}"] = torch.cat([s[f"blocks.{i}.attn.{n}.{p}"] for n in ("query", "key", "value")])
+    if start_row is not None:
+        out["cls_emb.weight"] = s["tok_emb.weight"][start_row:start_row + 1]
+    return out
+
+
+def _taming_gpt(gelu: str = "none"):
+    from models.priors.gpt import GPT, GPTConfig
+
+    t, _ = load_fixture("taming-transformers-gpt", "logits")
+    net = GPT(GPTConfig(vocab_size=48, positions=16, n_layer=2, n_head=2, n_embd=32, extra_positions=1,
+                        gelu=gelu)).eval()
+    load_into(net, _mingpt_state(t, start_row=0), "taming minGPT")
+    return net, t
+
+
+def test_taming_gpt_logits_match_the_official_mingpt():
+    net, t = _taming_gpt()
+    with torch.no_grad():
+        torch.testing.assert_close(net(t["z"][..., None])[:, :, 0], t["logits"], atol=2e-6, rtol=1e-6)
+
+
+def test_taming_gpt_fixture_catches_tanh_gelu():
+    """The old MLP of every prior (tanh GELU) misses the official logits by 3.6e-5, 18x the tolerance above."""
+    net, t = _taming_gpt(gelu="tanh")
+    with torch.no_grad():
+        assert (net(t["z"][..., None])[:, :, 0] - t["logits"]).abs().max() > 1e-5
+
+
+def _vqganlc_gpt(gelu: str = "none"):
+    from models.priors.gpt import GPT, GPTConfig
+
+    t, meta = load_fixture("VQGAN-LC-priors", "gpt_loss")
+    cfg = GPTConfig(vocab_size=meta["n_vision_words"], positions=16, n_classes=meta["n_class"], n_layer=2, n_head=2,
+                    n_embd=32, pkeep=0.8, joint_vocab=True, extra_positions=1, gelu=gelu)
+    net = GPT(cfg).eval()
+    load_into(net, _mingpt_state(t), "VQGAN-LC GPT")
+    return net, t, meta
+
+
+def test_vqganlc_gpt_logits_and_loss_run_over_the_joint_vocabulary():
+    net, t, meta = _vqganlc_gpt()
+    assert meta["function"].startswith("VQGANTransformer.forward")
+    with torch.no_grad():
+        logits = net(t["codes"][..., None], t["labels"])
+        torch.testing.assert_close(logits[:, :, 0], t["logits"], atol=2e-6, rtol=1e-6)
+        torch.testing.assert_close(net.loss(t["codes"][..., None], t["labels"]), t["loss_eval"], atol=1e-5, rtol=1e-5)
+
+
+def test_vqganlc_gpt_pkeep_draws_over_the_joint_vocabulary(monkeypatch):
+    net, t, meta = _vqganlc_gpt()
+    net.train()
+    calls = []
+
+    def randint_like(x, high, *a, **k):
+        calls.append(high)
+        return t["random"][..., None].clone()
+
+    monkeypatch.setattr(torch, "bernoulli", Draws(t["keep"][..., None]))
+    monkeypatch.setattr(torch, "randint_like", randint_like)
+    with torch.no_grad():
+        loss = net.loss(t["codes"][..., None], t["labels"])
+    assert calls == [meta["n_vision_words"] + meta["n_class"]]
+    torch.testing.assert_close(loss, t["loss_train"], atol=1e-5, rtol=1e-5)
+
+
+def test_vqganlc_gpt_samples_from_the_code_logits_only(monkeypatch):
+    net, _, meta = _vqganlc_gpt()
+    t, _ = load_fixture("VQGAN-LC-priors", "gpt_sample")
+    official = list(zip(t["probs"], t["draws"], strict=True))
+
+    def multinomial(probs, n, generator=None):
+        if not official:  # past the fixture's steps: any valid draw
+            return probs.argmax(-1, keepdim=True)
+        want, draw = official.pop(0)
+        torch.testing.assert_close(probs, want, atol=1e-5, rtol=1e-4)  # width n_vision_words, top-5 filtered
+        return draw.clone()
+
+    monkeypatch.setattr(torch, "multinomial", multinomial)
+    out, _ = net.generate(2, t["labels"], top_k=5)
+    assert t["probs"].shape[-1] == meta["n_vision_words"]
+    assert torch.equal(out[:, :3, 0], t["out"])
+
+
+def test_vqganlc_gpt_parameter_count_is_the_official_modules():
+    from models.priors.registry import count_prior_params, create_prior
+
+    _, meta = load_fixture("VQGAN-LC-priors", "gpt_loss")
+    assert count_prior_params(create_prior("gpt_vqganlc", "paper")) == meta["params_paper_config"] == 509_422_592
