@@ -253,3 +253,47 @@ def test_vqganlc_gpt_parameter_count_is_the_official_modules():
 
     _, meta = load_fixture("VQGAN-LC-priors", "gpt_loss")
     assert count_prior_params(create_prior("gpt_vqganlc", "paper")) == meta["params_paper_config"] == 509_422_592
+
+
+# --- MaskGIT (google-research/maskgit, JAX) ---------------------------------------------------------------------------
+
+def test_maskgit_cosine_schedule_matches_the_official_one():
+    from models.priors.maskgit import cosine_schedule
+
+    t, _ = load_fixture("maskgit", "schedule")
+    ours = cosine_schedule(t["ratio"].double()).clamp(1e-6, 1.0).float()  # mask_schedule.py clips to [1e-6, 1]
+    torch.testing.assert_close(ours[:, None].expand_as(t["mask_ratio"]), t["mask_ratio"], atol=1e-7, rtol=1e-6)
+
+
+def _official_decode(monkeypatch, name: str):
+    """vqbench's MaskGIT.generate on the fixture's inputs, with the official logits function and draws; returns
+    (out, passes, masked tokens entering each pass (passes, batch)) and the fixture."""
+    from models.priors.maskgit import MaskGIT, MaskGITConfig
+
+    t, meta = load_fixture("maskgit", name)
+    n, length = t["inputs"].shape
+    k = meta["mask_token_id"]
+    net = MaskGIT(MaskGITConfig(vocab_size=k, positions=length, n_layer=1, n_head=1, n_embd=8, dropout=0.0)).eval()
+    assert net.mask_id == k
+    masked = []
+
+    def logits(idx: torch.Tensor, labels=None) -> torch.Tensor:
+        masked.append((idx[..., 0] == k).sum(1))
+        return (t["base"] + t["emb"][idx[..., 0]])[:, :, None]
+
+    monkeypatch.setattr(net, "forward", logits)
+    monkeypatch.setattr(torch, "multinomial", Draws(*[c.reshape(-1, 1).long() for c in t["categorical"]]))
+    monkeypatch.setattr(torch, "rand", Draws(*[u[..., None] for u in t["uniforms"]]))
+    passes = t["categorical"].shape[0]
+    out, count = net.generate(n, steps=passes, choice_temperature=4.5, init=t["inputs"][..., None].long())
+    return out[..., 0], count, torch.stack(masked), t
+
+
+@pytest.mark.parametrize("name", ["decode_partial", "decode_small", "decode_full"])
+def test_maskgit_decoding_matches_the_official_parallel_decode(monkeypatch, name):
+    """Partial masks of 5, 9 and 14 tokens in one batch follow their own schedules; a 2-token map keeps one token
+    masked until the last of 8 passes; a full map decodes as before."""
+    out, passes, masked, t = _official_decode(monkeypatch, name)
+    assert passes == t["categorical"].shape[0]
+    assert torch.equal(masked, t["masked_per_pass"].long())
+    assert torch.equal(out, t["out"].long())
