@@ -297,3 +297,59 @@ def test_maskgit_decoding_matches_the_official_parallel_decode(monkeypatch, name
     assert passes == t["categorical"].shape[0]
     assert torch.equal(masked, t["masked_per_pass"].long())
     assert torch.equal(out, t["out"].long())
+
+
+def _flax_to_bert(p: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
+    """nets/maskgit_transformer.py params (flax kernels are (in, out)) -> vqbench's MaskGIT arch='bert'."""
+    def dense(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return p[f"{prefix}.kernel"].reshape(-1, p[f"{prefix}.kernel"].shape[-1]).t(), p[f"{prefix}.bias"]
+
+    def ln(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return p[f"{prefix}.scale"], p[f"{prefix}.bias"]
+
+    out = {"tok_emb.weight": p["Embed_0.word_embeddings.embedding"],
+           "pos_emb": p["Embed_0.position_embeddings.embedding"][None],
+           "mlm_bias": p["MlmLayer_0.mlm_bias.bias"]}
+    pairs = {"emb_ln": ln("Embed_0.embeddings_ln"), "mlm_dense": dense("MlmLayer_0.mlm_dense"),
+             "mlm_ln": ln("MlmLayer_0.mlm_ln")}
+    for i in range(layers):
+        pre = f"TransformerLayer_{i}"
+        att = f"{pre}.Attention_0.self_attention"
+        qkv = [p[f"{att}.{n}.kernel"].flatten(1).t() for n in ("query", "key", "value")]
+        out[f"blocks.{i}.attn.qkv.weight"] = torch.cat(qkv)
+        out[f"blocks.{i}.attn.qkv.bias"] = torch.cat([p[f"{att}.{n}.bias"].flatten() for n in ("query", "key", "value")])
+        out[f"blocks.{i}.attn.proj.weight"] = p[f"{att}.out.kernel"].flatten(0, 1).t()
+        out[f"blocks.{i}.attn.proj.bias"] = p[f"{att}.out.bias"]
+        pairs.update({f"blocks.{i}.ln1": ln(f"{pre}.Attention_0.attention_output_ln"),
+                      f"blocks.{i}.mlp.0": dense(f"{pre}.Mlp_0.intermediate_output"),
+                      f"blocks.{i}.mlp.2": dense(f"{pre}.Mlp_0.layer_output"),
+                      f"blocks.{i}.ln2": ln(f"{pre}.Mlp_0.layer_output_ln")})
+    for name, (w, b) in pairs.items():
+        out[f"{name}.weight"], out[f"{name}.bias"] = w, b
+    return out
+
+
+def _maskgit_bert(gelu: str = "tanh"):
+    from models.priors.maskgit import MaskGIT, MaskGITConfig
+
+    t, meta = load_fixture("maskgit", "network")
+    k = meta["mask_token_id"]
+    net = MaskGIT(MaskGITConfig(vocab_size=k, positions=16, n_classes=3, n_layer=2, n_head=2, n_embd=16, dropout=0.0,
+                                arch="bert", gelu=gelu)).eval()
+    load_into(net, _flax_to_bert({n.removeprefix("params."): v for n, v in t.items() if n.startswith("params.")}, 2),
+              "maskgit")
+    ids = t["ids"].long()
+    with torch.no_grad():
+        logits = net(ids[:, 1:, None], ids[:, 0] - k)[:, :, 0]
+    return logits, t["logits"][:, 1:, :k]
+
+
+def test_maskgit_bert_logits_match_the_official_flax_transformer():
+    ours, official = _maskgit_bert()
+    torch.testing.assert_close(ours, official, atol=2e-5, rtol=1e-5)
+
+
+def test_maskgit_fixture_catches_exact_gelu():
+    """vqbench's old BERT MLP and MLM head used the exact GELU; jax.nn.gelu defaults to the tanh form."""
+    ours, official = _maskgit_bert(gelu="none")
+    assert (ours - official).abs().max() > 1e-4

@@ -91,7 +91,33 @@ def run_jax(src: str, out: str) -> None:
                       f"{name}.final_seqs": np.asarray(seqs), f"{name}.out": np.asarray(seqs)[:, -1],
                       f"{name}.uniforms": np.stack(uniforms), f"{name}.categorical": np.stack(categorical),
                       f"{name}.masked_per_pass": np.stack(masked)})
+    saved.update(network(src))
     np.savez(out, **saved)
+
+
+def network(src: str) -> dict:
+    """A tiny nets/maskgit_transformer.py Transformer (class-conditional ids as maskgit_class_cond feeds them:
+    the class token codebook_size + label first); its params flattened 'params.<path>' and its logits."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import traverse_util
+
+    from maskgit.nets import maskgit_transformer
+
+    n_cls, length = 3, 16
+    model = maskgit_transformer.Transformer(vocab_size=K + n_cls + 1, hidden_size=16, num_hidden_layers=2,
+                                            num_attention_heads=2, intermediate_size=64,
+                                            max_position_embeddings=length + 1, initializer_range=0.3)
+    rs = np.random.default_rng(1)
+    tokens = rs.integers(0, K, (3, length)).astype(np.int32)
+    tokens[rs.random((3, length)) < 0.4] = K + n_cls  # [MASK]
+    ids = np.concatenate([(K + np.array([0, 2, 1], dtype=np.int32))[:, None], tokens], 1)
+    params = model.init(jax.random.PRNGKey(1), jnp.asarray(ids), deterministic=True)
+    logits = model.apply(params, jnp.asarray(ids), deterministic=True)
+    flat = traverse_util.flatten_dict(params["params"], sep=".")
+    return {"network.ids": ids, "network.logits": np.asarray(logits),
+            **{f"network.params.{k}": np.asarray(v) for k, v in flat.items()}}
 
 
 def main(mirror: str, jax_python: str) -> None:
@@ -120,6 +146,11 @@ def main(mirror: str, jax_python: str) -> None:
                            "logits = base + emb[ids]; uniforms[i]: the u behind pass i's Gumbel noise; "
                            "categorical[i]: pass i's draws; masked_per_pass[i]: masked tokens entering pass i; "
                            "out = final_seqs[:, -1]", **meta)
+    save_fixture(DIR, "network", {k.split(".", 1)[1]: v for k, v in tensor.items() if k.startswith("network.")},
+                 source="maskgit/nets/maskgit_transformer.py", function="Transformer.__call__",
+                 notes="vocab_size K + 3 classes + 1 ([MASK] last), hidden 16, 2 layers, 2 heads, MLP 64, 17 positions, "
+                       "initializer_range 0.3 (MLP inputs of order 1, where the GELU forms differ); ids = class token "
+                       "K + label, then 16 tokens (40% [MASK]); deterministic", **meta)
     print("MaskGIT fixtures written at", commit, "with jax", version)
 
 
