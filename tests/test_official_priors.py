@@ -19,6 +19,7 @@ from models.priors.dit import DiT, DiTConfig
 from models.priors.flow import Flow, FlowConfig
 
 _RIGHT_SINCOS = dit_module.sincos_2d
+QKV = ("query", "key", "value")  # vqbench's fused qkv rows, in this order
 TINY_DIT = DiTConfig(in_channels=4, input_size=8, patch_size=2, hidden=32, depth=2, heads=2, n_classes=10,
                      class_dropout=0.1, learn_sigma=True)
 
@@ -164,7 +165,7 @@ def _mingpt_state(t: dict[str, torch.Tensor], start_row: int | None = None) -> d
                                                          "attn.value.weight", "attn.value.bias"))}
     for i in range(len({k.split(".")[1] for k in s if k.startswith("blocks.")})):
         for p in ("weight", "bias"):
-            out[f"blocks.{i}.attn.qkv.{p}"] = torch.cat([s[f"blocks.{i}.attn.{n}.{p}"] for n in ("query", "key", "value")])
+            out[f"blocks.{i}.attn.qkv.{p}"] = torch.cat([s[f"blocks.{i}.attn.{n}.{p}"] for n in QKV])
     if start_row is not None:
         out["cls_emb.weight"] = s["tok_emb.weight"][start_row:start_row + 1]
     return out
@@ -315,9 +316,9 @@ def _flax_to_bert(p: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Te
     for i in range(layers):
         pre = f"TransformerLayer_{i}"
         att = f"{pre}.Attention_0.self_attention"
-        qkv = [p[f"{att}.{n}.kernel"].flatten(1).t() for n in ("query", "key", "value")]
+        qkv = [p[f"{att}.{n}.kernel"].flatten(1).t() for n in QKV]
         out[f"blocks.{i}.attn.qkv.weight"] = torch.cat(qkv)
-        out[f"blocks.{i}.attn.qkv.bias"] = torch.cat([p[f"{att}.{n}.bias"].flatten() for n in ("query", "key", "value")])
+        out[f"blocks.{i}.attn.qkv.bias"] = torch.cat([p[f"{att}.{n}.bias"].flatten() for n in QKV])
         out[f"blocks.{i}.attn.proj.weight"] = p[f"{att}.out.kernel"].flatten(0, 1).t()
         out[f"blocks.{i}.attn.proj.bias"] = p[f"{att}.out.bias"]
         pairs.update({f"blocks.{i}.ln1": ln(f"{pre}.Attention_0.attention_output_ln"),

@@ -249,7 +249,8 @@ def gpt_vqganlc(scale: str) -> PriorEntry:
                    published_params=404.0, published_decimals=0,
                    param_gap=("VQGAN-LC prints 404M. Its models_gpt.py GPT (one 101,000-entry token table for codes "
                               "and classes, an untied 101,000-way head, 257 positions) counts 509.4M (509.42M on the "
-                              "official module, tools/official_fixtures/vqganlc_priors.py); the blocks plus one embedding table give 406M, so the printed "
+                              "official module, tools/official_fixtures/vqganlc_priors.py); the blocks plus one "
+                              "embedding table give 406M, so the printed "
                               "figure most likely leaves out the output head."))
     return e if scale == "paper" else _smoke(e, top_k=10)
 

@@ -70,8 +70,9 @@ class Recorder:
 def main(mirror: str) -> None:
     commit = mirror_commit(mirror)
     sys.path.insert(0, str(checkout(mirror)))
-    import models  # DiT models.py
     from diffusion import create_diffusion
+
+    import models  # DiT models.py
 
     meta = dict(repo=REPO, commit=commit)
     pos = torch.from_numpy(models.get_2d_sincos_pos_embed(16, 4)).float()

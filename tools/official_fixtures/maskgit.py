@@ -102,7 +102,6 @@ def network(src: str) -> dict:
     import jax.numpy as jnp
     import numpy as np
     from flax import traverse_util
-
     from maskgit.nets import maskgit_transformer
 
     n_cls, length = 3, 16
@@ -148,7 +147,8 @@ def main(mirror: str, jax_python: str) -> None:
                            "out = final_seqs[:, -1]", **meta)
     save_fixture(DIR, "network", {k.split(".", 1)[1]: v for k, v in tensor.items() if k.startswith("network.")},
                  source="maskgit/nets/maskgit_transformer.py", function="Transformer.__call__",
-                 notes="vocab_size K + 3 classes + 1 ([MASK] last), hidden 16, 2 layers, 2 heads, MLP 64, 17 positions, "
+                 notes="vocab_size K + 3 classes + 1 ([MASK] last), hidden 16, 2 layers, 2 heads, MLP 64, 17 "
+                       "positions, "
                        "initializer_range 0.3 (MLP inputs of order 1, where the GELU forms differ); ids = class token "
                        "K + label, then 16 tokens (40% [MASK]); deterministic", **meta)
     print("MaskGIT fixtures written at", commit, "with jax", version)

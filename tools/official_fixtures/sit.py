@@ -45,8 +45,9 @@ class Record:
 def main(mirror: str) -> None:
     commit = mirror_commit(mirror)
     sys.path.insert(0, str(checkout(mirror)))
-    import models  # SiT models.py
     from transport import Sampler, create_transport
+
+    import models  # SiT models.py
 
     meta = dict(repo=REPO, commit=commit)
     torch.manual_seed(0)

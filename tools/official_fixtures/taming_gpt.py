@@ -55,7 +55,8 @@ def main(mirror: str) -> None:
     save_fixture(DIR, "logits", {**{f"state.{k}": v for k, v in model.state_dict().items()}, "z": z,
                                  "logits": logits}, repo=REPO, commit=commit,
                  source="taming/modules/transformer/mingpt.py", function="GPT.forward",
-                 notes=f"GPT({TINY}), seed 0, pos_emb N(0, 0.5), LayerNorms perturbed, mlp.0 weights N(0, 0.4); input cat(sos 0, z)[:, :-1] "
+                 notes=f"GPT({TINY}), seed 0, pos_emb N(0, 0.5), LayerNorms perturbed, mlp.0 weights N(0, 0.4); "
+                       "input cat(sos 0, z)[:, :-1] "
                        "as Net2NetTransformer.forward", extra={"sos_token": 0})
     print("taming minGPT fixture written at", commit)
 

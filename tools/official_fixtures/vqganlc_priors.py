@@ -109,7 +109,8 @@ def main(mirror: str) -> None:
                                    "loss_eval": loss_eval, "loss_train": loss_train, "keep": bern.draws[0],
                                    "random": rand.draws[0]},
                  function="VQGANTransformer.forward (mingpt.py GPT)",
-                 notes=f"GPT({TINY}) with n_vision_words {N_CODES}, n_class {N_CLASS}; pos_emb N(0, 0.5), mlp.0 weights N(0, 0.4); pkeep 0.8; "
+                 notes=f"GPT({TINY}) with n_vision_words {N_CODES}, n_class {N_CLASS}; pos_emb N(0, 0.5), mlp.0 "
+                       "weights N(0, 0.4); pkeep 0.8; "
                        "keep / random: the bernoulli mask and randint_like draws of the training forward",
                  extra={"n_vision_words": N_CODES, "n_class": N_CLASS,
                         "params_paper_config": n_params,
