@@ -354,3 +354,37 @@ def test_maskgit_fixture_catches_exact_gelu():
     """vqbench's old BERT MLP and MLM head used the exact GELU; jax.nn.gelu defaults to the tanh form."""
     ours, official = _maskgit_bert(gelu="none")
     assert (ours - official).abs().max() > 1e-4
+
+
+# --- VQGAN-LC ldm-lc UNet (latent-diffusion openaimodel.UNetModel) ----------------------------------------------------
+
+_LDM_RENAMES = (  # openaimodel / attention.py names -> models/priors/unet.py names
+    (r"^time_embed\.", "t_embed."), (r"^cond_stage_model\.embedding\.", "y_embed."),
+    (r"^input_blocks\.", "down."), (r"^middle_block\.", "mid."), (r"^output_blocks\.", "up."),
+    (r"\.in_layers\.0\.", ".n1."), (r"\.in_layers\.2\.", ".c1."), (r"\.emb_layers\.1\.", ".t."),
+    (r"\.out_layers\.0\.", ".n2."), (r"\.out_layers\.3\.", ".c2."), (r"\.skip_connection\.", ".skip."),
+    (r"\.op\.", "."), (r"\.transformer_blocks\.", ".blocks."), (r"\.to_([qkv])\.", r".\1."),
+    (r"\.to_out\.0\.", ".out."), (r"\.ff\.net\.0\.proj\.", ".ff.proj."), (r"\.ff\.net\.2\.", ".ff.out."),
+    (r"\.norm([123])\.", r".ln\1."),
+)
+
+
+def _ldm_name(key: str) -> str:
+    import re
+
+    for pattern, new in _LDM_RENAMES:
+        key = re.sub(pattern, new, key)
+    return key
+
+
+def test_ldm_unet_eps_matches_the_official_unet_model():
+    from models.priors.unet import UNet, UNetConfig
+
+    t, meta = load_fixture("VQGAN-LC-priors", "ldm_unet")
+    assert meta["file"].endswith("openaimodel.py")
+    net = UNet(UNetConfig(in_channels=4, model_channels=32, channel_mult=(1, 1), num_res_blocks=1,
+                          attention_resolutions=(2, 1), num_head_channels=16, context_dim=16, n_classes=6)).eval()
+    state = {_ldm_name(k.removeprefix("state.")): v.float() for k, v in t.items() if k.startswith("state.")}
+    load_into(net, state, "ldm-lc")  # strict: every official tensor has its place
+    with torch.no_grad():
+        torch.testing.assert_close(net(t["x"], t["t"], t["y"]), t["eps"], atol=2e-5, rtol=1e-5)

@@ -126,6 +126,47 @@ def main(mirror: str) -> None:
                  function="VQGANTransformer.sample", notes="weights of gpt_loss; 3 steps, top_k 5, temperature 1; "
                  "probs[i] is the multinomial input of step i (over the n_vision_words code logits only)", **meta)
     print("VQGAN-LC GPT fixtures written at", commit, "paper-config params", n_params)
+    unet(mirror, commit)
+
+
+UNET = dict(image_size=8, in_channels=4, out_channels=4, model_channels=32, attention_resolutions=[2, 1],
+            num_res_blocks=1, channel_mult=[1, 1], num_head_channels=16, use_spatial_transformer=True,
+            transformer_depth=1, context_dim=16)
+
+
+def unet(mirror: str, commit: str) -> None:
+    """ldm-lc's UNetModel (ldm/modules/diffusionmodules/openaimodel.py) in a tiny form of imagenet-f16-vqgan-lc-100K
+    .yaml's unet_config, conditioned as LatentDiffusion does (crossattn on ClassEmbedder(label)[:, None]).
+    Stubs: `clip` and `kornia`, imported at the top of ldm/modules/encoders/modules.py for other encoders, are
+    empty modules. Weights are rounded to float16 (stored so, half the size) before the official forward runs."""
+    import types
+
+    for name in ("clip", "kornia"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    for name in [m for m in sys.modules if m == "models" or m.startswith(("models.", "ldm"))]:
+        del sys.modules[name]  # vqgan-gpt-lc's `models` namespace; ldm-lc has its own ldm/ and models/
+    sys.path.insert(0, str(checkout(mirror) / "ldm-lc"))
+    from ldm.modules.diffusionmodules.openaimodel import UNetModel
+    from ldm.modules.encoders.modules import ClassEmbedder
+
+    torch.manual_seed(4)
+    model, embedder = UNetModel(**UNET).eval(), ClassEmbedder(embed_dim=16, n_classes=7, key="class_label")
+    with torch.no_grad():  # zero-initialised out / proj_out convs and default norms perturbed, then rounded
+        for p in list(model.parameters()) + list(embedder.parameters()):
+            p.add_(0.1 * torch.randn_like(p)).copy_(p.half().float())
+    g = torch.Generator().manual_seed(5)
+    x, t, y = torch.randn(2, 4, 8, 8, generator=g), torch.tensor([3, 901]), torch.tensor([2, 6])
+    with torch.no_grad():
+        eps = model(x, t, context=embedder({"class_label": y}))
+    state = {f"state.{k}": v.half() for k, v in model.state_dict().items()}
+    state["state.cond_stage_model.embedding.weight"] = embedder.embedding.weight.half()
+    save_fixture(DIR, "ldm_unet", {**state, "x": x, "t": t, "y": y, "eps": eps}, repo=REPO, commit=commit,
+                 source="ldm-lc/ldm/modules/diffusionmodules/openaimodel.py",
+                 function="UNetModel.forward (context = encoders/modules.py ClassEmbedder(label))",
+                 notes=f"UNetModel({UNET}), ClassEmbedder(16, n_classes 7: 6 + the null row); seed 4, every weight "
+                       "+ 0.1 N(0,1), rounded to float16 (stored as float16, the forward ran on the rounded values "
+                       "in float32)")
+    print("VQGAN-LC LDM UNet fixture written")
 
 
 if __name__ == "__main__":
