@@ -377,7 +377,7 @@ def _ldm_name(key: str) -> str:
     return key
 
 
-def test_ldm_unet_eps_matches_the_official_unet_model():
+def _ldm_unet():
     from models.priors.unet import UNet, UNetConfig
 
     t, meta = load_fixture("VQGAN-LC-priors", "ldm_unet")
@@ -386,5 +386,22 @@ def test_ldm_unet_eps_matches_the_official_unet_model():
                           attention_resolutions=(2, 1), num_head_channels=16, context_dim=16, n_classes=6)).eval()
     state = {_ldm_name(k.removeprefix("state.")): v.float() for k, v in t.items() if k.startswith("state.")}
     load_into(net, state, "ldm-lc")  # strict: every official tensor has its place
+    return net, t
+
+
+def test_ldm_unet_eps_matches_the_official_unet_model():
+    net, t = _ldm_unet()
     with torch.no_grad():
         torch.testing.assert_close(net(t["x"], t["t"], t["y"]), t["eps"], atol=2e-5, rtol=1e-5)
+
+
+def test_ldm_ddim_with_guidance_matches_the_official_sampler(monkeypatch):
+    net, _ = _ldm_unet()
+    t, _ = load_fixture("VQGAN-LC-priors", "ldm_ddim")
+    monkeypatch.setattr(torch, "randn", Draws(t["z"], *t["draws"]))
+    cfg = DiffusionConfig(schedule="ldm", beta_start=0.0015, beta_end=0.0195, sampler="ddim", ddim_eta=1.0,
+                          cfg_scale=1.6, cfg_channels="all")
+    with torch.no_grad():
+        x, passes = Diffusion(cfg).sample(net, (2, 4, 8, 8), t["y"], null_class=6, steps=5)
+    assert passes == 5
+    torch.testing.assert_close(x, t["out"], atol=1e-3, rtol=1e-4)  # |out| up to ~80: float32 over 5 steps

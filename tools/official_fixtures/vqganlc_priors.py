@@ -36,7 +36,7 @@ class Record:
 
     def __call__(self, *args, **kwargs) -> torch.Tensor:
         out = self.orig(*args, **kwargs)
-        self.inputs.append(args[0].clone())
+        self.inputs.append(args[0].clone() if isinstance(args[0], torch.Tensor) else args[0])
         self.draws.append(out.clone())
         return out
 
@@ -54,7 +54,7 @@ class cuda_on_cpu:  # noqa: N801  a context manager used like a function
     def __enter__(self) -> None:
         self.orig = torch.Tensor.to
         orig = self.orig
-        torch.Tensor.to = lambda t, *a, **k: t if a and a[0] == "cuda" else orig(t, *a, **k)
+        torch.Tensor.to = lambda t, *a, **k: t if a and str(a[0]) == "cuda" else orig(t, *a, **k)
 
     def __exit__(self, *exc) -> None:
         torch.Tensor.to = self.orig
@@ -166,7 +166,52 @@ def unet(mirror: str, commit: str) -> None:
                  notes=f"UNetModel({UNET}), ClassEmbedder(16, n_classes 7: 6 + the null row); seed 4, every weight "
                        "+ 0.1 N(0,1), rounded to float16 (stored as float16, the forward ran on the rounded values "
                        "in float32)")
-    print("VQGAN-LC LDM UNet fixture written")
+    ddim(model, embedder, commit)
+    print("VQGAN-LC LDM UNet and DDIM fixtures written")
+
+
+class LatentDiffusionStub:
+    """What ldm/models/diffusion/ddim.py DDIMSampler reads from LatentDiffusion (ddpm.py needs Lightning): the
+    schedule as DDPM.register_schedule builds it from util.make_beta_schedule ('linear', linear_start 0.0015,
+    linear_end 0.0195: imagenet-f16-vqgan-lc-100K.yaml), eps parameterisation, and apply_model with crossattn
+    (the UNet with context = the class embedding)."""
+
+    def __init__(self, unet_model: nn.Module) -> None:
+        import numpy as np
+        from ldm.modules.diffusionmodules.util import make_beta_schedule
+
+        betas = make_beta_schedule("linear", 1000, linear_start=0.0015, linear_end=0.0195)
+        betas = betas.numpy() if isinstance(betas, torch.Tensor) else betas
+        ac = np.cumprod(1.0 - betas, axis=0)
+        self.num_timesteps, self.parameterization, self.device = 1000, "eps", torch.device("cpu")
+        self.betas = torch.tensor(betas, dtype=torch.float32)
+        self.alphas_cumprod = torch.tensor(ac, dtype=torch.float32)
+        self.alphas_cumprod_prev = torch.tensor(np.append(1.0, ac[:-1]), dtype=torch.float32)
+        self.unet = unet_model
+
+    def apply_model(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t, context=c)
+
+
+def ddim(unet_model: nn.Module, embedder: nn.Module, commit: str) -> None:
+    """DDIMSampler.sample as run_evaluations.py calls it (eta 1, guidance with the null class), 5 steps; the
+    torch.randn draws of noise_like recorded."""
+    from ldm.models.diffusion.ddim import DDIMSampler
+
+    sampler = DDIMSampler(LatentDiffusionStub(unet_model))
+    g = torch.Generator().manual_seed(6)
+    z, y = torch.randn(2, 4, 8, 8, generator=g), torch.tensor([1, 4])
+    with torch.no_grad():
+        c, uc = embedder({"class_label": y}), embedder({"class_label": torch.full_like(y, 6)})
+    torch.manual_seed(7)
+    with torch.no_grad(), cuda_on_cpu(), Record("randn") as rec:
+        out, _ = sampler.sample(S=5, conditioning=c, batch_size=2, shape=(4, 8, 8), verbose=False, x_T=z, eta=1.0,
+                                unconditional_guidance_scale=1.6, unconditional_conditioning=uc)
+    save_fixture(DIR, "ldm_ddim", {"z": z, "y": y, "draws": torch.stack(rec.draws), "out": out}, repo=REPO,
+                 commit=commit, source="ldm-lc/ldm/models/diffusion/ddim.py", function="DDIMSampler.sample",
+                 notes="weights of ldm_unet; S 5, eta 1, guidance 1.6 with the null class 6; draws[i]: step i's "
+                       "noise_like; the schedule of LatentDiffusionStub (util.make_beta_schedule, as "
+                       "DDPM.register_schedule)")
 
 
 if __name__ == "__main__":
