@@ -404,4 +404,18 @@ def test_ldm_ddim_with_guidance_matches_the_official_sampler(monkeypatch):
     with torch.no_grad():
         x, passes = Diffusion(cfg).sample(net, (2, 4, 8, 8), t["y"], null_class=6, steps=5)
     assert passes == 5
-    torch.testing.assert_close(x, t["out"], atol=1e-3, rtol=1e-4)  # |out| up to ~80: float32 over 5 steps
+    torch.testing.assert_close(x, t["out"], atol=1e-3, rtol=1e-4)  # |out| up to 97: float32 over 5 steps
+
+
+def test_vqganlc_gpt_unconditional_starts_from_code_zero():
+    """models_gpt.py without c_indices: the start token is sos_token 0, a code; the softmax covers the codes."""
+    from models.priors.gpt import GPT, GPTConfig
+
+    net = GPT(GPTConfig(vocab_size=40, positions=16, n_layer=1, n_head=2, n_embd=32, joint_vocab=True)).eval()
+    assert net.n_out == 40 and not hasattr(net, "cls_emb")
+    codes = torch.randint(0, 40, (2, 16, 1))
+    with torch.no_grad():
+        x = net.tok_emb(torch.cat([torch.zeros(2, 1, dtype=torch.long), codes[:, :-1, 0]], 1)) + net.pos_emb
+        for block in net.blocks:
+            x = block(x, causal=True)
+        torch.testing.assert_close(net(codes)[:, :, 0], net.head(net.ln_f(x)))

@@ -33,7 +33,8 @@ class GPTConfig:
     gelu: str = "none"  # exact GELU: taming mingpt.py and VQGAN-LC vqgan-gpt-lc/models/mingpt.py use nn.GELU()
     joint_vocab: bool = False  # VQGAN-LC models_gpt.py: one token table and one head over vocab_size + n_classes
     # (class c is token vocab_size + c, the training softmax runs over all of them, pkeep replacements are drawn
-    # from all of them, sampling keeps the code logits only); False: a separate class table, a code-only head
+    # from all of them, sampling keeps the code logits only; unconditional: code 0 is the start token, sos_token 0);
+    # False: a separate class table, a code-only head
     extra_positions: int = 0  # position-table rows beyond `positions` (VQGAN-LC: block_size 257 = 256 + 1, unused)
 
 
@@ -60,8 +61,7 @@ class GPT(nn.Module):
         if cfg.joint_vocab and (cfg.channels != 1 or cfg.class_dropout > 0):
             raise ValueError("joint_vocab (VQGAN-LC) needs one index per position and no class dropout")
         self.cfg = cfg
-        # the softmax's width; an unconditional joint model keeps one start token after the codes
-        self.n_out = cfg.vocab_size + (max(cfg.n_classes, 1) if cfg.joint_vocab else 0)
+        self.n_out = cfg.vocab_size + (cfg.n_classes if cfg.joint_vocab else 0)  # the softmax's width
         self.tok_emb = nn.Embedding(self.n_out, cfg.n_embd // cfg.channels)
         if not cfg.joint_vocab:
             self.cls_emb = nn.Embedding(cfg.n_classes + 1, cfg.n_embd)  # last row: null class / start token
@@ -78,9 +78,12 @@ class GPT(nn.Module):
         return self.tok_emb(idx).reshape(b, t, -1)
 
     def _start(self, lab: torch.Tensor) -> torch.Tensor:
-        """(B, 1, n_embd): the class token; with joint_vocab the token table's row vocab_size + class."""
+        """(B, 1, n_embd): the class token; with joint_vocab the token table's row vocab_size + class, or, for an
+        unconditional model, code 0 (models_gpt.py: sos_token 0, training_gpt.py --sos-token default)."""
         if self.cfg.joint_vocab:
-            if bool((lab >= self.n_out - self.cfg.vocab_size).any()):
+            if self.cfg.n_classes == 0:
+                return self.tok_emb(torch.zeros_like(lab))[:, None]
+            if bool((lab >= self.cfg.n_classes).any()):
                 raise ValueError("joint_vocab (VQGAN-LC) has no null class: sample with labels and no guidance")
             return self.tok_emb(lab + self.cfg.vocab_size)[:, None]
         return self.cls_emb(lab)[:, None]
