@@ -92,7 +92,7 @@ def ar_visualization(tokenizer: Tokenizer, gpt: torch.nn.Module, images: torch.T
     """Teacher-forced top-1 prediction at every position (one forward pass), decoded beside the reconstruction."""
     idx = tokenizer.encode(images).indices
     b, h, w, c = idx.shape
-    logits = gpt(idx.view(b, h * w, c), labels)
+    logits = gpt(idx.view(b, h * w, c), labels)[..., :gpt.cfg.vocab_size]  # codes only (VQGAN-LC: + classes)
     top1 = logits.argmax(-1).view(b, h, w, c)
     recon, pred = tokenizer.decode_indices(idx), tokenizer.decode_indices(top1)
     save_grid([images, recon, pred], out_png)

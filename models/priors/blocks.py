@@ -61,20 +61,33 @@ class Attention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(b, t, c))
 
 
+GELU_FORMS = ("none", "tanh")  # torch's `approximate`: exact erf form | tanh approximation
+
+
+def gelu_form(form: str) -> str:
+    """Validate a per-prior GELU choice (torch nn.GELU `approximate`)."""
+    if form not in GELU_FORMS:
+        raise ValueError(f"gelu must be one of {GELU_FORMS}, got '{form}'")
+    return form
+
+
 class MLP(nn.Sequential):
-    def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim),
+    """Linear -> GELU -> Linear -> dropout; `gelu` is each prior's official form (exact in minGPT's nn.GELU(),
+    tanh in DiT's approx_gelu and in jax.nn.gelu, MaskGIT's default)."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0, gelu: str = "tanh") -> None:
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(approximate=gelu_form(gelu)), nn.Linear(hidden, dim),
                          nn.Dropout(dropout))
 
 
 class Block(nn.Module):
     """Pre-LN transformer block (minGPT / MaskGIT bidirectional transformer)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0, gelu: str = "none") -> None:
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = Attention(dim, heads, dropout)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout, gelu)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None,
@@ -90,12 +103,12 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 class AdaLNBlock(nn.Module):
     """DiT block with adaLN-Zero conditioning: the modulation is zero-initialised, so each block starts as identity."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, gelu: str = "tanh") -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.attn = Attention(dim, heads)
-        self.mlp = MLP(dim, int(dim * mlp_ratio))
+        self.mlp = MLP(dim, int(dim * mlp_ratio), gelu=gelu)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)

@@ -25,6 +25,7 @@ class DiTConfig:
     n_classes: int = 1000
     class_dropout: float = 0.1
     learn_sigma: bool = True  # DiT: a variance head (2C outputs), the learned-range variance of diffusion.py
+    gelu: str = "tanh"  # DiT / SiT models.py: approx_gelu = nn.GELU(approximate="tanh")
 
 
 def timestep_embedding(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
@@ -36,14 +37,16 @@ def timestep_embedding(t: torch.Tensor, dim: int = 256, max_period: float = 1000
 
 
 def sincos_2d(dim: int, side: int) -> torch.Tensor:
-    """(side*side, dim) fixed 2-D sin-cos position embedding (MAE / DiT)."""
+    """(side*side, dim) fixed 2-D sin-cos position embedding (MAE / DiT / SiT models.py get_2d_sincos_pos_embed):
+    token r*side + c gets [emb(c), emb(r)], the column's encoding first (np.meshgrid(grid_w, grid_h), "here w goes
+    first"), which official checkpoints were trained with."""
     def one_d(d: int, pos: np.ndarray) -> np.ndarray:
         omega = 1.0 / 10000 ** (np.arange(d // 2, dtype=np.float64) / (d / 2.0))
         out = np.einsum("m,d->md", pos.reshape(-1), omega)
         return np.concatenate([np.sin(out), np.cos(out)], 1)
 
-    gh, gw = np.meshgrid(np.arange(side, dtype=np.float32), np.arange(side, dtype=np.float32), indexing="ij")
-    return torch.from_numpy(np.concatenate([one_d(dim // 2, gh), one_d(dim // 2, gw)], 1)).float()
+    rows, cols = np.meshgrid(np.arange(side, dtype=np.float32), np.arange(side, dtype=np.float32), indexing="ij")
+    return torch.from_numpy(np.concatenate([one_d(dim // 2, cols), one_d(dim // 2, rows)], 1)).float()
 
 
 class DiT(nn.Module):
@@ -58,7 +61,7 @@ class DiT(nn.Module):
         self.t_embed = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
         self.y_embed = nn.Embedding(cfg.n_classes + 1, d)  # last row: the null class for guidance
         self.register_buffer("pos", sincos_2d(d, cfg.input_size // p)[None], persistent=False)
-        self.blocks = nn.ModuleList(AdaLNBlock(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(AdaLNBlock(d, cfg.heads, cfg.mlp_ratio, cfg.gelu) for _ in range(cfg.depth))
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
         self.final = nn.Linear(d, p * p * self.out_channels)

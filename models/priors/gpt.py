@@ -30,6 +30,12 @@ class GPTConfig:
     # VQGAN-LC and taming trainers never drop them
     label_smoothing: float = 0.0  # VQGAN-LC's default 0 (its LabelSmoothing class is built with 0)
     pkeep: float = 1.0  # taming / VQGAN-LC: in training each input token is kept with prob pkeep, else random
+    gelu: str = "none"  # exact GELU: taming mingpt.py and VQGAN-LC vqgan-gpt-lc/models/mingpt.py use nn.GELU()
+    joint_vocab: bool = False  # VQGAN-LC models_gpt.py: one token table and one head over vocab_size + n_classes
+    # (class c is token vocab_size + c, the training softmax runs over all of them, pkeep replacements are drawn
+    # from all of them, sampling keeps the code logits only; unconditional: code 0 is the start token, sos_token 0);
+    # False: a separate class table, a code-only head
+    extra_positions: int = 0  # position-table rows beyond `positions` (VQGAN-LC: block_size 257 = 256 + 1, unused)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -52,49 +58,71 @@ class GPT(nn.Module):
         super().__init__()
         if cfg.n_embd % cfg.channels:
             raise ValueError(f"n_embd {cfg.n_embd} must divide into {cfg.channels} chunk embeddings")
+        if cfg.joint_vocab and (cfg.channels != 1 or cfg.class_dropout > 0):
+            raise ValueError("joint_vocab (VQGAN-LC) needs one index per position and no class dropout")
         self.cfg = cfg
-        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.n_embd // cfg.channels)
-        self.cls_emb = nn.Embedding(cfg.n_classes + 1, cfg.n_embd)  # last row: null class / start token
-        self.pos_emb = nn.Parameter(torch.zeros(1, cfg.positions, cfg.n_embd))
+        self.n_out = cfg.vocab_size + (cfg.n_classes if cfg.joint_vocab else 0)  # the softmax's width
+        self.tok_emb = nn.Embedding(self.n_out, cfg.n_embd // cfg.channels)
+        if not cfg.joint_vocab:
+            self.cls_emb = nn.Embedding(cfg.n_classes + 1, cfg.n_embd)  # last row: null class / start token
+        self.pos_emb = nn.Parameter(torch.zeros(1, cfg.positions + cfg.extra_positions, cfg.n_embd))
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout, cfg.gelu)
+                                    for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd)
-        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size * cfg.channels, bias=False)
+        self.head = nn.Linear(cfg.n_embd, self.n_out * cfg.channels, bias=False)
         nn.init.normal_(self.pos_emb, std=0.02)
 
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
         b, t, c = idx.shape
         return self.tok_emb(idx).reshape(b, t, -1)
 
+    def _start(self, lab: torch.Tensor) -> torch.Tensor:
+        """(B, 1, n_embd): the class token; with joint_vocab the token table's row vocab_size + class, or, for an
+        unconditional model, code 0 (models_gpt.py: sos_token 0, training_gpt.py --sos-token default)."""
+        if self.cfg.joint_vocab:
+            if self.cfg.n_classes == 0:
+                return self.tok_emb(torch.zeros_like(lab))[:, None]
+            if bool((lab >= self.cfg.n_classes).any()):
+                raise ValueError("joint_vocab (VQGAN-LC) has no null class: sample with labels and no guidance")
+            return self.tok_emb(lab + self.cfg.vocab_size)[:, None]
+        return self.cls_emb(lab)[:, None]
+
     def _labels(self, labels: torch.Tensor | None, b: int, device: torch.device) -> torch.Tensor:
         return class_labels(labels if self.cfg.n_classes else None, self.cfg.n_classes, self.cfg.class_dropout,
                             self.training, b, device)
 
     def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Teacher forcing: position t's logits predict idx[:, t] from the class token and idx[:, :t]."""
+        """Teacher forcing: position t's logits predict idx[:, t] from the class token and idx[:, :t];
+        (B, L, c, n_out), n_out = vocab_size (+ n_classes with joint_vocab)."""
         b, t, c = idx.shape
-        start = self.cls_emb(self._labels(labels, b, idx.device))[:, None]
+        start = self._start(self._labels(labels, b, idx.device))
         x = torch.cat([start, self._embed(idx[:, :-1])], 1) + self.pos_emb[:, :t]
         x = self.drop(x)
         for _i, block in enumerate(self.blocks):
             x = block(x, causal=True)
-        return self.head(self.ln_f(x)).view(b, t, c, self.cfg.vocab_size)
+        return self.head(self.ln_f(x)).view(b, t, c, self.n_out)
+
+    def corrupt(self, idx: torch.Tensor) -> torch.Tensor:
+        """Training inputs: each token kept with prob pkeep, else a uniform draw over the softmax's whole width
+        (taming Net2NetTransformer.forward; VQGAN-LC models_gpt.py draws over n_vision_words + n_class)."""
+        if not (self.training and self.cfg.pkeep < 1.0):
+            return idx
+        keep = torch.bernoulli(torch.full(idx.shape, self.cfg.pkeep, device=idx.device)).bool()
+        return torch.where(keep, idx, torch.randint_like(idx, self.n_out))
 
     def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Cross-entropy on the true indices; the inputs are corrupted with random codes at rate 1 - pkeep
-        (taming Net2NetTransformer.forward)."""
-        inputs = idx
-        if self.training and self.cfg.pkeep < 1.0:
-            keep = torch.bernoulli(torch.full(idx.shape, self.cfg.pkeep, device=idx.device)).bool()
-            inputs = torch.where(keep, idx, torch.randint_like(idx, self.cfg.vocab_size))
-        logits = self(inputs, labels)
-        return F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), idx.reshape(-1),
+        """Cross-entropy on the true indices over all n_out logits, from pkeep-corrupted inputs."""
+        logits = self(self.corrupt(idx), labels)
+        return F.cross_entropy(logits.reshape(-1, self.n_out), idx.reshape(-1),
                                label_smoothing=self.cfg.label_smoothing)
 
     def _step(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        """Code logits of the last position; VQGAN-LC's sample() keeps logits[..., :n_vision_words]."""
         for i, block in enumerate(self.blocks):
             x = block(x, causal=True, cache=cache, layer=i)
-        return self.head(self.ln_f(x[:, -1:]))[:, 0].view(x.shape[0], self.cfg.channels, self.cfg.vocab_size)
+        out = self.head(self.ln_f(x[:, -1:]))[:, 0].view(x.shape[0], self.cfg.channels, self.n_out)
+        return out[..., :self.cfg.vocab_size]
 
     @torch.no_grad()
     def generate(self, n: int, labels: torch.Tensor | None = None, temperature: float = 1.0, top_k: int | None = None,
@@ -106,7 +134,7 @@ class GPT(nn.Module):
         lab = self._labels(labels, n, device) if labels is not None else self._labels(None, n, device)
         if guided:  # cond and uncond rows in one batch
             lab = torch.cat([lab, torch.full_like(lab, self.cfg.n_classes)])
-        seq = self.cls_emb(lab)[:, None]
+        seq = self._start(lab)
         out = torch.empty(n, 0, self.cfg.channels, dtype=torch.long, device=device)
         cache = KVCache() if use_cache else None
         passes = 0

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.priors.blocks import Attention, Block, class_labels
+from models.priors.blocks import Attention, Block, class_labels, gelu_form
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class MaskGITConfig:
     label_smoothing: float = 0.1
     class_dropout: float = 0.0  # > 0: labels dropped in training; google-research/maskgit never drops them
     arch: str = "preln"  # preln (minGPT blocks, untied head) | bert (maskgit_transformer.py: post-LN, tied head)
+    gelu: str = "tanh"  # maskgit_transformer.py calls jax.nn.gelu, whose default is the tanh form (approximate=True);
+    # the preln variant (MoVQ's mask prior, no official code) keeps the same
 
 
 def cosine_schedule(r: torch.Tensor) -> torch.Tensor:
@@ -38,13 +40,26 @@ def cosine_schedule(r: torch.Tensor) -> torch.Tensor:
     return torch.cos(math.pi / 2 * r)
 
 
+def remask_cut(conf: torch.Tensor, total: torch.Tensor, unknown: torch.Tensor, ratio: float) -> torch.Tensor:
+    """(n, 1, 1) confidence below which a token is re-masked after a pass (libml/parallel_decode.py): each sample
+    re-masks floor(total * cos(pi/2 * ratio)) tokens in float32 as jax does, at least 1 and at most its unknown
+    count - 1, so one token stays masked until the last pass however small the map (every pass runs)."""
+    n = conf.shape[0]
+    frac = cosine_schedule(torch.tensor(ratio, dtype=torch.float32)).clamp(1e-6, 1.0)
+    n_mask = torch.floor(total.float() * frac).long()
+    n_mask = torch.maximum(torch.ones_like(n_mask), torch.minimum(unknown.flatten(1).sum(1) - 1, n_mask))
+    ordered = conf.flatten(1).sort(1).values
+    return ordered.gather(1, n_mask.clamp_max(ordered.shape[1] - 1)[:, None]).view(n, 1, 1)
+
+
 class PostLNBlock(nn.Module):
     """BERT-style layer (maskgit_transformer.py TransformerLayer): x = LN(x + drop(attn(x))); LN(x + drop(mlp(x)))."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float, gelu: str = "tanh") -> None:
         super().__init__()
         self.attn = Attention(dim, heads, dropout)
-        self.mlp = nn.Sequential(nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(), nn.Linear(int(dim * mlp_ratio), dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(approximate=gelu_form(gelu)),
+                                 nn.Linear(int(dim * mlp_ratio), dim))
         self.ln1, self.ln2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
         self.drop = nn.Dropout(dropout)
 
@@ -77,7 +92,8 @@ class MaskGIT(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size + 1, cfg.n_embd // cfg.channels)
         self.cls_emb = nn.Embedding(cfg.n_classes + 1, cfg.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(1, cfg.positions + 1, cfg.n_embd))
-        self.blocks = nn.ModuleList(Block(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout, cfg.gelu)
+                                    for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.head = nn.Linear(cfg.n_embd, cfg.vocab_size * cfg.channels)
         nn.init.normal_(self.pos_emb, std=0.02)
@@ -88,7 +104,8 @@ class MaskGIT(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size + n_cls + 1, cfg.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(1, cfg.positions + 1, cfg.n_embd))
         self.emb_ln, self.emb_drop = nn.LayerNorm(cfg.n_embd, eps=1e-12), nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(PostLNBlock(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(PostLNBlock(cfg.n_embd, cfg.n_head, 4.0, cfg.dropout, cfg.gelu)
+                                    for _ in range(cfg.n_layer))
         self.mlm_dense, self.mlm_ln = nn.Linear(cfg.n_embd, cfg.n_embd), nn.LayerNorm(cfg.n_embd, eps=1e-12)
         self.mlm_bias = nn.Parameter(torch.zeros(self.tok_emb.num_embeddings))
         for p in (self.tok_emb.weight, self.pos_emb):
@@ -109,7 +126,7 @@ class MaskGIT(nn.Module):
         x = self.emb_drop(self.emb_ln(self.tok_emb(ids) + self.pos_emb[:, : t + 1]))
         for block in self.blocks:
             x = block(x)
-        h = self.mlm_ln(F.gelu(self.mlm_dense(x[:, 1:])))
+        h = self.mlm_ln(F.gelu(self.mlm_dense(x[:, 1:]), approximate=gelu_form(self.cfg.gelu)))
         logits = h @ self.tok_emb.weight.t() + self.mlm_bias  # tied output: the token table itself
         return logits[..., :k].view(b, t, 1, k)
 
@@ -141,7 +158,9 @@ class MaskGIT(nn.Module):
         device = self.pos_emb.device
         shape = (n, self.cfg.positions, self.cfg.channels)
         idx = torch.full(shape, self.mask_id, dtype=torch.long, device=device) if init is None else init.clone()
-        total = int((idx == self.mask_id).flatten(1).sum(1).max())  # the schedule runs over the masked tokens
+        # each sample's schedule runs over its own masked count (libml/parallel_decode.py
+        # unknown_number_in_the_beginning), so partial masks of different sizes decode as they would alone
+        total = (idx == self.mask_id).flatten(1).sum(1)
         guided = cfg_scale != 1.0 and labels is not None and self.cfg.n_classes > 0
         passes = 0
         for step in range(steps):
@@ -158,17 +177,14 @@ class MaskGIT(nn.Module):
                 sampled = torch.multinomial(probs.reshape(-1, self.cfg.vocab_size), 1, generator=generator).view(shape)
             unknown = idx == self.mask_id
             sampled = torch.where(unknown, sampled, idx)
-            ratio = (step + 1) / steps
-            n_mask = int(math.floor(cosine_schedule(torch.tensor(ratio)).item() * total))
-            if n_mask == 0 or step == steps - 1:
+            if step == steps - 1:  # the official decode returns the last pass's samples (final_seqs[:, -1])
                 idx = sampled
                 break
+            ratio = (step + 1) / steps
             logp = torch.log(probs.gather(-1, sampled.unsqueeze(-1)).squeeze(-1) + 1e-20)
             u = torch.rand(shape, generator=generator, device=device).clamp(1e-20, 1 - 1e-20)
             gumbel = -torch.log(-torch.log(u))
             conf = logp + choice_temperature * (1.0 - ratio) * gumbel  # annealed to 0 at the last step
             conf = torch.where(unknown, conf, torch.full_like(conf, float("inf")))  # decided tokens stay
-            n_mask = max(1, min(n_mask, int(unknown.flatten(1).sum(1).min()) - 1))
-            cut = conf.flatten(1).sort(1).values[:, n_mask - 1:n_mask].view(n, 1, 1)
-            idx = torch.where(conf <= cut, torch.full_like(sampled, self.mask_id), sampled)
+            idx = torch.where(conf < remask_cut(conf, total, unknown, ratio), self.mask_id, sampled)
         return idx, passes

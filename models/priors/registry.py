@@ -230,7 +230,8 @@ def gpt_vqganlc(scale: str) -> PriorEntry:
     """VQGAN-LC GPT (Sec. 4.1 / App. A): 24 layers, 16 heads, width 1024, class-conditional over 100,000 codes."""
     e = PriorEntry("gpt_vqganlc", "paper", "gpt", "Zhu et al. 2024 (VQGAN-LC) App. A",
                    GPTConfig(vocab_size=100_000, positions=256, n_classes=1000, n_layer=24, n_head=16, n_embd=1024,
-                             class_dropout=0.0, label_smoothing=0.0, pkeep=0.8),
+                             class_dropout=0.0, label_smoothing=0.0, pkeep=0.8, joint_vocab=True,
+                             extra_positions=1),
                    PriorTrain(steps=100 * 1251, batch_size=1024, lr=4.5e-4, warmup_steps=5 * 1251,
                               length=(100, "epochs"), warmup=(5, "epochs"), lr_schedule="linear"),
                    PriorSample(class_sampling="per_class", per_class=50, source="code",
@@ -242,11 +243,16 @@ def gpt_vqganlc(scale: str) -> PriorEntry:
                             "train.lr_schedule": "App. A: 5-epoch linear warm-up, then a linear decay",
                             "model.pkeep": "vqgan-gpt-lc training_gpt.py: pkeep 0.8 (taming's token corruption)",
                             "model.label_smoothing": "vqgan-gpt-lc: label smoothing 0 by default",
-                            "model.class_dropout": "vqgan-gpt-lc: the class token is never dropped (no guidance)"},
+                            "model.class_dropout": "vqgan-gpt-lc: the class token is never dropped (no guidance)",
+                            "model.joint_vocab": "vqgan-gpt-lc models_gpt.py: GPT(vocab_size=n_vision_words + n_class, "
+                                                 "block_size=257); class c is token n_vision_words + c",
+                            "model.gelu": "vqgan-gpt-lc models/mingpt.py: nn.GELU() (exact)"},
                    published_params=404.0, published_decimals=0,
-                   param_gap=("VQGAN-LC prints 404M. minGPT with a 101,000-entry vocabulary and an untied output head "
-                              "counts 508.4M (the blocks plus one embedding table give 405M, so the figure most likely "
-                              "leaves out the output head)."))
+                   param_gap=("VQGAN-LC prints 404M. Its models_gpt.py GPT (one 101,000-entry token table for codes "
+                              "and classes, an untied 101,000-way head, 257 positions) counts 509.4M (509.42M on the "
+                              "official module, tools/official_fixtures/vqganlc_priors.py); the blocks plus one "
+                              "embedding table give 406M, so the printed "
+                              "figure most likely leaves out the output head."))
     return e if scale == "paper" else _smoke(e, top_k=10)
 
 
