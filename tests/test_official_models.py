@@ -68,3 +68,100 @@ def test_rqvae_restarts_never_duplicate_codes_in_the_paper_regime():
     rq = ResidualQuantizer(1024, 16, depth=1, restart_threshold=1.0).train()
     rq(torch.randn(2, 16, 8, 8))  # 128 vectors, 1024 codes: most codes restart
     assert len(torch.unique(rq.codebook.embed, dim=0)) == 1024
+
+
+# --- VQGAN-LC (zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py) ---------------------------------------------
+
+def _lc_model():
+    entry = create_entry("vqganlc_f16_100k", "smoke", {"model": {
+        "resolution": 16, "ch_mult": (1, 1), "attn_resolutions": (8,), "z_channels": 16, "n_embed": 32}})
+    return build_tokenizer(entry).eval()
+
+
+@pytest.mark.parametrize("form", ["training", "first_stage"])
+def test_vqganlc_converter_reproduces_the_official_forward(form):
+    """VQModel.encode/decode vs vqbench's VQGAN-LC, on both checkpoint forms: vqgan-gpt-lc's training checkpoint
+    (discriminator + LPIPS copies inside) and the bare first stage ldm-lc loads (models_vq.py without them)."""
+    t, meta = load_fixture("VQGAN-LC", "vqganlc_model")
+    from models.converters import vqganlc  # noqa: F401  registers the converter
+
+    state = _state(t)
+    if form == "training":  # the discriminator's weights are not stored in the fixture: names and shapes are
+        state |= {k: torch.zeros(shape) for k, shape in meta["dropped"].items()}
+    model = _lc_model()
+    load_into(model, CONVERTERS.get("vqganlc")(state, model), "vqganlc")
+    with torch.no_grad():
+        out = model(t["x"])
+    assert torch.equal(out.indices[..., 0], t["indices"])
+    assert torch.allclose(out.recon, t["recon"], atol=1e-5)
+    assert torch.allclose(out.qloss, t["qloss"], rtol=1e-5)  # commit + 0.33 * codebook
+
+
+def _vq_config(quantizer: str, source: str):
+    return create_entry("vqgan_f16_16384", "smoke", {"model": {
+        "quantizer": quantizer, "quantizer_source": source, "n_embed": 16, "embed_dim": 8}}).model
+
+
+def test_vqganlc_org_quantizer_loss_and_gradients_match():
+    """models_vq.py 'org' branch: mean((sg(z_q) - z)^2) + 0.33 * mean((z_q - sg(z))^2), with its gradients."""
+    from models.quantizers import build_quantizer
+
+    t, _ = load_fixture("VQGAN-LC", "quantize_org")
+    q = build_quantizer(_vq_config("vq", "vqganlc")).train()
+    with torch.no_grad():
+        q.embedding.weight.copy_(t["codes0"])
+    z = t["z"].clone().requires_grad_(True)
+    out = q(z)
+    out.loss.backward()
+    assert torch.equal(out.indices[..., 0], t["indices"])
+    assert torch.allclose(out.loss, t["loss"], rtol=1e-6)
+    assert torch.allclose(z.grad, t["z_grad"], atol=1e-7)
+    assert torch.allclose(q.embedding.weight.grad, t["codes_grad"], atol=1e-7)
+
+
+def test_vqganlc_ema_quantizer_step_matches_without_beta():
+    """models_vq.py 'ema' branch: one EMA step, loss mse(sg(z_q), z) with no beta (item 7)."""
+    from models.quantizers import build_quantizer
+
+    t, _ = load_fixture("VQGAN-LC", "quantize_ema")
+    q = build_quantizer(_vq_config("ema", "vqganlc")).train()
+    q.codebook.embed.copy_(t["codes0"])
+    q.codebook.embed_avg.copy_(t["codes0"])
+    z = t["z"].clone().requires_grad_(True)
+    out = q(z)
+    out.loss.backward()
+    assert torch.equal(out.indices[..., 0], t["indices"])
+    assert torch.allclose(out.loss, t["loss"], rtol=1e-6)
+    assert torch.allclose(z.grad, t["z_grad"], atol=1e-7)
+    assert torch.allclose(q.codebook.cluster_size, t["cluster_size"], atol=1e-6)
+    assert torch.allclose(q.codebook.embed_avg, t["embed_avg"], atol=1e-6)
+    assert torch.allclose(q.codebook.embed, t["codes1"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["quantize_org", "quantize_ema"])
+def test_vqganlc_random_init_is_uniform_in_one_over_k(name):
+    """tok_embeddings.weight.data.uniform_(-1/K, 1/K) as shipped; vqbench's VQGAN-LC-sourced baselines draw the same."""
+    from models.quantizers import build_quantizer
+
+    t, _ = load_fixture("VQGAN-LC", name)
+    bound = 1.0 / t["init_example"].shape[0]
+    assert t["init_example"].abs().max() <= bound and t["init_example"].abs().max() > 0.8 * bound
+    q = build_quantizer(_vq_config("ema" if name.endswith("ema") else "vq", "vqganlc"))
+    codes = q.codebook.embed if name.endswith("ema") else q.embedding.weight
+    assert codes.abs().max() <= bound and codes.abs().max() > 0.8 * bound
+
+
+def test_fixture_catches_a_missing_or_extra_beta():
+    """Mutation: taming's beta (0.25) on the VQGAN-LC EMA loss, or the legacy 0.25 on the org codebook term, is
+    caught by the official fixtures (item 7 / 14)."""
+    from models.quantizers import build_quantizer
+
+    for quantizer, name in (("ema", "quantize_ema"), ("vq", "quantize_org")):
+        t, _ = load_fixture("VQGAN-LC", name)
+        q = build_quantizer(_vq_config(quantizer, "taming")).train()  # the mutant: taming's weighting
+        with torch.no_grad():
+            (q.codebook.embed if quantizer == "ema" else q.embedding.weight).copy_(t["codes0"])
+            if quantizer == "ema":
+                q.codebook.embed_avg.copy_(t["codes0"])
+        out = q(t["z"])
+        assert not torch.allclose(out.loss, t["loss"], rtol=1e-3), f"{name}: the fixture misses a wrong beta"

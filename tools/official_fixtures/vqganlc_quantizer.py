@@ -1,0 +1,115 @@
+"""VQGAN-LC fixtures from zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py VQModel, imported unchanged.
+
+Stub (documented): `models.lpips` is replaced by a module whose LPIPS is an empty nn.Module, because the shipped one
+downloads VGG weights in its constructor; encode / quantize / decode never call it. The discriminator is built as
+shipped, but its weights are not stored (size): the JSON lists their names and shapes (`dropped`).
+
+Ran: VQModel.encode + VQModel.decode (tuning_codebook 0: a frozen codebook read from a file, use_cblinear 1: the
+linear projector), and VQModel.quantize on fixed latents for quantizer_type 'org' with a trainable random codebook
+(tuning_codebook -1; loss and gradients) and quantizer_type 'ema' (one EMA step; loss and its gradient).
+
+    python tools/official_fixtures/vqganlc_quantizer.py   # after `fetch github:zh460045050/VQGAN-LC`
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import types
+from argparse import Namespace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tools.official_fixtures.common import mirror_commit, save_fixture
+from tools.official_fixtures.snapshot_py import add_path, snapshot
+
+REPO = "zh460045050/VQGAN-LC"
+SOURCE = "vqgan-gpt-lc/models/models_vq.py"
+DDCONFIG = dict(double_z=False, z_channels=16, resolution=16, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1],
+                num_res_blocks=1, attn_resolutions=[8], dropout=0.0)
+
+
+def _stub_lpips(models_dir: Path) -> None:
+    """models.lpips without the download (see the module docstring). vqgan-gpt-lc/models has no __init__.py, so
+    the namespace package is registered by hand (vqbench's own `models` would shadow it)."""
+    pkg = types.ModuleType("models")
+    pkg.__path__ = [str(models_dir)]
+    sys.modules["models"] = pkg
+    mod = types.ModuleType("models.lpips")
+
+    class LPIPS(nn.Module):
+        """Stand-in: the training loss only; no weights, never called here."""
+
+    mod.LPIPS = LPIPS
+    sys.modules["models.lpips"] = mod
+
+
+def _args(quantizer_type: str, tuning_codebook: int, n_words: int, embed_path: str = "") -> Namespace:
+    return Namespace(stage=1, embed_dim=8, rate_p=1.0, rate_q=0.1, rate_d=0.1, disc_start=0,
+                     quantizer_type=quantizer_type, tuning_codebook=tuning_codebook, n_vision_words=n_words,
+                     local_embedding_path=embed_path, use_cblinear=1 if tuning_codebook == 0 else 0)
+
+
+def model_fixture(commit: str) -> None:
+    """Frozen 32 x 32 codebook from a file + Linear(32 -> 8) projector; encode and decode two 16 px images."""
+    from models.models_vq import VQModel
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "codebook.pth")
+        torch.save(torch.randn(32, 32), path)  # 32-d: the width of vqbench's smoke_vit codebook
+        model = VQModel(_args("org", 0, 32, path), DDCONFIG, 8).eval()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        quant, qloss, (_, _, idx) = model.encode(x)
+        recon = model.decode(quant)
+    full = model.state_dict()
+    kept = {f"state.{k}": v for k, v in full.items() if not k.startswith(("discriminator.", "perceptual_loss."))}
+    dropped = {k: list(v.shape) for k, v in full.items() if k not in {n[6:] for n in kept}}
+    save_fixture("VQGAN-LC", "vqganlc_model", {**kept, "x": x, "quant": quant, "qloss": qloss,
+                                               "indices": idx.view(2, 8, 8), "recon": recon},
+                 repo=REPO, commit=commit, source=SOURCE, function="VQModel.encode / VQModel.decode (eval)",
+                 notes="tuning_codebook 0, use_cblinear 1, embed_dim 8; state.* = VQModel.state_dict() without the "
+                       "discriminator (names and shapes in `dropped`)", extra={"dropped": dropped})
+
+
+def quantize_fixture(commit: str, quantizer_type: str) -> None:
+    """VQModel.quantize on fixed latents (B 2, 8 channels, 4 x 4) with a random codebook of 16; loss.backward()."""
+    from models.models_vq import VQModel
+
+    torch.manual_seed(1)
+    model = VQModel(_args(quantizer_type, -1, 16), DDCONFIG, 8).train()
+    with torch.no_grad():  # codes at the latents' scale so that several win (the uniform(-1/K, 1/K) init is tiny)
+        codes0 = torch.randn(16, 8)
+        model.tok_embeddings.weight.copy_(codes0)
+        if quantizer_type == "ema":
+            model.embed_avg.copy_(codes0)
+    z = torch.randn(2, 8, 4, 4, requires_grad=True)
+    quant, loss, (_, _, idx) = model.quantize(z)
+    loss.backward()
+    out = {"codes0": codes0, "z": z.detach(), "quant": quant.detach(), "loss": loss.detach(),
+           "indices": idx.view(2, 4, 4), "z_grad": z.grad, "codes1": model.tok_embeddings.weight.detach().clone()}
+    if quantizer_type == "ema":
+        out |= {"cluster_size": model.cluster_size.detach().clone(), "embed_avg": model.embed_avg.detach().clone()}
+    else:
+        out["codes_grad"] = model.tok_embeddings.weight.grad
+    init = VQModel(_args(quantizer_type, -1, 16), DDCONFIG, 8).tok_embeddings.weight.detach()
+    out["init_example"] = init  # the random init as shipped: uniform(-1/K, 1/K)
+    save_fixture("VQGAN-LC", f"quantize_{quantizer_type}", out, repo=REPO, commit=commit, source=SOURCE,
+                 function=f"VQModel.quantize (quantizer_type '{quantizer_type}', tuning_codebook -1, training)",
+                 notes="loss is the quantizer's qloss before the trainer's rate_q 0.1")
+
+
+def main() -> None:
+    src, git_dir = snapshot(REPO)
+    add_path(src / "vqgan-gpt-lc")
+    _stub_lpips(src / "vqgan-gpt-lc" / "models")
+    commit = mirror_commit(git_dir)
+    model_fixture(commit)
+    quantize_fixture(commit, "org")
+    quantize_fixture(commit, "ema")
+
+
+if __name__ == "__main__":
+    main()
