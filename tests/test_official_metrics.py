@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from official import load_fixture
+
 from tasks.metrics.adm import feature_statistics, inception_score, manifold_radii, precision_recall
 from tasks.metrics.fid import frechet_distance
 
@@ -23,7 +23,8 @@ def _ulp16(x: torch.Tensor) -> torch.Tensor:
 
 def test_adm_radii_are_the_evaluators_float16_distances(adm):
     """ManifoldEstimator.manifold_radii: float16 distances (DistanceBlock), so every radius is a float16 value, within
-    two float16 steps of the squared norms (~500 here; nu, nv) of TensorFlow's: TF sums float16 squares in an order set by
+    two float16 steps of the squared norms (~500 here; nu, nv) of TensorFlow's: TF sums float16 squares in an order
+    set by
     the CPU's vector width, so even the official radii differ by such a step between machines."""
     t, meta = adm
     r = manifold_radii(t["ref"])
@@ -61,3 +62,38 @@ def test_adm_fid_statistics_and_inception_score(adm):
     assert s_ref["mu"].dtype == np.float32 and np.array_equal(s_ref["mu"], t["mu_ref"].numpy())
     assert frechet_distance(s_sample, s_ref) == pytest.approx(float(t["fid"]), rel=1e-6)
     assert inception_score(t["logits"], split_size=50) == pytest.approx(float(t["is_50"]), rel=1e-6)
+
+
+# --- VQGAN-LC eval_reconstruction.py's resize (albumentations SmallestMaxSize, cv2 INTER_LINEAR) -----------------
+
+def test_vqganlc_resize_is_albumentations_smallest_max_size_bit_for_bit():
+    """cv2 INTER_LINEAR fixed point (x-clamped, y two-tap edge rows, SIMD vertical rounding) and the 2x area path,
+    against albumentations 2.0.8 / OpenCV 5.1 outputs; PIL bicubic (the old resize) differs."""
+    from PIL import Image
+
+    from tasks.metrics.vqganlc import smallest_max_size
+
+    t, meta = load_fixture("VQGAN-LC", "eval_resize")
+    for i, (_, _, size) in enumerate(meta["cases"]):
+        img, ref = t[f"image{i}"].numpy(), t[f"resized{i}"].numpy()
+        assert np.array_equal(smallest_max_size(img, size), ref), f"case {meta['cases'][i]}"
+    img, ref = t["image0"].numpy(), t["resized0"].numpy()
+    pil = np.asarray(Image.fromarray(img).resize(ref.shape[1::-1], Image.BICUBIC))
+    assert not np.array_equal(pil, ref)
+
+
+def test_loader_cv2_linear_option_uses_the_same_resize():
+    """dataset.interpolation=cv2_linear: the PIL and tensor loader paths give eval_reconstruction.py's pixels."""
+    from PIL import Image
+
+    from tasks.data.imagefolder import Protocol, resize_center_crop, resize_crop_tensor
+
+    t, meta = load_fixture("VQGAN-LC", "eval_resize")
+    img, ref = t["image5"].numpy(), t["resized5"].numpy()  # 90 x 120 -> 64 x 85
+    size = meta["cases"][5][2]
+    p = Protocol(size, "cv2_linear")
+    left = (ref.shape[1] - size) // 2
+    crop = ref[:, left:left + size]
+    assert np.array_equal(np.asarray(resize_center_crop(Image.fromarray(img), p)), crop)
+    tensor = resize_crop_tensor(torch.from_numpy(img).permute(2, 0, 1), p)
+    assert np.array_equal(tensor.permute(1, 2, 0).numpy(), crop)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from official import load_fixture
 
 from models.converters.base import CONVERTERS, load_into
 from models.quantizers.rq import ResidualQuantizer
 from models.registry import build_tokenizer, create_entry
-from official import load_fixture
 
 
 def _state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -30,6 +30,14 @@ _PROTOCOL_FREE = {
 }
 
 
+# eval_reconstruction.py prepares its inputs with albumentations SmallestMaxSize(256) + CenterCrop(256): cv2
+# INTER_LINEAR without antialiasing. vqbench reproduces it bit for bit (tasks/metrics/vqganlc.py cv2_resize_linear,
+# tested against cv2 5.1 / albumentations 2.0.8 in tests/test_official_metrics.py) under dataset.interpolation=
+# cv2_linear; the loader's resize is a dataset option, not part of the protocol, so records say so.
+_LC_RESIZE = ("exact only with dataset.interpolation=cv2_linear (albumentations SmallestMaxSize: cv2 INTER_LINEAR, "
+              "no antialiasing); the default PIL bicubic antialiased resize gives other input pixels")
+
+
 @dataclass(frozen=True)
 class EvalProtocol:
     """A named evaluation protocol: per-metric facts, what it follows, and where it cannot follow exactly."""
@@ -71,6 +79,7 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
     }, inexact={
         "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
                 "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
+        **{m: _LC_RESIZE for m in ("psnr_rgb", "psnr_y", "ssim", "lpips_vgg", "lpips_alex")},
     }),
     EvalProtocol("adm", "openai/guided-diffusion evaluations/evaluator.py", {
         "fid": {"fid_impl": "adm-evaluator", "fid_features": "Inception pool_3 2048 (torch-fidelity's port of the "

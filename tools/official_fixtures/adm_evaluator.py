@@ -80,14 +80,15 @@ def main() -> None:
         out = str(Path(tmp) / "adm.npz")
         subprocess.run([TF_PY, __file__, "--official", str(src), out], check=True)
         res = dict(np.load(out))
-        version = subprocess.run([TF_PY, "-c", "import tensorflow as t, numpy as n; print(t.__version__, n.__version__)"],
+        probe = "import tensorflow as t, numpy as n; print(t.__version__, n.__version__)"
+        version = subprocess.run([TF_PY, "-c", probe],
                                  check=True, capture_output=True, text=True).stdout.split()
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in {**features(), **res}.items()}
     save_fixture("guided-diffusion", "adm_evaluator", tensors, repo=REPO, commit=mirror_commit(git_dir),
                  source="evaluations/evaluator.py",
                  function="Evaluator.compute_prec_recall / compute_statistics / FIDStatistics.frechet_distance / "
                           "compute_inception_score",
-                 notes="fid = sample stats .frechet_distance(ref stats); is_50 with split_size 50; big_*: fp16 overflow",
+                 notes="fid = sample stats .frechet_distance(ref stats); is_50: split_size 50; big_*: fp16 overflow",
                  extra={"tensorflow": version[0], "numpy": version[1]})
     print(json.dumps({k: float(v) for k, v in res.items() if v.ndim == 0}))
 

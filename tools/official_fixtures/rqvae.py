@@ -1,13 +1,13 @@
 """RQ-VAE fixtures from kakaobrain/rq-vae-transformer, imported unchanged (torch + numpy only).
 
-One stub: the package `rqvae.models` is registered as an empty namespace so its __init__.py does not run (it imports
-rqtransformer, whose dataclass defaults fail on Python >= 3.11); rqvae.models.rqvae.* then import as shipped.
+One stub: the package `rqvae.models` is registered as an empty namespace so its __init__.py does not run (it
+imports rqtransformer, whose dataclass defaults fail on Python >= 3.11); rqvae.models.rqvae.* then import as shipped.
 
 Ran: rqvae/models/rqvae/rqvae.py RQVAE (forward: encoder, RQBottleneck, decoder; compute_loss's latent loss) and
 rqvae/models/rqvae/quantizations.py RQBottleneck / VQEmbedding in training mode (EMA step with restarts, seeded).
 The model is vqbench's `rqvae_16x16x4_2048` smoke entry with ch_mult (1, 1), 16 px, z/embed 16, 64 codes, depth 4.
 
-    python tools/official_fixtures/rqvae.py   # needs the mirror fetched with `fetch github:kakaobrain/rq-vae-transformer`
+    python tools/official_fixtures/rqvae.py   # after `fetch github:kakaobrain/rq-vae-transformer`
 """
 from __future__ import annotations
 

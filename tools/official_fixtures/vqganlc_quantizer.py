@@ -8,21 +8,32 @@ Ran: VQModel.encode + VQModel.decode (tuning_codebook 0: a frozen codebook read 
 linear projector), and VQModel.quantize on fixed latents for quantizer_type 'org' with a trainable random codebook
 (tuning_codebook -1; loss and gradients) and quantizer_type 'ema' (one EMA step; loss and its gradient).
 
+Also eval_reconstruction.py's resize (`albumentations.SmallestMaxSize(max_size)`, cv2 INTER_LINEAR): albumentations and
+OpenCV are not vqbench dependencies, so that part runs in a separate venv (VQBENCH_CV2_PYTHON, default
+/tmp/h5_cv2venv/bin/python: `pip install opencv-python-headless albumentations`) and comes back as an .npz.
+
     python tools/official_fixtures/vqganlc_quantizer.py   # after `fetch github:zh460045050/VQGAN-LC`
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 import types
 from argparse import Namespace
 from pathlib import Path
 
-import torch
-from torch import nn
+import numpy as np
 
-from tools.official_fixtures.common import mirror_commit, save_fixture
-from tools.official_fixtures.snapshot_py import add_path, snapshot
+try:  # the OpenCV venv (run_albumentations) has neither torch nor vqbench
+    import torch
+
+    from tools.official_fixtures.common import mirror_commit, save_fixture
+    from tools.official_fixtures.snapshot_py import add_path, snapshot
+except ImportError:
+    if "--albumentations" not in sys.argv:
+        raise
 
 REPO = "zh460045050/VQGAN-LC"
 SOURCE = "vqgan-gpt-lc/models/models_vq.py"
@@ -38,7 +49,7 @@ def _stub_lpips(models_dir: Path) -> None:
     sys.modules["models"] = pkg
     mod = types.ModuleType("models.lpips")
 
-    class LPIPS(nn.Module):
+    class LPIPS(torch.nn.Module):
         """Stand-in: the training loss only; no weights, never called here."""
 
     mod.LPIPS = LPIPS
@@ -101,6 +112,51 @@ def quantize_fixture(commit: str, quantizer_type: str) -> None:
                  notes="loss is the quantizer's qloss before the trainer's rate_q 0.1")
 
 
+CV2_PY = os.environ.get("VQBENCH_CV2_PYTHON", "/tmp/h5_cv2venv/bin/python")
+# (H, W, max_size): non-integer down, 2x up, exact 2x down (cv2's area-fast path), unchanged, odd sizes
+RESIZE_CASES = ((33, 47, 16), (8, 12, 16), (32, 40, 16), (16, 20, 16), (61, 23, 17), (90, 120, 64), (100, 75, 77))
+
+
+def resize_images() -> list[np.ndarray]:
+    """Fixed uint8 images: a smooth ramp plus noise, so both interpolation weights and rounding matter."""
+    rng = np.random.default_rng(0)
+    out = []
+    for h, w, _ in RESIZE_CASES:
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = (yy * 7 + xx * 3)[..., None] + np.array([0, 60, 120])
+        out.append(((base + rng.integers(0, 90, (h, w, 3))) % 256).astype(np.uint8))
+    return out
+
+
+def run_albumentations(out: str) -> None:
+    """In the OpenCV venv: albumentations SmallestMaxSize (as eval_reconstruction.py builds it) on resize_images()."""
+    import albumentations
+    import cv2
+
+    res = {"cv2": np.array(cv2.__version__), "albumentations": np.array(albumentations.__version__)}
+    for i, (img, (_, _, size)) in enumerate(zip(resize_images(), RESIZE_CASES, strict=True)):
+        res[f"resized{i}"] = albumentations.SmallestMaxSize(max_size=size)(image=img)["image"]
+    np.savez(out, **res)
+
+
+def resize_fixture(commit: str) -> None:
+    """SmallestMaxSize outputs from the OpenCV venv, saved with their inputs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "resize.npz")
+        subprocess.run([CV2_PY, __file__, "--albumentations", out], check=True)
+        res = dict(np.load(out))
+    tensors = {}
+    for i, img in enumerate(resize_images()):
+        tensors[f"image{i}"] = torch.from_numpy(img)
+        tensors[f"resized{i}"] = torch.from_numpy(res[f"resized{i}"])
+    save_fixture("VQGAN-LC", "eval_resize", tensors, repo=REPO, commit=commit,
+                 source="vqgan-gpt-lc/eval_reconstruction.py",
+                 function="albumentations.SmallestMaxSize(max_size) (ImageNetDataset rescaler; cv2.INTER_LINEAR)",
+                 notes="imageI (H, W, 3) uint8 -> resizedI; max sizes per case in `cases`",
+                 extra={"cases": [list(c) for c in RESIZE_CASES], "cv2": str(res["cv2"]),
+                        "albumentations": str(res["albumentations"])})
+
+
 def main() -> None:
     src, git_dir = snapshot(REPO)
     add_path(src / "vqgan-gpt-lc")
@@ -109,7 +165,11 @@ def main() -> None:
     model_fixture(commit)
     quantize_fixture(commit, "org")
     quantize_fixture(commit, "ema")
+    resize_fixture(commit)
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--albumentations":
+        run_albumentations(sys.argv[2])
+    else:
+        main()
