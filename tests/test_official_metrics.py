@@ -24,8 +24,7 @@ def _ulp16(x: torch.Tensor) -> torch.Tensor:
 def test_adm_radii_are_the_evaluators_float16_distances(adm):
     """ManifoldEstimator.manifold_radii: float16 distances (DistanceBlock), so every radius is a float16 value, within
     two float16 steps of the squared norms (~500 here; nu, nv) of TensorFlow's: TF sums float16 squares in an order
-    set by
-    the CPU's vector width, so even the official radii differ by such a step between machines."""
+    set by the CPU's vector width, so even the official radii differ by such a step between machines."""
     t, meta = adm
     r = manifold_radii(t["ref"])
     assert torch.equal(r.half().float(), r), "radii are not float16 values: distances computed in a wider type"

@@ -25,7 +25,7 @@ def test_rqvae_converter_reproduces_the_official_forward():
     from models.converters import rqvae  # noqa: F401  registers the converter
 
     entry = create_entry("rqvae_16x16x4_2048", "smoke", {"model": {
-        "resolution": 16, "ch_mult": (1, 1), "attn_resolutions": (8,), "z_channels": 16, "embed_dim": 16,
+        "resolution": 16, "ch_mult": (1,), "attn_resolutions": (16,), "z_channels": 16, "embed_dim": 16,
         "n_embed": 64, "depth": 4}})
     model = build_tokenizer(entry).eval()
     load_into(model, CONVERTERS.get("rqvae")(_state(t), model), "rqvae")
@@ -74,7 +74,7 @@ def test_rqvae_restarts_never_duplicate_codes_in_the_paper_regime():
 
 def _lc_model():
     entry = create_entry("vqganlc_f16_100k", "smoke", {"model": {
-        "resolution": 16, "ch_mult": (1, 1), "attn_resolutions": (8,), "z_channels": 16, "n_embed": 32}})
+        "resolution": 16, "ch_mult": (1,), "attn_resolutions": (16,), "z_channels": 16, "n_embed": 32}})
     return build_tokenizer(entry).eval()
 
 
@@ -165,3 +165,44 @@ def test_fixture_catches_a_missing_or_extra_beta():
                 q.codebook.embed_avg.copy_(t["codes0"])
         out = q(t["z"])
         assert not torch.allclose(out.loss, t["loss"], rtol=1e-3), f"{name}: the fixture misses a wrong beta"
+
+
+# --- taming-transformers (CompVis/taming-transformers) ------------------------------------------------------------
+
+def test_taming_modules_and_converter_reproduce_the_official_forward():
+    """Encoder, VectorQuantizer2 (legacy beta) and Decoder as VQModel runs them, through the taming converter."""
+    t, meta = load_fixture("taming-transformers", "vqgan_model")
+    from models.converters import taming  # noqa: F401  registers the converter
+
+    entry = create_entry("vqgan_f16_1024", "smoke", {"model": {
+        "resolution": 16, "ch_mult": (1,), "attn_resolutions": (16,), "z_channels": 16, "embed_dim": 16,
+        "n_embed": 64}})
+    model = build_tokenizer(entry).eval()
+    load_into(model, CONVERTERS.get("taming")(_state(t), model), "taming")
+    with torch.no_grad():
+        out = model(t["x"])
+    assert torch.equal(out.indices[..., 0], t["indices"]), f"vs {meta['file']} @ {meta['commit']}"
+    assert torch.allclose(out.recon, t["recon"], atol=1e-5)
+    assert torch.allclose(out.qloss, t["emb_loss"], rtol=1e-5)  # mse(sg(zq), z) + 0.25 * mse(zq, sg(z))
+
+
+def test_taming_ema_quantizer_step_keeps_taming_beta():
+    """taming EMAVectorQuantizer (its NameError stubbed in the fixture script): one step, loss beta * mse."""
+    from models.quantizers import build_quantizer
+
+    t, _ = load_fixture("taming-transformers", "ema_quantizer")
+    q = build_quantizer(_vq_config("ema", "taming")).train()
+    q.codebook.embed.copy_(t["weight0"])
+    q.codebook.embed_avg.copy_(t["embed_avg0"])
+    z = t["z"].clone().requires_grad_(True)
+    out = q(z)
+    out.loss.backward()
+    assert torch.equal(out.indices[..., 0], t["indices"])
+    assert torch.allclose(out.loss, t["loss"], rtol=1e-6)
+    assert torch.allclose(z.grad, t["z_grad"], atol=1e-7)
+    assert torch.allclose(q.codebook.cluster_size, t["cluster_size1"], atol=1e-6)
+    assert torch.allclose(q.codebook.embed, t["weight1"], atol=1e-6)
+    mutant = build_quantizer(_vq_config("ema", "vqganlc")).train()  # VQGAN-LC's rule (no beta) on taming's step
+    mutant.codebook.embed.copy_(t["weight0"])
+    mutant.codebook.embed_avg.copy_(t["embed_avg0"])
+    assert not torch.allclose(mutant(t["z"]).loss, t["loss"], rtol=1e-3)

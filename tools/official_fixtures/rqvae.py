@@ -5,7 +5,7 @@ imports rqtransformer, whose dataclass defaults fail on Python >= 3.11); rqvae.m
 
 Ran: rqvae/models/rqvae/rqvae.py RQVAE (forward: encoder, RQBottleneck, decoder; compute_loss's latent loss) and
 rqvae/models/rqvae/quantizations.py RQBottleneck / VQEmbedding in training mode (EMA step with restarts, seeded).
-The model is vqbench's `rqvae_16x16x4_2048` smoke entry with ch_mult (1, 1), 16 px, z/embed 16, 64 codes, depth 4.
+The model is vqbench's `rqvae_16x16x4_2048` smoke entry with ch_mult (1,), 16 px, z/embed 16, 64 codes, depth 4.
 
     python tools/official_fixtures/rqvae.py   # after `fetch github:kakaobrain/rq-vae-transformer`
 """
@@ -20,9 +20,9 @@ from tools.official_fixtures.common import mirror_commit, save_fixture
 from tools.official_fixtures.snapshot_py import add_path, snapshot
 
 REPO = "kakaobrain/rq-vae-transformer"
-# small enough for the repository (< 1 MB): 16 px, one downsampling, 8x8 latents of width 16
-DDCONFIG = dict(double_z=False, z_channels=16, resolution=16, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1],
-                num_res_blocks=1, attn_resolutions=[8], dropout=0.0)
+# small enough for the repository: 16 px, no downsampling, 16x16 latents of width 16
+DDCONFIG = dict(double_z=False, z_channels=16, resolution=16, in_channels=3, out_ch=3, ch=32, ch_mult=[1],
+                num_res_blocks=1, attn_resolutions=[16], dropout=0.0)
 
 
 def model_fixture(commit: str) -> None:
@@ -31,7 +31,7 @@ def model_fixture(commit: str) -> None:
 
     torch.manual_seed(0)
     model = RQVAE(embed_dim=16, n_embed=64, decay=0.99, latent_loss_weight=0.25, ddconfig=DDCONFIG,
-                  latent_shape=[8, 8, 16], code_shape=[8, 8, 4], shared_codebook=True, restart_unused_codes=True)
+                  latent_shape=[16, 16, 16], code_shape=[16, 16, 4], shared_codebook=True, restart_unused_codes=True)
     with torch.no_grad():  # spread the codebook so several codes win at every depth
         model.quantizer.codebooks[0].weight[:-1].mul_(0.3)
     model.eval()
@@ -42,7 +42,7 @@ def model_fixture(commit: str) -> None:
     save_fixture("rq-vae-transformer", "rqvae_model", {**state, "x": x, "recon": out, "codes": code,
                                                         "latent_loss": quant_loss},
                  repo=REPO, commit=commit, source="rqvae/models/rqvae/rqvae.py", function="RQVAE.forward (eval)",
-                 notes="state.* is RQVAE.state_dict() (the converter's input); codes (B, 8, 8, depth 4)")
+                 notes="state.* is RQVAE.state_dict() (the converter's input); codes (B, 16, 16, depth 4)")
 
 
 def ema_fixture(commit: str) -> None:

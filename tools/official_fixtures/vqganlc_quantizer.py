@@ -37,8 +37,8 @@ except ImportError:
 
 REPO = "zh460045050/VQGAN-LC"
 SOURCE = "vqgan-gpt-lc/models/models_vq.py"
-DDCONFIG = dict(double_z=False, z_channels=16, resolution=16, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1],
-                num_res_blocks=1, attn_resolutions=[8], dropout=0.0)
+DDCONFIG = dict(double_z=False, z_channels=16, resolution=16, in_channels=3, out_ch=3, ch=32, ch_mult=[1],
+                num_res_blocks=1, attn_resolutions=[16], dropout=0.0)
 
 
 def _stub_lpips(models_dir: Path) -> None:
@@ -79,7 +79,7 @@ def model_fixture(commit: str) -> None:
     kept = {f"state.{k}": v for k, v in full.items() if not k.startswith(("discriminator.", "perceptual_loss."))}
     dropped = {k: list(v.shape) for k, v in full.items() if k not in {n[6:] for n in kept}}
     save_fixture("VQGAN-LC", "vqganlc_model", {**kept, "x": x, "quant": quant, "qloss": qloss,
-                                               "indices": idx.view(2, 8, 8), "recon": recon},
+                                               "indices": idx.view(2, 16, 16), "recon": recon},
                  repo=REPO, commit=commit, source=SOURCE, function="VQModel.encode / VQModel.decode (eval)",
                  notes="tuning_codebook 0, use_cblinear 1, embed_dim 8; state.* = VQModel.state_dict() without the "
                        "discriminator (names and shapes in `dropped`)", extra={"dropped": dropped})
