@@ -206,3 +206,19 @@ def test_taming_ema_quantizer_step_keeps_taming_beta():
     mutant.codebook.embed.copy_(t["weight0"])
     mutant.codebook.embed_avg.copy_(t["embed_avg0"])
     assert not torch.allclose(mutant(t["z"]).loss, t["loss"], rtol=1e-3)
+
+
+# --- MoVQGAN (ai-forever/MoVQGAN) ------------------------------------------------------------------------------
+
+def test_movq_decoder_with_spatial_norm_matches_the_official_decoder():
+    """MOVQDecoder (SpatialNorm in every norm, zq nearest-resized) vs vqbench's Decoder(spatial_norm='all'), same
+    parameter names."""
+    from models.taming_modules import Decoder
+
+    t, meta = load_fixture("MoVQGAN", "movq_decoder")
+    dec = Decoder(ch=32, ch_mult=(1,), num_res_blocks=1, attn_resolutions=(), out_ch=3, resolution=8, z_channels=8,
+                  zq_ch=4, spatial_norm="all").eval()
+    dec.load_state_dict(_state(t), strict=True)
+    with torch.no_grad():
+        out = dec(t["z"], t["zq"])
+    assert torch.allclose(out, t["out"], atol=1e-5), f"vs {meta['file']} @ {meta['commit']}"
