@@ -96,3 +96,30 @@ def test_loader_cv2_linear_option_uses_the_same_resize():
     assert np.array_equal(np.asarray(resize_center_crop(Image.fromarray(img), p)), crop)
     tensor = resize_crop_tensor(torch.from_numpy(img).permute(2, 0, 1), p)
     assert np.array_equal(tensor.permute(1, 2, 0).numpy(), crop)
+
+
+# --- clean-fid mode='clean' (GaParmar/clean-fid) -------------------------------------------------------------------
+
+def test_clean_mode_resize_features_and_fid_match_clean_fid():
+    """vqbench's clean resize (float32 PIL bicubic per channel) and FID against clean-fid's own, on fixed PNG images
+    with the fixture's stand-in feature extractor in place of Inception (whose weights are a download)."""
+    from tasks.metrics.fid import FeatureStats, frechet_distance
+    from tasks.metrics.vqganlc import clean_resize
+
+    t, meta = load_fixture("clean-fid", "clean_mode")
+    n = sum(k.startswith("b") for k in t)
+
+    def extract(imgs: list[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack([clean_resize(i) for i in imgs])).permute(0, 3, 1, 2)
+        return torch.nn.functional.adaptive_avg_pool2d(x / 255.0, 4).flatten(1) @ t["weight"].T
+
+    for i in range(3):
+        assert np.array_equal(clean_resize(t[f"a{i}"].numpy(), 32), t[f"a{i}_clean32"].numpy()), meta["function"]
+    feats = [extract([t[f"{s}{i}"].numpy() for i in range(n)]) for s in "ab"]
+    assert torch.allclose(feats[0], t["feats_a"], rtol=1e-5, atol=1e-5)
+    stats = []
+    for f in feats:
+        s = FeatureStats(f.shape[1])
+        s.update(f)
+        stats.append(s.statistics())
+    assert frechet_distance(stats[0], stats[1]) == pytest.approx(float(t["fid"]), rel=1e-4)
