@@ -222,3 +222,34 @@ def test_movq_decoder_with_spatial_norm_matches_the_official_decoder():
     with torch.no_grad():
         out = dec(t["z"], t["zq"])
     assert torch.allclose(out, t["out"], atol=1e-5), f"vs {meta['file']} @ {meta['commit']}"
+
+
+def test_taming_vqperceptual_loss_matches_the_official_loss():
+    """VQLPIPSWithDiscriminator's generator pass (L1 + perceptual, adaptive weight at the last layer, hinge G term,
+    codebook term) and discriminator pass, with the fixture's stand-in perceptual net and discriminator weights."""
+    from models.losses import LossConfig, VQLPIPSWithDiscriminator
+
+    t, meta = load_fixture("taming-transformers", "vqperceptual_loss")
+
+    class StandIn(torch.nn.Module):  # the fixture script's StandInLPIPS
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x, y):
+            return (self.conv(x) - self.conv(y)).pow(2).mean((1, 2, 3), keepdim=True)
+
+    lpips = StandIn()
+    lpips.load_state_dict({k.removeprefix("lpips."): v for k, v in t.items() if k.startswith("lpips.")})
+    cfg = LossConfig(disc_start=0, codebook_weight=1.0, disc_weight=0.8, disc_layers=2, disc_ndf=8)
+    loss = VQLPIPSWithDiscriminator(cfg, lpips, image_size=16).train()
+    loss.discriminator.load_state_dict({k.removeprefix("disc."): v for k, v in t.items() if k.startswith("disc.")})
+    last = t["last_layer"].clone().requires_grad_(True)
+    recon = torch.nn.functional.conv2d(t["h"], last, padding=1)
+    g, terms = loss.generator_loss(t["x"], recon, t["qloss"], step=5, last_layer=last)
+    d, _ = loss.discriminator_loss(t["x"], recon, step=5)
+    assert torch.allclose(terms["lpips"], t["p_loss"], rtol=1e-6), f"vs {meta['file']} @ {meta['commit']}"
+    assert torch.allclose(terms["d_weight"], t["d_weight"], rtol=1e-5)
+    assert torch.allclose(terms["g_loss"], t["g_loss"], rtol=1e-5)
+    assert torch.allclose(g, t["g_total"], rtol=1e-5)
+    assert torch.allclose(d, t["d_loss"], rtol=1e-5)

@@ -3,15 +3,20 @@
 Ran: taming/modules/diffusionmodules/model.py Encoder / Decoder and taming/modules/vqvae/quantize.py VectorQuantizer2
 (legacy=True), assembled as taming/models/vqgan.py VQModel.encode/decode does (encoder -> quant_conv -> quantize ->
 post_quant_conv -> decoder) with VQModel's parameter names; VQModel itself is not built because it is a
-pytorch_lightning.LightningModule (not installed) and loads LPIPS weights. Also EMAVectorQuantizer, one training step.
+pytorch_lightning.LightningModule (not installed) and loads LPIPS weights. Also EMAVectorQuantizer, one training step,
+and taming/modules/losses/vqperceptual.py VQLPIPSWithDiscriminator (generator and discriminator passes).
 
 Stub (documented): as shipped, EMAVectorQuantizer.__init__ reads the undefined names `codebook_dim` and `num_tokens`
 (NameError); the script defines them as globals of the unchanged quantize module, equal to embedding_dim and
-n_embed, before constructing it.
+n_embed, before constructing it. `taming.modules.losses.lpips` is replaced by a module whose LPIPS is a seeded stand-in
+(one 3x3 conv, 3 -> 4, squared feature difference averaged per image: (B, 1, 1, 1) like LPIPS), because the shipped
+one downloads VGG weights; its weights are stored, so vqbench's loss runs with the same perceptual network.
 
     python tools/official_fixtures/taming_vqgan.py   # after `fetch github:CompVis/taming-transformers`
 """
 from __future__ import annotations
+
+import sys
 
 import torch
 from torch import nn
@@ -70,12 +75,55 @@ def ema_fixture(commit: str) -> None:
         notes="globals codebook_dim=8, num_tokens=16 defined for the shipped NameError")
 
 
+class StandInLPIPS(nn.Module):
+    """Seeded stand-in for taming's LPIPS: mean over (C, H, W) of (conv(x) - conv(y))^2, shape (B, 1, 1, 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (self.conv(x) - self.conv(y)).pow(2).mean((1, 2, 3), keepdim=True)
+
+
+def loss_fixture(commit: str) -> None:
+    """VQLPIPSWithDiscriminator(disc_start 0, 2 layers, ndf 8, disc_weight 0.8): G pass (adaptive weight at the last
+    layer) and D pass, with the discriminator in training mode (BatchNorm on batch statistics)."""
+    import types as _types
+
+    stub = _types.ModuleType("taming.modules.losses.lpips")
+    torch.manual_seed(3)
+    lpips = StandInLPIPS()
+    stub.LPIPS = lambda: lpips
+    sys.modules["taming.modules.losses.lpips"] = stub
+    from taming.modules.losses.vqperceptual import VQLPIPSWithDiscriminator
+
+    torch.manual_seed(4)
+    loss = VQLPIPSWithDiscriminator(disc_start=0, codebook_weight=1.0, disc_num_layers=2, disc_ndf=8,
+                                    disc_weight=0.8, perceptual_weight=1.0).train()
+    disc0 = {f"disc.{k}": v.clone() for k, v in loss.discriminator.state_dict().items()}
+    x, h = torch.rand(2, 3, 16, 16) * 2 - 1, torch.randn(2, 8, 16, 16)
+    last = torch.randn(3, 8, 3, 3, requires_grad=True)  # the decoder's conv_out weight
+    recon = torch.nn.functional.conv2d(h, last, padding=1)
+    qloss = torch.tensor(0.3)
+    g, log = loss(qloss, x, recon, 0, global_step=5, last_layer=last)
+    d, dlog = loss(qloss, x, recon, 1, global_step=5, last_layer=last)
+    save_fixture("taming-transformers", "vqperceptual_loss", {
+        **disc0, **{f"lpips.{k}": v for k, v in lpips.state_dict().items()}, "x": x, "h": h,
+        "last_layer": last.detach(), "qloss": qloss, "g_total": g.detach(), "d_weight": log["train/d_weight"],
+        "g_loss": log["train/g_loss"], "nll": log["train/nll_loss"], "p_loss": log["train/p_loss"],
+        "d_loss": d.detach()}, repo=REPO, commit=commit, source="taming/modules/losses/vqperceptual.py",
+        function="VQLPIPSWithDiscriminator.forward (optimizer_idx 0 then 1, global_step 5, train mode)",
+        notes="recon = conv2d(h, last_layer, padding=1); LPIPS: seeded stand-in (lpips.*); disc.* before the passes")
+
+
 def main() -> None:
     src, git_dir = snapshot(REPO)
     add_path(src)
     commit = mirror_commit(git_dir)
     model_fixture(commit)
     ema_fixture(commit)
+    loss_fixture(commit)
 
 
 if __name__ == "__main__":
