@@ -52,7 +52,8 @@ def run_official(src: str, out: str) -> None:
     f = features()
     sess = tf.Session(graph=tf.Graph())
     e = ev.Evaluator.__new__(ev.Evaluator)  # stub: no Inception download (see the module docstring)
-    e.sess, e.softmax_batch_size = sess, 512
+    e.sess = sess
+    vars(e)["softmax_batch_size"] = 512  # read by compute_inception_score
     e.manifold_estimator = ev.ManifoldEstimator(sess)
     with sess.graph.as_default():
         e.softmax_input = tf.placeholder(tf.float32, shape=[None, None])

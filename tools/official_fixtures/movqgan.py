@@ -27,7 +27,7 @@ def main() -> None:
     add_path(src)
     for name in ("movqgan", "movqgan.modules", "movqgan.modules.vqvae"):  # bypass movqgan/__init__.py
         pkg = types.ModuleType(name)
-        pkg.__path__ = [str(src / name.replace(".", "/"))]
+        vars(pkg)["__path__"] = [str(src / name.replace(".", "/"))]  # a package: submodules import from it
         sys.modules[name] = pkg
     from movqgan.modules.vqvae.movq_modules import MOVQDecoder
 

@@ -75,7 +75,7 @@ def main() -> None:
     add_path(src)
     for name in ("rqvae", "rqvae.models"):  # bypass rqvae/models/__init__.py (see the module docstring)
         pkg = types.ModuleType(name)
-        pkg.__path__ = [str(src / name.replace(".", "/"))]
+        vars(pkg)["__path__"] = [str(src / name.replace(".", "/"))]  # a package: submodules import from it
         sys.modules[name] = pkg
     commit = mirror_commit(git_dir)
     model_fixture(commit)

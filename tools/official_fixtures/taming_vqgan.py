@@ -59,7 +59,8 @@ def ema_fixture(commit: str) -> None:
     """EMAVectorQuantizer(16 codes, dim 8, beta 0.25): one training step on fixed latents, loss and gradient."""
     import taming.modules.vqvae.quantize as quantize
 
-    quantize.codebook_dim, quantize.num_tokens = 8, 16  # stub for the shipped NameError (module docstring)
+    for name, value in (("codebook_dim", 8), ("num_tokens", 16)):  # stub for the shipped NameError (docstring)
+        setattr(quantize, name, value)
     torch.manual_seed(1)
     q = quantize.EMAVectorQuantizer(16, 8, beta=0.25).train()
     init = {"weight0": q.embedding.weight.detach().clone(), "embed_avg0": q.embedding.embed_avg.detach().clone()}
@@ -107,7 +108,7 @@ def loss_fixture(commit: str) -> None:
     recon = torch.nn.functional.conv2d(h, last, padding=1)
     qloss = torch.tensor(0.3)
     g, log = loss(qloss, x, recon, 0, global_step=5, last_layer=last)
-    d, dlog = loss(qloss, x, recon, 1, global_step=5, last_layer=last)
+    d, _ = loss(qloss, x, recon, 1, global_step=5, last_layer=last)
     save_fixture("taming-transformers", "vqperceptual_loss", {
         **disc0, **{f"lpips.{k}": v for k, v in lpips.state_dict().items()}, "x": x, "h": h,
         "last_layer": last.detach(), "qloss": qloss, "g_total": g.detach(), "d_weight": log["train/d_weight"],

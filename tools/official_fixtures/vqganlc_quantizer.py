@@ -45,7 +45,7 @@ def _stub_lpips(models_dir: Path) -> None:
     """models.lpips without the download (see the module docstring). vqgan-gpt-lc/models has no __init__.py, so
     the namespace package is registered by hand (vqbench's own `models` would shadow it)."""
     pkg = types.ModuleType("models")
-    pkg.__path__ = [str(models_dir)]
+    vars(pkg)["__path__"] = [str(models_dir)]  # a package: submodules import from it
     sys.modules["models"] = pkg
     mod = types.ModuleType("models.lpips")
 
