@@ -41,6 +41,7 @@ class Recipe:
     phase2_train: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)  # model-config values the recipe fixes (quantizer_source)
     sources: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,7 +111,10 @@ def _vqganlc(ds: str) -> Recipe:
                   loss={"codebook_weight": 0.1, "disc_weight": 0.1, "perceptual_weight": 1.0, "disc_layers": 2,
                         "disc_ndf": 64, "pixel_loss": "l1", "d_recompute_recon": True, "lpips_train_mode": True,
                         "disc_start_strict": True},
+                  model={"quantizer_source": "vqganlc"},
                   sources={"length": f"{LC_PAPER}: 20 epochs ImageNet, 800 FFHQ (runTrainVQ.sh: --epochs 100)",
+                           "model.quantizer_source": "zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py "
+                                                     "VQModel.quantize: its VQGAN/EMA baselines' losses and init",
                            "global_batch": f"{LC_SH} --batch_size 256 (one process); paper: 32 V100s",
                            "n_gpu": f"{LC_PAPER}: 32 Nvidia V100 GPUs",
                            "warmup": f"{LC_PAPER}: 5-epoch linear warm-up; {LC_SH} --warmup_epochs 5",

@@ -112,7 +112,7 @@ NUMERICS_FIELDS = ("precision", "tf32", "channels_last", "fused_optim", "compile
 # Fields added after stage keys were first published: left out of to_dict while at their default, so the
 # configs (and stage keys, and golden files keyed by them) of entries that do not use them stay as they were.
 _KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict", "disc_arch", "disc_max_width",
-               "adaptive_weight", "r1_gamma", "kmeans_scope", *NUMERICS_FIELDS}
+               "adaptive_weight", "r1_gamma", "kmeans_scope", "quantizer_source", *NUMERICS_FIELDS}
 
 
 def _asdict_stable(cfg: Any) -> dict[str, Any]:
@@ -228,7 +228,10 @@ def _variant(name: str, scale: str, n_embed: int, **model_changes) -> TokenizerE
     changes = dict(model_changes)
     if scale == "smoke" and "embed_dim" in changes:
         changes["embed_dim"] = min(changes["embed_dim"], base.model.embed_dim)
-    sources = {**base.sources, "quantizer": _VQGANLC}
+    # these entries exist only as VQGAN-LC's baselines: their quantizer follows its models_vq.py (issue 22 item 14)
+    changes.setdefault("quantizer_source", "vqganlc")
+    sources = {**base.sources, "quantizer": _VQGANLC,
+               "model.quantizer_source": "zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py VQModel.quantize"}
     return dataclasses.replace(base, family="vqgan-" + changes["quantizer"], paper=_VQGANLC,
                                model=dataclasses.replace(base.model, **changes), sources=sources)
 

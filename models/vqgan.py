@@ -58,6 +58,9 @@ class VQGANConfig(TamingArch):
     ema_decay: Annotated[float, Ge(0), Lt(1)] = 0.99
     ema_eps: Annotated[float, Gt(0)] = 1e-5
     restart_threshold: Annotated[float, Ge(0)] = 1.0  # rq: restart codes whose EMA count falls below this (0 disables)
+    # whose quantizer code a vq/ema/fc baseline follows (models/quantizers/base.py QUANTIZER_SOURCES): taming's, or
+    # VQGAN-LC's models_vq.py (its Tables 1-2 baselines; set by the vqganlc recipe and the VQGAN-EMA/FC entries)
+    quantizer_source: Literal["taming", "vqganlc"] = "taming"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The ADM-evaluator metrics (tasks/metrics/adm.py) against the evaluator's math written out directly in numpy
-(dense distance matrix, np.partition radii, the improved-gan IS loop) on the same features."""
+(dense distance matrix, np.partition radii, the improved-gan IS loop) on the same features. These unit-scale features
+have no float16 ties; the evaluator's float16 distances are checked against its own outputs in
+tests/test_official_metrics.py."""
 from __future__ import annotations
 
 import numpy as np

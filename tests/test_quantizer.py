@@ -1,6 +1,8 @@
 """Quantizer math: both beta placements, straight-through gradient, and chunked nearest-code search."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -158,3 +160,30 @@ def test_ema_and_rq_quantise_with_the_codes_from_before_the_update():
         expect = before[out.indices[..., 0]].permute(0, 3, 1, 2)
         assert torch.allclose(out.z_q, expect, atol=1e-6)
         assert not torch.equal(q.codebook.embed, before)  # the update did happen
+
+
+def test_vqganlc_sourced_fc_uses_the_org_weighting():
+    """VQGAN-LC has no FC type: its VQGAN-FC baseline takes models_vq.py's org loss, commit + 0.33 * codebook, on the
+    l2-normalised factorized codes (taming-sourced FC keeps LlamaGen's codebook + beta * commit)."""
+    from models.quantizers import build_quantizer
+    from models.registry import create_entry
+
+    torch.manual_seed(0)
+    cfg = create_entry("vqgan_fc_f16_16384", "smoke").model
+    assert cfg.quantizer_source == "vqganlc"
+    lc, taming = build_quantizer(cfg), build_quantizer(dataclasses.replace(cfg, quantizer_source="taming"))
+    taming.load_state_dict(lc.state_dict())
+    z = torch.randn(2, cfg.embed_dim, 4, 4)
+    a, b = lc(z), taming(z)
+    mse = a.terms["commit"]  # commit and codebook terms are equal in value (both ||z - z_q||^2)
+    assert torch.allclose(a.loss, mse * 1.33) and torch.allclose(b.loss, mse * 1.25)
+
+
+@pytest.mark.parametrize("latent,init,trainable,l2", [(768, "kmeans", False, True), (8, "kmeans", False, False),
+                                                      (768, "random", True, False), (768, "random", False, True),
+                                                      (1024, "kmeans", False, False)])
+def test_vqganlc_l2_features_only_at_768(latent, init, trainable, l2):
+    """models_vq.py encode: features l2-normalised iff e_dim == 768 and tuning_codebook != -1 (trainable random)."""
+    from models.quantizers.lc import lc_l2_features
+
+    assert lc_l2_features(latent, init, trainable) is l2

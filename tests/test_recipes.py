@@ -106,12 +106,14 @@ def test_movq_trains_its_gan(ds, steps, disc, monkeypatch):
 def test_vqganlc_suite_trains_its_baselines_with_its_own_recipe(monkeypatch):
     monkeypatch.delenv("VQBENCH_IMAGENET", raising=False)
     vq = _resolve("vqgan_f16_16384", "imagenet", "vqganlc")
-    assert vq.model == create_entry("vqgan_f16_16384", "paper").model  # same architecture entry
+    # same architecture entry; only the quantizer follows VQGAN-LC's models_vq.py (issue 22 item 14)
+    assert vq.model == dataclasses.replace(create_entry("vqgan_f16_16384", "paper").model, quantizer_source="vqganlc")
     assert (vq.train.base_lr, vq.train.eps, vq.train.schedule, vq.loss.disc_layers) == (5e-4, 1e-7, "cosine", 2)
     assert vq.train.steps == to_steps((20, "epochs"), 1_281_167, 256)
     assert vq.train.warmup_steps == to_steps((5, "epochs"), 1_281_167, 256)
     taming = _resolve("vqgan_f16_16384", "imagenet")
     assert (taming.loss.disc_start, taming.loss.disc_layers, taming.recipe["name"]) == (250_001, 3, "taming/imagenet")
+    assert taming.model.quantizer_source == "taming"  # the default suite's path is unchanged
 
 
 def test_seqgan_two_phases_in_iterations(monkeypatch):

@@ -33,7 +33,7 @@ class DatasetOptions:
     root: str | None = None
     file_list: str | None = None
     on_corrupt: Literal["skip", "fail"] = "skip"
-    interpolation: Literal["bicubic", "bilinear", "lanczos", "area"] = "bicubic"
+    interpolation: Literal["bicubic", "bilinear", "lanczos", "area", "cv2_linear"] = "bicubic"
     decoder: Literal["pil", "torchvision", "gpu"] = "pil"  # tasks/data/imagefolder.py Protocol.decoder
 
 

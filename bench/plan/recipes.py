@@ -47,7 +47,7 @@ def _with_recipe(entry: TokenizerEntry, recipe: Recipe) -> TokenizerEntry:
                           f"by n_gpu={recipe.n_gpu}")
     train = {**recipe.train, "batch_size": recipe.global_batch // recipe.n_gpu, "n_gpu": recipe.n_gpu,
              **(recipe.phase2_train if entry.phase == 2 else {})}
-    return apply_overrides(entry, {"train": train, "loss": dict(recipe.loss)})
+    return apply_overrides(entry, {"train": train, "loss": dict(recipe.loss), "model": dict(recipe.model)})
 
 
 def _check(entry: TokenizerEntry, recipe: Recipe, what: str = "") -> None:

@@ -45,6 +45,21 @@ class Precompute:
     networks_key: str = "networks"  # the config key under which the planner puts the metric-network settings
 
 
+# Whose code a baseline quantizer follows (VQGANConfig.quantizer_source). VQGAN-LC trains its VQGAN / -EMA / -FC
+# baselines with zh460045050/VQGAN-LC vqgan-gpt-lc/models/models_vq.py, whose losses and init differ from taming's.
+QUANTIZER_SOURCES = ("taming", "vqganlc")
+# models_vq.py VQModel.quantize, the non-EMA ("org") branch: mean((sg(z_q) - z)^2) + 0.33 * mean((z_q - sg(z))^2)
+VQGANLC_CODEBOOK_WEIGHT = 0.33
+
+
+def quantizer_source(cfg: Any) -> str:
+    """The config's quantizer_source ('taming' where the config has no such field), checked."""
+    source = getattr(cfg, "quantizer_source", "taming")
+    if source not in QUANTIZER_SOURCES:
+        raise ValueError(f"quantizer_source must be one of {QUANTIZER_SOURCES}, got '{source}'")
+    return source
+
+
 def flat(z: torch.Tensor) -> torch.Tensor:
     """(B, D, h, w) -> (B*h*w, D), the order every quantizer's indices use."""
     return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])

@@ -3,6 +3,11 @@
 The encoder output is projected to a low code dimension (quant_conv, e.g. 256 -> 8); codes and inputs
 are l2-normalised, so the squared-L2 lookup is a cosine lookup. Losses as in LlamaGen:
 ||sg(z) - z_q||^2 (codebook) + beta * ||z - sg(z_q)||^2 (commitment), on the normalised vectors.
+
+quantizer_source='vqganlc': VQGAN-LC's repository has no FC quantizer type (models_vq.py knows 'ema' and the
+default "org" path only), so its VQGAN-FC rows can only have used the org loss on the factorized codes:
+||sg(z_q) - z||^2 + 0.33 * ||z_q - sg(z)||^2 (commitment weight 1, codebook 0.33); the l2 normalisation stays (the
+paper's definition of FC, ViT-VQGAN Sec. 3.2). Which weighting ran is the entry's `quantizer_source`.
 """
 from __future__ import annotations
 
@@ -12,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
+from models.quantizers.base import (
+    VQGANLC_CODEBOOK_WEIGHT,
+    Quantizer,
+    QuantOutput,
+    flat,
+    quantizer_source,
+    register_quantizer,
+)
 from models.quantizers.search import nearest_code
 
 
@@ -20,14 +32,20 @@ from models.quantizers.search import nearest_code
 class FactorizedQuantizer(Quantizer):
     """Cosine-similarity lookup in a low-dimensional, l2-normalised codebook; z: (B, D', h, w)."""
 
-    def __init__(self, n_embed: int, embed_dim: int, beta: float = 0.25) -> None:
+    def __init__(self, n_embed: int, embed_dim: int, beta: float = 0.25, commit_weight: float | None = None,
+                 codebook_weight: float = 1.0) -> None:
         super().__init__()
         self.beta = beta
+        # LlamaGen: codebook + beta * commit; VQGAN-LC org: commit + 0.33 * codebook
+        self.commit_weight = beta if commit_weight is None else commit_weight
+        self.codebook_weight = codebook_weight
         self.embedding = nn.Embedding(n_embed, embed_dim)
         self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)
 
     @classmethod
     def from_config(cls, cfg: Any) -> FactorizedQuantizer:
+        if quantizer_source(cfg) == "vqganlc":
+            return cls(cfg.n_embed, cfg.embed_dim, cfg.beta, commit_weight=1.0, codebook_weight=VQGANLC_CODEBOOK_WEIGHT)
         return cls(cfg.n_embed, cfg.embed_dim, cfg.beta)
 
     def codes(self) -> torch.Tensor:
@@ -44,7 +62,7 @@ class FactorizedQuantizer(Quantizer):
         codebook = F.mse_loss(z_q, z.detach())
         commit = F.mse_loss(z, z_q.detach())
         z_q = z + (z_q - z).detach()
-        return QuantOutput(z_q, idx.view(b, h, w, 1), codebook + self.beta * commit,
+        return QuantOutput(z_q, idx.view(b, h, w, 1), self.codebook_weight * codebook + self.commit_weight * commit,
                            {"commit": commit.detach(), "codebook": codebook.detach()})
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,9 @@ features (quant_conv output, D' = 8) are matched to P(B) by squared L2. Loss as 
 rate_q (loss.codebook_weight = 0.1).
 
 Table 9 variants: `trainable=True` makes B a parameter (VQGAN-LC "projector only"), `projector=False` matches
-features to B directly (D' must equal D; the released code then l2-normalises the features, as here).
+features to B directly (D' must equal D). The released code l2-normalises the features only when the latent is
+768-d and the codebook is not a trainable random one (encode: `e_dim == 768 and tuning_codebook != -1`), i.e. for a
+CLIP ViT-L/14 codebook without projector; `l2_features` follows that rule (`lc_l2_features`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,12 @@ from models.quantizers.base import Precompute, Quantizer, QuantOutput, flat, reg
 from models.quantizers.search import nearest_code
 
 CODEBOOK_INITS = ("kmeans", "random_selection", "random")  # VQGAN-LC Table 6 strategies
+L2_DIM = 768  # models_vq.py VQModel.encode: the only latent width at which features are l2-normalised
+
+
+def lc_l2_features(latent_dim: int, codebook_init: str, trainable: bool) -> bool:
+    """models_vq.py encode: `e_dim == 768 and args.tuning_codebook != -1` (-1: trainable random codebook)."""
+    return latent_dim == L2_DIM and not (codebook_init == "random" and trainable)
 
 
 @register_quantizer("lc")
@@ -29,13 +37,16 @@ class LCQuantizer(Quantizer):
     """Nearest-code lookup in P(B) for a frozen (or trainable) codebook B; z: (B, D', h, w)."""
 
     def __init__(self, n_embed: int, codebook_dim: int, embed_dim: int, projector: bool = True,
-                 trainable: bool = False, codebook_loss_weight: float = 0.33) -> None:
+                 trainable: bool = False, codebook_loss_weight: float = 0.33,
+                 l2_features: bool | None = None) -> None:
         super().__init__()
         if not projector and codebook_dim != embed_dim:
             raise ValueError(f"without a projector the codebook dim ({codebook_dim}) must equal embed_dim "
                              f"({embed_dim})")
         self.n_embed, self.codebook_dim, self.embed_dim = n_embed, codebook_dim, embed_dim
         self.codebook_loss_weight = codebook_loss_weight
+        # default: the released code's rule for a pre-built (non-random) codebook
+        self.l2_features = embed_dim == L2_DIM if l2_features is None else l2_features
         init = torch.empty(n_embed, codebook_dim).uniform_(-1.0 / n_embed, 1.0 / n_embed)  # the code's random init
         if trainable:
             self.codebook = nn.Parameter(init)
@@ -52,7 +63,8 @@ class LCQuantizer(Quantizer):
             raise ValueError("quantizer 'lc' needs a VQGAN-LC entry (e.g. tokenizer=vqganlc_f16_100k)")
         if cfg.codebook_init not in CODEBOOK_INITS:
             raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got '{cfg.codebook_init}'")
-        return cls(cfg.n_embed, cfg.codebook_dim, cfg.latent_dim, cfg.projector, cfg.codebook_trainable)
+        return cls(cfg.n_embed, cfg.codebook_dim, cfg.latent_dim, cfg.projector, cfg.codebook_trainable,
+                   l2_features=lc_l2_features(cfg.latent_dim, cfg.codebook_init, cfg.codebook_trainable))
 
     @classmethod
     def precompute(cls, cfg: Any) -> Precompute | None:
@@ -84,8 +96,8 @@ class LCQuantizer(Quantizer):
 
     def forward(self, z: torch.Tensor) -> QuantOutput:
         b, d, h, w = z.shape
-        if self.projection is None:
-            z = F.normalize(z, dim=1)  # released code: features are l2-normalised when matched to raw CLIP codes
+        if self.l2_features:
+            z = F.normalize(z, dim=1)  # released code: 768-d features l2-normalised (raw CLIP codes)
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         codes = self.codes()
         idx = nearest_code(z_flat.detach(), codes.detach())
@@ -102,4 +114,4 @@ class LCQuantizer(Quantizer):
 
 
     def search_space(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        return self.codes(), flat(z if self.projection is not None else F.normalize(z, dim=1)), 1
+        return self.codes(), flat(F.normalize(z, dim=1) if self.l2_features else z), 1

@@ -2,6 +2,11 @@
 
 legacy=True  (taming default):  ||sg(z_q) - z||^2 + beta * ||z_q - sg(z)||^2   (beta on the codebook term)
 legacy=False (VQ-VAE Eq. 3):    beta * ||sg(z_q) - z||^2 + ||z_q - sg(z)||^2   (beta on commitment)
+
+quantizer_source='vqganlc' (VQGAN-LC's VQGAN baseline, its "org" quantizer, vqgan-gpt-lc/models/models_vq.py):
+||sg(z_q) - z||^2 + 0.33 * ||z_q - sg(z)||^2, i.e. the legacy placement with 0.33 in place of beta; the same
+uniform(-1/K, 1/K) init; its L2 normalisation of features applies only to pre-built 768-d codebooks (encode:
+`e_dim == 768 and tuning_codebook != -1`), never to this trainable random codebook.
 """
 from __future__ import annotations
 
@@ -11,7 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.quantizers.base import Quantizer, QuantOutput, flat, register_quantizer
+from models.quantizers.base import (
+    VQGANLC_CODEBOOK_WEIGHT,
+    Quantizer,
+    QuantOutput,
+    flat,
+    quantizer_source,
+    register_quantizer,
+)
 from models.quantizers.search import nearest_code
 
 BETA_PLACEMENTS = ("legacy", "corrected")
@@ -33,6 +45,8 @@ class VectorQuantizer(Quantizer):
 
     @classmethod
     def from_config(cls, cfg: Any) -> VectorQuantizer:
+        if quantizer_source(cfg) == "vqganlc":  # models_vq.py: fixed 0.33 on the codebook term, config beta unused
+            return cls(cfg.n_embed, cfg.embed_dim, VQGANLC_CODEBOOK_WEIGHT, "legacy")
         return cls(cfg.n_embed, cfg.embed_dim, cfg.beta, cfg.beta_placement)
 
     def forward(self, z: torch.Tensor) -> QuantOutput:

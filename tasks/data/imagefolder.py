@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from tasks.data.device_decode import read_deferred
 from tasks.data.subset import draw_indices
+from tasks.metrics.vqganlc import cv2_resize_linear
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -32,6 +33,8 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 # TIFFs give I, 32-bit signed, holding the same 0..65535 values)
 GREY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 INTERPOLATIONS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS, "area": Image.BOX}
+# albumentations SmallestMaxSize's cv2.INTER_LINEAR (no antialiasing), bit-exact in numpy (tasks/metrics/vqganlc.py)
+CV2_LINEAR = "cv2_linear"
 DECODERS = ("pil", "torchvision", "gpu")
 JPEG_EXTS = {".jpg", ".jpeg"}
 LAYOUT_HELP = ("expected layout: <root>/<split>/<class>/<image>.jpg (ImageNet), or <root>/<split>/<image>.png "
@@ -91,7 +94,9 @@ def resize_center_crop(img: Image.Image, p: Protocol, generator: torch.Generator
     p.augment, a random square and an optional horizontal flip, drawn from `generator`, by default torch's RNG)."""
     w, h = img.size
     nw, nh = _resized_size(w, h, p.resolution)
-    if (nw, nh) != (w, h):
+    if (nw, nh) != (w, h) and p.interpolation == CV2_LINEAR:  # VQGAN-LC eval_reconstruction.py's resize
+        img = Image.fromarray(cv2_resize_linear(np.asarray(img.convert("RGB")), nh, nw))
+    elif (nw, nh) != (w, h):
         img = img.resize((nw, nh), INTERPOLATIONS[p.interpolation])
     left, top, flip = _crop_box(nw, nh, p, generator)
     img = img.crop((left, top, left + p.resolution, top + p.resolution))
@@ -107,6 +112,9 @@ def resize_tensor(x: torch.Tensor, nw: int, nh: int, interpolation: str) -> torc
 
     if tuple(x.shape[-2:]) == (nh, nw):
         return x
+    if interpolation == CV2_LINEAR:
+        out = cv2_resize_linear(x.permute(1, 2, 0).cpu().numpy(), nh, nw)
+        return torch.from_numpy(out).permute(2, 0, 1).to(x.device)
     if interpolation in ("bicubic", "bilinear"):
         mode = TF.InterpolationMode.BICUBIC if interpolation == "bicubic" else TF.InterpolationMode.BILINEAR
         return TF.resize(x, [nh, nw], interpolation=mode, antialias=True)

@@ -30,6 +30,22 @@ _PROTOCOL_FREE = {
 }
 
 
+# eval_reconstruction.py prepares its inputs with albumentations SmallestMaxSize(256) + CenterCrop(256): cv2
+# INTER_LINEAR without antialiasing. vqbench reproduces it bit for bit (tasks/metrics/vqganlc.py cv2_resize_linear,
+# tested against cv2 5.1 / albumentations 2.0.8 in tests/test_official_metrics.py) under dataset.interpolation=
+# cv2_linear; the loader's resize is a dataset option, not part of the protocol, so records say so.
+_LC_RESIZE = ("exact only with dataset.interpolation=cv2_linear (albumentations SmallestMaxSize: cv2 INTER_LINEAR, "
+              "no antialiasing); the default PIL bicubic antialiased resize gives other input pixels")
+
+
+_ADM_PRC = ("adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2 in float16 as DistanceBlock (float32 "
+            "when a 10k x 10k block overflows), <= ties inside")
+# tests/test_official_metrics.py against evaluator.py run with TensorFlow 2.21: precision equal, recall within one point
+_ADM_PRC_INEXACT = ("TensorFlow sums the float16 squared norms in a CPU-dependent order that vqbench does not copy: "
+                    "radii can differ by up to two float16 steps (0.5-1 at pool_3 norms), so a point near a ball's "
+                    "edge may count differently")
+
+
 @dataclass(frozen=True)
 class EvalProtocol:
     """A named evaluation protocol: per-metric facts, what it follows, and where it cannot follow exactly."""
@@ -71,16 +87,17 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
     }, inexact={
         "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
                 "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
+        **{m: _LC_RESIZE for m in ("psnr_rgb", "psnr_y", "ssim", "lpips_vgg", "lpips_alex")},
     }),
     EvalProtocol("adm", "openai/guided-diffusion evaluations/evaluator.py", {
         "fid": {"fid_impl": "adm-evaluator", "fid_features": "Inception pool_3 2048 (torch-fidelity's port of the "
                 "2015-12-05 graph)", "fid_reference": "reference split statistics"},
         "is": {"is_impl": "adm-evaluator: softmax of unbiased Inception logits, 5,000-image splits"},
-        "precision": {"prc_impl": "adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2"},
-        "recall": {"prc_impl": "adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2"},
+        "precision": {"prc_impl": _ADM_PRC},
+        "recall": {"prc_impl": _ADM_PRC},
     }, inexact={
-        "precision": "the evaluator's TF graph computes distances in float16 when finite; vqbench uses float64",
-        "recall": "the evaluator's TF graph computes distances in float16 when finite; vqbench uses float64",
+        "precision": _ADM_PRC_INEXACT,
+        "recall": _ADM_PRC_INEXACT,
         "fid": "the evaluator runs the TF Inception graph; vqbench runs torch-fidelity's port of the same weights",
         "is": "the evaluator runs the TF Inception graph; vqbench runs torch-fidelity's port of the same weights",
     }),

@@ -113,3 +113,53 @@ def raw_image(path: Path) -> np.ndarray:
     """A file as clean-fid's folder reader loads it: np.array(Image.open(path).convert('RGB'))."""
     with Image.open(path) as img:
         return np.array(img.convert("RGB"))
+
+
+# --- eval_reconstruction.py's resize: albumentations SmallestMaxSize(256) = cv2.resize(INTER_LINEAR) ---------------
+CV2_COEF_BITS = 11  # OpenCV resize.cpp INTER_RESIZE_COEF_BITS: linear weights in 1/2048 steps
+
+
+def smallest_max_size_shape(h: int, w: int, max_size: int = 256) -> tuple[int, int]:
+    """albumentations SmallestMaxSize: scale = max_size / min(h, w); new (h, w) = Python round of each side."""
+    scale = max_size / float(min(h, w))
+    return (h, w) if scale == 1.0 else (round(h * scale), round(w * scale))
+
+
+def _linear_taps(src: int, dst: int, clamp_weights: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cv2 INTER_LINEAR taps along one axis (resize.cpp): float32 positions (d + 0.5) * src / dst - 0.5, indices
+    clamped to the image; along x an outside position also gets the edge pixel's full weight (`fx = 0`), along y
+    the weights stay (1 - fy, fy) on two copies of the edge row. Each weight is rounded to 1/2048 on its own."""
+    pos = ((np.arange(dst, dtype=np.float64) + 0.5) * (src / dst) - 0.5).astype(np.float32)
+    i0 = np.floor(pos).astype(np.int64)
+    f = (pos - i0.astype(np.float32)).astype(np.float32)
+    if clamp_weights:
+        low, high = i0 < 0, i0 >= src - 1
+        f[low], i0[low] = 0.0, 0
+        f[high], i0[high] = 0.0, src - 1
+    scale = np.float32(1 << CV2_COEF_BITS)
+    w = np.stack([np.rint((np.float32(1) - f) * scale), np.rint(f * scale)]).astype(np.int64)
+    return np.clip(i0, 0, src - 1), np.clip(i0 + 1, 0, src - 1), w
+
+
+def cv2_resize_linear(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """cv2.resize(img, (w, h), INTER_LINEAR) for an (H, W, C) uint8 image, in cv2's fixed point: a horizontal pass
+    with 11-bit weights (int sums), then the vertical pass of its SIMD kernel (VResizeLinearVec_32s8u: rows >> 4,
+    16-bit multiply-high by the weights, then (v + 2) >> 2). Exact 2x downscales, which cv2 hands to its area-fast
+    path, are 2x2 means rounded as cv2 does."""
+    sh, sw = img.shape[:2]
+    x = img.astype(np.int64)
+    if sh == 2 * h and sw == 2 * w:  # resize.cpp: INTER_LINEAR with integer scale 2 runs INTER_AREA's fast path
+        s = x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]
+        return ((s + 2) >> 2).astype(np.uint8)
+    y0, y1, wy = _linear_taps(sh, h, clamp_weights=False)
+    x0, x1, wx = _linear_taps(sw, w, clamp_weights=True)
+    rows = x[:, x0] * wx[0][None, :, None] + x[:, x1] * wx[1][None, :, None]  # (sh, w, C), scale 2^11
+    top, bottom = rows[y0] >> 4, rows[y1] >> 4
+    v = ((top * wy[0][:, None, None]) >> 16) + ((bottom * wy[1][:, None, None]) >> 16)
+    return np.clip((v + 2) >> 2, 0, 255).astype(np.uint8)
+
+
+def smallest_max_size(img: np.ndarray, max_size: int = 256) -> np.ndarray:
+    """albumentations SmallestMaxSize(max_size) (default interpolation cv2.INTER_LINEAR) on an (H, W, C) uint8 image."""
+    h, w = smallest_max_size_shape(*img.shape[:2], max_size)
+    return img if (h, w) == img.shape[:2] else cv2_resize_linear(img, h, w)
