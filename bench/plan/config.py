@@ -134,6 +134,7 @@ def register_configs() -> None:
     for name in TOKENIZERS:
         entry = create_entry(name, "paper")
         cs.store(group="tokenizer", name=name, node={"name": name, "checkpoint": None, "checkpoint_format": "auto",
+                                                     "trust_checkpoint": False,
                                                      "model": _nulls(entry.model), "loss": _nulls(entry.loss)})
     for name in DATASETS:
         cs.store(group="dataset", name=name, node={"name": name, "root": None, "file_list": None,

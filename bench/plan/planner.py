@@ -203,7 +203,8 @@ def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = Non
         for block in iter(lambda: f.read(1 << 24), b""):
             digest.update(block)
     fmt = (tok.get("checkpoint_format") if tok["name"] == name else None) or "auto"
-    return {"path": ref if str(ref).startswith(PKG_PREFIX) else str(path), "sha256": digest.hexdigest(), "format": fmt}
+    out = {"path": ref if str(ref).startswith(PKG_PREFIX) else str(path), "sha256": digest.hexdigest(), "format": fmt}
+    return {**out, "trust": True} if tok.get("trust_checkpoint") else out  # only then: other keys stay as they were
 
 
 def _stand_in(cfg: dict[str, Any], ds: str) -> str:

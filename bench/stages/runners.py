@@ -72,7 +72,7 @@ def _train_init(stage: Stage, rt: Runtime, entry: TokenizerEntry):
         info: dict[str, Any] = {}
         for key, path in sources:
             if key.startswith("train_tokenizer-"):
-                state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=False)["state_dict"]
+                state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=True)["state_dict"]
                 info.update(load_previous_phase(model, state), init_from=key)
             else:  # the stage the quantizer asked for (models.quantizers.base.Precompute)
                 info.update(model.quantize.load_precomputed(key, path))
@@ -116,7 +116,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     released = c.get("checkpoint")
     if released:  # released weights through their converter (tokenizer.checkpoint=PATH)
         model = build_tokenizer(entry)
-        fmt = convert_checkpoint(resolve(released["path"]), model, released["format"])
+        fmt = convert_checkpoint(resolve(released["path"]), model, released["format"], released.get("trust", False))
     else:
         model = load_trained_tokenizer(rt, stage.inputs[0], c["tokenizer"])
     model.to(device)

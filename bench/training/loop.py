@@ -101,7 +101,7 @@ class TorchCheckpoint:
         return self.path.is_file()
 
     def load(self) -> dict[str, Any]:
-        return torch.load(self.path, map_location=self.device, weights_only=False)
+        return torch.load(self.path, map_location=self.device, weights_only=True)
 
     def save(self, state: dict[str, Any]) -> None:
         atomic_save(state, self.path)
