@@ -143,6 +143,16 @@ def metric_weights_label(metric_weights: dict[str, Any]) -> str:
     return mode + ("" if mode == "pretrained" else f"-seed{metric_weights['seed']}")
 
 
+def plugin_columns(config: dict[str, Any]) -> dict[str, str]:
+    """A plugin tokenizer's provenance (models/plugins.py): name, version, source sha256, builder; else nothing."""
+    tok = config.get("tokenizer")
+    model = tok.get("model") if isinstance(tok, dict) else None
+    if not isinstance(model, dict) or model.get("quantizer") != "plugin":
+        return {}
+    return {"plugin": model["plugin"], "plugin_version": model["version"], "plugin_sha256": model["source_sha256"],
+            "plugin_target": model["target"]}
+
+
 def numerics_columns(config: dict[str, Any]) -> dict[str, str]:
     """The training numerics behind a record (issue #16.1): the tokenizer's and, downstream, the prior's
     train.precision and train.tf32 ('source' = the source script's choice, bench/training/numerics.py)."""
@@ -174,7 +184,7 @@ def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weig
     from tasks.metrics.registry import METRICS
 
     base = {**stage.labels, **record_provenance(stage, device, seed, weight_hashes), **numerics_columns(stage.config),
-            **protocol}
+            **plugin_columns(stage.config), **protocol}
     rows = [{**base, "metric": m, "value": v} for m, v in values.items()]
     rows += [{**base, **r} for r in extra_rows or []]
     for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting
