@@ -77,11 +77,14 @@ class PluginConfig:
     code_dims: int  # 3: encode gives (b, h, w); 4: (b, h, w, c)
     params: int
     quantizer: str = "plugin"
+    arg: str | None = None  # the one argument the builder is called with (a weights folder), if any
+    arg_sha256: str | None = None  # sha256 over the files `arg` names (their relative names and bytes)
 
     def provenance(self) -> dict[str, str]:
         """The record columns that say which plugin code produced a number."""
-        return {"plugin": self.plugin, "plugin_version": self.version, "plugin_sha256": self.source_sha256,
-                "plugin_target": self.target}
+        out = {"plugin": self.plugin, "plugin_version": self.version, "plugin_sha256": self.source_sha256,
+               "plugin_target": self.target}
+        return {**out, "plugin_arg": str(self.arg), "plugin_arg_sha256": str(self.arg_sha256)} if self.arg else out
 
 
 def _fail(name: str, what: str) -> PluginError:
@@ -113,9 +116,24 @@ def _source_sha256(fn: Any) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path and Path(path).is_file() else "unknown"
 
 
-def _distribution(target: str) -> tuple[str, str]:
-    """(name, version) of the installed distribution that provides the builder's top-level package, else the
-    module's own __version__."""
+def path_sha256(path: str | Path) -> str:
+    """sha256 over a file, or over a folder's files (relative names and bytes, in sorted order)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _distribution(target: str, dist: str | None = None) -> tuple[str, str]:
+    """(name, version) of the installed distribution that provides the builder's top-level package (or `dist`),
+    else the module's own __version__."""
+    if dist:
+        return dist, metadata.version(dist)
     top = target.partition(":")[0].split(".")[0]
     dists = metadata.packages_distributions().get(top) or []
     if dists:
@@ -124,11 +142,11 @@ def _distribution(target: str) -> tuple[str, str]:
     return top, str(getattr(module, "__version__", "unversioned"))
 
 
-def build_plugin(target: str) -> nn.Module:
-    """Call the builder; a non-module result is refused."""
+def build_plugin(target: str, arg: str | None = None) -> nn.Module:
+    """Call the builder (with `arg` when given); a non-module result is refused."""
     fn = resolve_target(target)
     try:
-        module = fn()
+        module = fn() if arg is None else fn(arg)
     except Exception as e:  # noqa: BLE001
         raise _fail(target, f"the builder raised {type(e).__name__}: {e}") from None
     if not isinstance(module, nn.Module):
@@ -148,10 +166,10 @@ def split_encode(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 @functools.cache
-def probe(target: str, name: str | None = None) -> PluginConfig:
+def probe(target: str, name: str | None = None, arg: str | None = None, dist: str | None = None) -> PluginConfig:
     """Build the plugin and check it on one batch: code shape, dtype and range, decode shape, latents, codebook."""
     name = name or target
-    module = build_plugin(target).eval()
+    module = build_plugin(target, arg).eval()
     k, grid, res = int(module.codebook_size), tuple(int(v) for v in module.token_grid), int(module.resolution)
     if len(grid) not in (2, 3) or grid[0] != grid[1] or res % grid[0]:
         raise _fail(name, f"token_grid {grid} must be (h, w) or (h, w, c) with h == w dividing resolution {res}")
@@ -179,11 +197,12 @@ def probe(target: str, name: str | None = None) -> PluginConfig:
     book = getattr(module, "codebook", None)
     if book is not None and (book.dim() != 2 or book.shape[0] != k):
         raise _fail(name, f"codebook must be ({k}, d), got {tuple(book.shape)}")
-    dist, version = _distribution(target)
+    dist, version = _distribution(target, dist)
     return PluginConfig(target=target, plugin=dist, version=version,
                         source_sha256=_source_sha256(resolve_target(target)), resolution=res, downsample=res // h,
                         n_embed=k, embed_dim=d, channels=c, code_dims=len(grid) + 1,
-                        params=sum(p.numel() for p in module.parameters()))
+                        params=sum(p.numel() for p in module.parameters()), arg=arg,
+                        arg_sha256=path_sha256(arg) if arg and Path(arg).exists() else None)
 
 
 @register_quantizer("plugin")
@@ -228,7 +247,7 @@ class PluginTokenizer(Tokenizer):
     def __init__(self, cfg: PluginConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.plugin = build_plugin(cfg.target)
+        self.plugin = build_plugin(cfg.target, cfg.arg)
         self.codebook_size = cfg.n_embed
         h = cfg.resolution // cfg.downsample
         self.latent_shape = (h, h, cfg.channels)

@@ -12,6 +12,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
@@ -139,6 +140,13 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
     if name.startswith(PREFIX) and name not in TOKENIZERS:  # tokenizer=plugin tokenizer.target=module:function
         TOKENIZERS.add(name, _plugin_entry(name, name.removeprefix(PREFIX)))
         PLUGINS.add(name)
+    if name.startswith(DIFFUSERS_PREFIX) and name not in TOKENIZERS:  # tokenizer=diffusers_vq tokenizer.checkpoint=D
+        folder = name.removeprefix(DIFFUSERS_PREFIX)
+        if folder in ("", "None"):
+            raise RegistryError("tokenizer=diffusers_vq needs tokenizer.checkpoint=<folder> (a diffusers VQModel "
+                                "folder: config.json + weights)")
+        TOKENIZERS.add(name, _plugin_entry(name, DIFFUSERS_TARGET, arg=str(Path(folder).resolve()), dist="diffusers"))
+        PLUGINS.add(name)
     return apply_overrides(TOKENIZERS.get(name)(scale), overrides)
 
 
@@ -184,10 +192,14 @@ def count_params(entry: TokenizerEntry) -> int:
 
 
 # --- plugins (models/plugins.py): installed packages' entry points and tokenizer=plugin tokenizer.target=... ----
-def _plugin_entry(name: str, target: str) -> Callable[[str], TokenizerEntry]:
+DIFFUSERS_PREFIX, DIFFUSERS_TARGET = "diffusers_vq:", "models.converters.diffusers_vq:build"
+
+
+def _plugin_entry(name: str, target: str, arg: str | None = None,
+                  dist: str | None = None) -> Callable[[str], TokenizerEntry]:
     """An entry function for a plugin builder; the plugin is imported, built and checked when it is called."""
     def make(scale: str) -> TokenizerEntry:
-        cfg = probe(target, name)
+        cfg = probe(target, name, arg, dist)
         return TokenizerEntry(name=name, scale=scale, family="plugin", model=cfg, loss=LossConfig(),
                               train=TrainConfig(steps=1), sources={"model": f"plugin {target}"},
                               paper=f"plugin {cfg.plugin} {cfg.version} ({target}, sha256 {cfg.source_sha256[:12]})")

@@ -147,6 +147,9 @@ def register_configs() -> None:
     # tokenizer=plugin tokenizer.target=my_pkg.module:build: code on the path, registered as 'plugin:<target>'
     cs.store(group="tokenizer", name="plugin", node={"name": "plugin:${tokenizer.target}", "target": None,
                                                      "checkpoint": None, "model": {}, "loss": {}})
+    # tokenizer=diffusers_vq tokenizer.checkpoint=<VQModel folder>: through the diffusers library (a plugin)
+    cs.store(group="tokenizer", name="diffusers_vq", node={"name": "diffusers_vq:${tokenizer.checkpoint}",
+                                                           "checkpoint": None, "model": {}, "loss": {}})
     for name in DATASETS:
         cs.store(group="dataset", name=name, node={"name": name, "root": None, "file_list": None,
                                                    "on_corrupt": "skip", "interpolation": "bicubic",

@@ -11,7 +11,7 @@ from bench.plan.downstream import TASK_PLANNERS, plan_downstream
 from bench.plan.recipes import resolve_entry
 from bench.stages.base import Stage
 from models.quantizers.base import precompute_for
-from models.registry import TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
+from models.registry import PLUGINS, TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
@@ -191,7 +191,8 @@ def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = Non
     checkout and in a wheel install; a user's file is recorded by its absolute path.
     """
     tok = cfg["tokenizer"]
-    ref = run_checkpoint or (tok.get("checkpoint") if tok["name"] == name else None)
+    own = tok["name"] == name and name not in PLUGINS  # a plugin's weights come from its builder (diffusers_vq)
+    ref = run_checkpoint or (tok.get("checkpoint") if own else None)
     if not ref:
         return None
     path = resolve(ref).resolve()
