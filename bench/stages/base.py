@@ -17,6 +17,7 @@ import torch
 from bench.core.atomic import write_json_atomic, write_text_atomic
 from bench.core.claims import claim
 from bench.core.provenance import provenance, stable_hash
+from bench.training import curves
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Runtime:
     # (train.num_workers, scale.eval.num_workers), 'auto' sizes them from the job's CPUs, an int wins
     loader_workers: int | str | None = None
     prefetch_factor: int = 2
+    logging: dict[str, Any] | None = None  # {tensorboard, wandb}: curves mirrored by bench/training/curves.py
 
 
 def stage_dir(work_dir: str | Path, key: str) -> Path:
@@ -84,6 +86,7 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     from bench.core.distributed import rank
 
     out = stage_dir(rt.work_dir, stage.key)
+    curves.configure(rt.logging)
     if rank() != 0:  # other ranks of a multi-task stage compute; rank 0 alone records the outcome
         return RUNNERS[stage.kind](stage, out, rt, resolve_device(rt.device))
     if (out / "done.json").is_file():
@@ -192,4 +195,5 @@ def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weig
         meta = METRICS.get(r["metric"])
         r.update(unit=meta.unit, direction=meta.direction, **protocol_facts(r["metric"], r.get("eval_protocol")))
     write_records_file(out, rows)
+    curves.mirror_records(out, rows)
     return len(rows)

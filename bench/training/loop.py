@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from bench.core.atomic import atomic_path, write_text_atomic
+from bench.training import curves
 from bench.training.preempt import active_guard
 
 
@@ -147,6 +148,7 @@ class TrainLoop:
         """Append one line to train_log.jsonl (lead rank only); fsynced at the next checkpoint."""
         if self._log is not None:
             self._log.write(json.dumps(record) + "\n")
+            curves.mirror(self.out, record)  # logging.tensorboard / logging.wandb (a no-op when off)
 
     def check_finite(self, value: torch.Tensor, step: int, what: str, terms: dict[str, Any] | None = None) -> None:
         """The NaN guard: raise NonFiniteLossError naming the step, the terms and the checkpoint to resume from."""
@@ -198,6 +200,7 @@ class TrainLoop:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+                curves.close(self.out)
 
     def finish(self, final: dict[str, Any], path: Path) -> None:
         """Write the final weights (with each callback's state under its name), mark progress complete and drop the
