@@ -109,6 +109,8 @@ def detect_format(state: dict[str, torch.Tensor]) -> str:
     """Guess the releasing codebase from its parameter names."""
     if "tok_embeddings.weight" in state:
         return "vqganlc"
+    if "decoder.up_blocks.0.resnets.0.conv1.weight" in state:  # a diffusers VQModel (save_pretrained's weights)
+        return "diffusers_vq"
     if any(k.startswith("quantizer.codebooks.") for k in state):
         return "rqvae"
     if "quantize.embedding.weight" in state:
@@ -137,7 +139,7 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> 
 def convert_checkpoint(path: str | Path, model: nn.Module, fmt: str = "auto", trust: bool = False) -> str:
     """Load a released checkpoint file into `model` through its converter (safely, unless `trust`); returns the
     format used."""
-    from models.converters import rqvae, taming, vqganlc  # noqa: F401  register the converters
+    from models.converters import diffusers_vq, rqvae, taming, vqganlc  # noqa: F401  register the converters
 
     path = Path(path)
     if not path.is_file():
