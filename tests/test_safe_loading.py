@@ -52,13 +52,12 @@ def test_refusal_through_the_cli_converter_path(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-class AttributeDict(dict):
-    """Shaped like Lightning's hparams container; pickled under Lightning's name below."""
+# Shaped like Lightning's hparams container, pickled under Lightning's name (Lightning is not installed here).
+AttributeDict = type("AttributeDict", (dict,), {"__module__": "pytorch_lightning.utilities.parsing"})
 
 
 def test_lightning_and_config_objects_are_allow_listed(tmp_path: Path) -> None:
     """What taming / VQGAN-LC / MAE checkpoints carry beside tensors: Lightning hparams, argparse args, OmegaConf."""
-    AttributeDict.__module__, AttributeDict.__qualname__ = "pytorch_lightning.utilities.parsing", "AttributeDict"
     import sys
     import types
 

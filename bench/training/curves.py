@@ -87,7 +87,9 @@ def close(folder: Path) -> None:
         run.finish()
 
 
-@atexit.register
 def _close_all() -> None:
     for folder in list(_writers) + list(_wandb_runs):
         close(folder)
+
+
+atexit.register(_close_all)  # a stage that raised still leaves readable event files
