@@ -18,8 +18,6 @@ import torch
 from conftest import REPO, compose, run_cli
 from models.plugins import PluginError
 
-pytestmark = pytest.mark.slow
-
 
 def _readme_package(root: Path) -> Path:
     """Write the README's example package (its fenced blocks after the plugin-example markers) under root."""
@@ -45,6 +43,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return root, env
 
 
+@pytest.mark.slow
 def test_listing_shows_the_installed_plugin(installed) -> None:
     root, env = installed
     out = run_cli(["list=tokenizers"], cwd=root, env=env, timeout=300)
@@ -53,6 +52,7 @@ def test_listing_shows_the_installed_plugin(installed) -> None:
     assert "0.00M" in row and "8x8x1" in row and "plugin patchvq-tok 0.1.0" in row, row
 
 
+@pytest.mark.slow
 def test_plugin_runs_recon_and_downstream_and_lands_in_the_tables(installed) -> None:
     root, env = installed
     common = [f"paths.work_dir={root / 'w'}", f"paths.results_dir={root / 'r'}", "launcher=debug"]
