@@ -152,8 +152,11 @@ def plugin_columns(config: dict[str, Any]) -> dict[str, str]:
     model = tok.get("model") if isinstance(tok, dict) else None
     if not isinstance(model, dict) or model.get("quantizer") != "plugin":
         return {}
-    return {"plugin": model["plugin"], "plugin_version": model["version"], "plugin_sha256": model["source_sha256"],
-            "plugin_target": model["target"]}
+    out = {"plugin": model["plugin"], "plugin_version": model["version"], "plugin_sha256": model["source_sha256"],
+           "plugin_target": model["target"]}
+    if model.get("arg"):  # diffusers_vq: the weights folder and its files' sha256
+        out.update(plugin_arg=model["arg"], plugin_arg_sha256=str(model.get("arg_sha256")))
+    return out
 
 
 def numerics_columns(config: dict[str, Any]) -> dict[str, str]:
