@@ -158,7 +158,8 @@ def run_suite(cfg: dict[str, Any]) -> int:
     loader = scale.get("loader") or {}
     rt = Runtime(work_dir=str(Path(cfg["paths"]["work_dir"]).resolve()), threads=scale["threads"],
                  device=scale["device"], weights_dir=scale["metrics"]["weights_dir"],
-                 loader_workers=loader.get("workers"), prefetch_factor=int(loader.get("prefetch_factor", 2)))
+                 loader_workers=loader.get("workers"), prefetch_factor=int(loader.get("prefetch_factor", 2)),
+                 logging=cfg.get("logging"))
     run = SuiteRun(cfg, plan(cfg), rt, Path(cfg["paths"]["results_dir"]) / cfg["suite"]["name"])
     action = cfg.get("action", "run")
     if action not in ACTIONS:

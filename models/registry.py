@@ -12,6 +12,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
@@ -21,6 +22,7 @@ from bench.core.registry import Registry, RegistryError
 from bench.core.schema import check_fields
 from models.losses import LossConfig
 from models.movq import MoVQ, MoVQConfig
+from models.plugins import PREFIX, PluginConfig, PluginTokenizer, entry_points, probe
 from models.seqgan import SeQGAN, SeQGANConfig
 from models.tokenizer import Tokenizer
 from models.vqgan import VQGAN, VQGANConfig, VQGANLCConfig
@@ -123,7 +125,7 @@ def _asdict_stable(cfg: Any) -> dict[str, Any]:
 
 TOKENIZERS: Registry[Callable[[str], TokenizerEntry]] = Registry("tokenizer")
 BUILDERS: dict[type, Callable[[Any], Tokenizer]] = {VQGANConfig: VQGAN, VQGANLCConfig: VQGAN, MoVQConfig: MoVQ,
-                                                    SeQGANConfig: SeQGAN}
+                                                    SeQGANConfig: SeQGAN, PluginConfig: PluginTokenizer}
 
 
 def register_tokenizer(fn: Callable[[str], TokenizerEntry]) -> Callable[[str], TokenizerEntry]:
@@ -135,6 +137,16 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
     """Resolve a registry entry at a scale and apply {'model'|'loss'|'train': {field: value}} overrides."""
     if scale not in SCALES:
         raise RegistryError(f"unknown scale '{scale}'; expected one of {SCALES}")
+    if name.startswith(PREFIX) and name not in TOKENIZERS:  # tokenizer=plugin tokenizer.target=module:function
+        TOKENIZERS.add(name, _plugin_entry(name, name.removeprefix(PREFIX)))
+        PLUGINS.add(name)
+    if name.startswith(DIFFUSERS_PREFIX) and name not in TOKENIZERS:  # tokenizer=diffusers_vq tokenizer.checkpoint=D
+        folder = name.removeprefix(DIFFUSERS_PREFIX)
+        if folder in ("", "None"):
+            raise RegistryError("tokenizer=diffusers_vq needs tokenizer.checkpoint=<folder> (a diffusers VQModel "
+                                "folder: config.json + weights)")
+        TOKENIZERS.add(name, _plugin_entry(name, DIFFUSERS_TARGET, arg=str(Path(folder).resolve()), dist="diffusers"))
+        PLUGINS.add(name)
     return apply_overrides(TOKENIZERS.get(name)(scale), overrides)
 
 
@@ -172,9 +184,42 @@ def build_tokenizer(entry: TokenizerEntry) -> Tokenizer:
 
 def count_params(entry: TokenizerEntry) -> int:
     """Parameters of encoder + quantizer + decoder (no discriminator, no LPIPS), counted on the meta device."""
+    if isinstance(entry.model, PluginConfig):  # counted by the plan-time probe (a plugin may load weights when built)
+        return entry.model.params
     with torch.device("meta"):
         model = build_tokenizer(entry)
     return sum(p.numel() for p in model.parameters())
+
+
+# --- plugins (models/plugins.py): installed packages' entry points and tokenizer=plugin tokenizer.target=... ----
+DIFFUSERS_PREFIX, DIFFUSERS_TARGET = "diffusers_vq:", "models.converters.diffusers_vq:build"
+
+
+def _plugin_entry(name: str, target: str, arg: str | None = None,
+                  dist: str | None = None) -> Callable[[str], TokenizerEntry]:
+    """An entry function for a plugin builder; the plugin is imported, built and checked when it is called."""
+    def make(scale: str) -> TokenizerEntry:
+        cfg = probe(target, name, arg, dist)
+        return TokenizerEntry(name=name, scale=scale, family="plugin", model=cfg, loss=LossConfig(),
+                              train=TrainConfig(steps=1), sources={"model": f"plugin {target}"},
+                              paper=f"plugin {cfg.plugin} {cfg.version} ({target}, sha256 {cfg.source_sha256[:12]})")
+    return make
+
+
+def register_plugins() -> None:
+    """Register every installed `vqbench.tokenizers` entry point under its name (a built-in name wins)."""
+    import sys
+
+    for ep in entry_points():
+        if ep.name in TOKENIZERS:
+            print(f"warning: tokenizer plugin '{ep.name}' ({ep.value}) is shadowed by vqbench's own entry of that name",
+                  file=sys.stderr)
+            continue
+        TOKENIZERS.add(ep.name, _plugin_entry(ep.name, ep.value))
+        PLUGINS.add(ep.name)
+
+
+PLUGINS: set[str] = set()  # names of the registered plugin entries (built only when used)
 
 
 # --- taming-transformers VQGAN (Esser et al. 2021) -------------------------------------------------------
@@ -491,3 +536,6 @@ KNOBS: dict[str, str] = {
     "loss.low_layers / loss.sem_layers": "VGG16 layer sets (SeQ-GAN Table 6 variants A-E)",
     "train.schedule / train.warmup_steps": "constant (taming) | cosine with linear warm-up (VQGAN-LC)",
 }
+
+
+register_plugins()

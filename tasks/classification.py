@@ -73,7 +73,9 @@ def build_classifier(cfg: ClassifierConfig, vocab: int, latent_shape: tuple[int,
             raise FileNotFoundError(f"MAE ViT-B weights '{cfg.init}' not found at {path}: put the file from "
                                     "facebookresearch/mae (mae_pretrain_vit_base.pth) in scale.metrics.weights_dir, "
                                     "or set the classifier's init=random")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        from models.converters.base import load_checkpoint_file
+
+        state = load_checkpoint_file(path)  # a downloaded file: weights_only, argparse args allow-listed
         state = {k: v for k, v in state.get("model", state).items() if not k.startswith(("patch_embed", "head"))}
         state.pop("pos_embed", None)  # the token grid differs from 14 x 14 image patches
         vit.load_state_dict(state, strict=False)

@@ -17,7 +17,9 @@ from omegaconf import OmegaConf
 from bench.core.registry import unknown_name_message
 from bench.core.schema import ConfigValueError, check_fields, check_value, lookup
 from bench.training.perf import PerfOptions
-from models.registry import KNOBS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry
+from models.plugins import PREFIX as PLUGIN_PREFIX
+from models.plugins import PluginError
+from models.registry import KNOBS, PLUGINS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
@@ -129,7 +131,10 @@ def check_config(cfg: dict[str, Any]) -> None:
             check_fields(f"tokenizer.{part}", type(getattr(entry, part)), cfg["tokenizer"].get(part) or {},
                          null_ok=True)
         check_fields("", TopOptions, {k: cfg[k] for k in ("seed", "action") if k in cfg})
-    except ConfigValueError as err:
+        for run in (cfg.get("suite") or {}).get("runs") or []:  # plugins: built and checked on one batch now
+            if str(run.get("tokenizer")) in PLUGINS or str(run.get("tokenizer")).startswith(PLUGIN_PREFIX):
+                create_entry(run["tokenizer"], "paper")
+    except (ConfigValueError, PluginError) as err:
         raise SystemExit(f"error: {err}") from None
 
 
@@ -144,9 +149,19 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver("vqbench_pid", os.getpid, replace=True)
     cs = ConfigStore.instance()
     for name in TOKENIZERS:
+        if name in PLUGINS:  # built and checked when selected, not at every start (models/plugins.py)
+            cs.store(group="tokenizer", name=name, node={"name": name, "checkpoint": None, "model": {}, "loss": {}})
+            continue
         entry = create_entry(name, "paper")
         cs.store(group="tokenizer", name=name, node={"name": name, "checkpoint": None, "checkpoint_format": "auto",
+                                                     "trust_checkpoint": False,
                                                      "model": _nulls(entry.model), "loss": _nulls(entry.loss)})
+    # tokenizer=plugin tokenizer.target=my_pkg.module:build: code on the path, registered as 'plugin:<target>'
+    cs.store(group="tokenizer", name="plugin", node={"name": "plugin:${tokenizer.target}", "target": None,
+                                                     "checkpoint": None, "model": {}, "loss": {}})
+    # tokenizer=diffusers_vq tokenizer.checkpoint=<VQModel folder>: through the diffusers library (a plugin)
+    cs.store(group="tokenizer", name="diffusers_vq", node={"name": "diffusers_vq:${tokenizer.checkpoint}",
+                                                           "checkpoint": None, "model": {}, "loss": {}})
     for name in DATASETS:
         cs.store(group="dataset", name=name, node={"name": name, "root": None, "file_list": None,
                                                    "on_corrupt": "skip", "interpolation": "bicubic",
@@ -256,7 +271,11 @@ def listing(kind: str) -> str:
         rows = [f"{'name':26s} scale   params     tokens(hxwxc) codebook  quant   source"]
         for name in TOKENIZERS:
             for scale in SCALES:
-                e = create_entry(name, scale)
+                try:
+                    e = create_entry(name, scale)
+                except PluginError as err:  # a broken installed plugin is listed with its error, not a traceback
+                    rows.append(f"{name:26s} {scale:7s} error: {err}")
+                    continue
                 h, w, c = latent_shape(e.model)
                 pub = f" (paper: {e.published_params}M)" if e.published_params else ""
                 quant = e.model.quantizer

@@ -12,7 +12,7 @@ from bench.plan.downstream import TASK_PLANNERS, plan_downstream
 from bench.plan.recipes import BatchError, deviation_label, resolve_entry
 from bench.stages.base import Stage
 from models.quantizers.base import precompute_for
-from models.registry import TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
+from models.registry import PLUGINS, TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
@@ -200,7 +200,8 @@ def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = Non
     checkout and in a wheel install; a user's file is recorded by its absolute path.
     """
     tok = cfg["tokenizer"]
-    ref = run_checkpoint or (tok.get("checkpoint") if tok["name"] == name else None)
+    own = tok["name"] == name and name not in PLUGINS  # a plugin's weights come from its builder (diffusers_vq)
+    ref = run_checkpoint or (tok.get("checkpoint") if own else None)
     if not ref:
         return None
     path = resolve(ref).resolve()
@@ -212,7 +213,8 @@ def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = Non
         for block in iter(lambda: f.read(1 << 24), b""):
             digest.update(block)
     fmt = (tok.get("checkpoint_format") if tok["name"] == name else None) or "auto"
-    return {"path": ref if str(ref).startswith(PKG_PREFIX) else str(path), "sha256": digest.hexdigest(), "format": fmt}
+    out = {"path": ref if str(ref).startswith(PKG_PREFIX) else str(path), "sha256": digest.hexdigest(), "format": fmt}
+    return {**out, "trust": True} if tok.get("trust_checkpoint") else out  # only then: other keys stay as they were
 
 
 def _stand_in(cfg: dict[str, Any], ds: str) -> str:

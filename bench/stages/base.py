@@ -21,6 +21,7 @@ from bench.core.atomic import write_json_atomic, write_text_atomic
 from bench.core.claims import claim
 from bench.core.integrity import DamagedArtifact, list_outputs, move_aside, read_manifest, verify_outputs, warn
 from bench.core.provenance import provenance, stable_hash
+from bench.training import curves
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Runtime:
     # (train.num_workers, scale.eval.num_workers), 'auto' sizes them from the job's CPUs, an int wins
     loader_workers: int | str | None = None
     prefetch_factor: int = 2
+    logging: dict[str, Any] | None = None  # {tensorboard, wandb}: curves mirrored by bench/training/curves.py
 
 
 def stage_dir(work_dir: str | Path, key: str) -> Path:
@@ -132,6 +134,7 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     from bench.core.distributed import rank
 
     out = stage_dir(rt.work_dir, stage.key)
+    curves.configure(rt.logging)
     if rank() != 0:  # other ranks of a multi-task stage compute; rank 0 alone records the outcome
         return RUNNERS[stage.kind](stage, out, rt, resolve_device(rt.device))
     if (summary := done_summary(rt.work_dir, stage.key)) is not None:
@@ -196,6 +199,19 @@ def metric_weights_label(metric_weights: dict[str, Any]) -> str:
     return mode + ("" if mode == "pretrained" else f"-seed{metric_weights['seed']}")
 
 
+def plugin_columns(config: dict[str, Any]) -> dict[str, str]:
+    """A plugin tokenizer's provenance (models/plugins.py): name, version, source sha256, builder; else nothing."""
+    tok = config.get("tokenizer")
+    model = tok.get("model") if isinstance(tok, dict) else None
+    if not isinstance(model, dict) or model.get("quantizer") != "plugin":
+        return {}
+    out = {"plugin": model["plugin"], "plugin_version": model["version"], "plugin_sha256": model["source_sha256"],
+           "plugin_target": model["target"]}
+    if model.get("arg"):  # diffusers_vq: the weights folder and its files' sha256
+        out.update(plugin_arg=model["arg"], plugin_arg_sha256=str(model.get("arg_sha256")))
+    return out
+
+
 def numerics_columns(config: dict[str, Any]) -> dict[str, str]:
     """The training numerics behind a record (issue #16.1): the tokenizer's and, downstream, the prior's
     train.precision and train.tf32 ('source' = the source script's choice, bench/training/numerics.py)."""
@@ -227,7 +243,7 @@ def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weig
     from tasks.metrics.registry import METRICS
 
     base = {**stage.labels, **record_provenance(stage, device, seed, weight_hashes), **numerics_columns(stage.config),
-            **protocol}
+            **plugin_columns(stage.config), **protocol}
     rows = [{**base, "metric": m, "value": v} for m, v in values.items()]
     rows += [{**base, **r} for r in extra_rows or []]
     for r in rows:  # an analysis variable (epoch, M, mask ratio) extends the row's setting
@@ -235,4 +251,5 @@ def write_records(out: Path, stage: Stage, device: torch.device, seed: int, weig
         meta = METRICS.get(r["metric"])
         r.update(unit=meta.unit, direction=meta.direction, **protocol_facts(r["metric"], r.get("eval_protocol")))
     write_records_file(out, rows)
+    curves.mirror_records(out, rows)
     return len(rows)

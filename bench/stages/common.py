@@ -25,7 +25,7 @@ def entry_from_config(cfg: dict[str, Any]) -> TokenizerEntry:
 def load_trained_tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
     """The tokenizer a train_tokenizer stage wrote (tokenizer.pt), rebuilt from the config it was planned with."""
     model = build_tokenizer(entry_from_config(tok_cfg))
-    state = torch.load(stage_dir(rt.work_dir, train_key) / "tokenizer.pt", map_location="cpu", weights_only=False)
+    state = torch.load(stage_dir(rt.work_dir, train_key) / "tokenizer.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state["state_dict"])
     return model
 

@@ -146,8 +146,9 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     for i in range(0, len(images), 64):
         feats.update(images[i:i + 64])
     ref_stats = FeatureStats.load(ref_dir / "inception_stats.npz")
-    ref_pool = torch.load(ref_dir / "inception_pool_ref.pt") if adm_protocol else None
-    values = generation_metrics(feats, ref_stats, torch.load(ref_dir / "vgg_fc2.pt"), protocol=protocol_name,
+    ref_pool = torch.load(ref_dir / "inception_pool_ref.pt", weights_only=True) if adm_protocol else None
+    ref_vgg = torch.load(ref_dir / "vgg_fc2.pt", weights_only=True)
+    values = generation_metrics(feats, ref_stats, ref_vgg, protocol=protocol_name,
                                 ref_pool=ref_pool)
     entry = prior_entry(c)
     from bench.stages.base import done_summary  # verified done.json (the input was verified before this stage ran)
@@ -249,7 +250,7 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
             entry = prior_entry(c)
             prior = build_prior(entry)
             prior.load_state_dict(torch.load(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
-                                             map_location="cpu", weights_only=False)["state_dict"])
+                                             map_location="cpu", weights_only=True)["state_dict"])
             prior.eval().to(device)
             y = labels.to(device) if entry.model.n_classes > 0 else None
             if kind == "ar_visualization":

@@ -16,6 +16,7 @@ from bench.stages.common import entry_from_config, load_trained_tokenizer, metri
 from bench.training.loop import write_progress
 from bench.training.tokenizer import train_tokenizer
 from models.converters.base import convert_checkpoint
+from models.plugins import PluginConfig
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.loader import loader_options, resolve_workers
@@ -72,7 +73,7 @@ def _train_init(stage: Stage, rt: Runtime, entry: TokenizerEntry):
         info: dict[str, Any] = {}
         for key, path in sources:
             if key.startswith("train_tokenizer-"):
-                state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=False)["state_dict"]
+                state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=True)["state_dict"]
                 info.update(load_previous_phase(model, state), init_from=key)
             else:  # the stage the quantizer asked for (models.quantizers.base.Precompute)
                 info.update(model.quantize.load_precomputed(key, path))
@@ -99,6 +100,10 @@ def load_previous_phase(model: torch.nn.Module, state: dict[str, torch.Tensor]) 
 def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     c = stage.config
     entry = entry_from_config(c["tokenizer"])
+    if isinstance(entry.model, PluginConfig):  # a plugin's weights are its builder's: kept as they are
+        with atomic_path(out / "tokenizer.pt") as tmp:
+            torch.save({"entry": entry.to_dict(), "state_dict": build_tokenizer(entry).state_dict()}, tmp)
+        return {"trained": False, **entry.model.provenance(), "device": device_string(device)}
     data = open_dataset(c["dataset"], "train", augment=entry.train.augment)
     summary = train_tokenizer(entry, data, out, c["seed"], device, metric_weights_spec(c["metric_weights"], rt),
                               init=_train_init(stage, rt, entry) if stage.inputs else None,
@@ -116,7 +121,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     released = c.get("checkpoint")
     if released:  # released weights through their converter (tokenizer.checkpoint=PATH)
         model = build_tokenizer(entry)
-        fmt = convert_checkpoint(resolve(released["path"]), model, released["format"])
+        fmt = convert_checkpoint(resolve(released["path"]), model, released["format"], released.get("trust", False))
     else:
         model = load_trained_tokenizer(rt, stage.inputs[0], c["tokenizer"])
     model.to(device)
@@ -143,7 +148,9 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
         "crop": Protocol(d["resolution"], d["interpolation"], decoder=d.get("decoder", "pil")).describe(),
         "metric_weights": metric_weights_label(c["metric_weights"]),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
-        "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else "trained by vqbench",
+        "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else (
+            f"plugin {entry.model.plugin} {entry.model.version}" if isinstance(entry.model, PluginConfig)
+            else "trained by vqbench"),
         "tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size,
         "eval_protocol": get_protocol(c.get("protocol")).name, **data.subset.facts(),
     }

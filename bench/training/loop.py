@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from bench.core.atomic import atomic_path, write_text_atomic
 from bench.core.integrity import describe, move_aside, warn
+from bench.training import curves
 from bench.training.preempt import active_guard
 
 
@@ -141,7 +142,7 @@ class TorchCheckpoint:
         return self.path.is_file()
 
     def load(self) -> dict[str, Any]:
-        return torch.load(self.path, map_location=self.device, weights_only=False)  # written by vqbench (save)
+        return torch.load(self.path, map_location=self.device, weights_only=True)
 
     def save(self, state: dict[str, Any]) -> None:
         atomic_save(state, self.path)
@@ -212,6 +213,7 @@ class TrainLoop:
             line = json.dumps(record)
             self._log.write(line + "\n")
             self._index.append([int(record["step"]), line_check(line)])
+            curves.mirror(self.out, record)  # logging.tensorboard / logging.wandb (a no-op when off)
 
     def check_finite(self, value: torch.Tensor, step: int, what: str, terms: dict[str, Any] | None = None) -> None:
         """The NaN guard: raise NonFiniteLossError naming the step, the terms and the checkpoint to resume from."""
@@ -263,6 +265,7 @@ class TrainLoop:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+                curves.close(self.out)
 
     def finish(self, final: dict[str, Any], path: Path) -> None:
         """Write the final weights (with each callback's state under its name), mark progress complete and drop the

@@ -53,7 +53,7 @@ def load_prior_weights(path, weights: str = "ema") -> tuple[dict[str, torch.Tens
     (the official DiT / SiT / LDM samplers), else the raw ones; and the facts for the records."""
     if weights not in ("ema", "raw"):
         raise ValueError(f"sample.weights must be 'ema' or 'raw', got '{weights}'")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     ema, raw = state.get("ema"), state["state_dict"]
     if weights == "ema" and ema is not None:  # the trainer's EMA callback state (EMA.state_dict) under 'ema'
         sd = {k: (ema["shadow"][k].to(v.dtype) if k in ema["shadow"] else v) for k, v in raw.items()}

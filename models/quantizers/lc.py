@@ -79,7 +79,7 @@ class LCQuantizer(Quantizer):
 
     def load_precomputed(self, key: str, folder: Path) -> dict[str, Any]:
         """Install the build_codebook stage's codebook.pt."""
-        self.set_codebook(torch.load(folder / "codebook.pt", map_location="cpu")["codebook"])
+        self.set_codebook(torch.load(folder / "codebook.pt", map_location="cpu", weights_only=True)["codebook"])
         return {"codebook_from": key}
 
     @torch.no_grad()
