@@ -1,4 +1,4 @@
-"""Load a fixture made by tools/official_fixtures/ (official code's inputs and outputs; no network, no official code)."""
+"""Load a fixture made by tools/official_fixtures/ (official code's inputs and outputs; no network needed)."""
 from __future__ import annotations
 
 import json

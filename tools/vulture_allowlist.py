@@ -39,3 +39,14 @@ pytest_collection_modifyitems
 post_log_var
 coef_x0
 coef_xt
+
+# bench/plan/config.py BatchOptions: a typed field checked by check_fields; the planner reads it from the config dict
+batch_policy
+# tools/official_fixtures/: attributes the official code reads from the stand-ins the fixture scripts give it
+while_loop
+sos_token
+encode_to_z
+num_timesteps
+parameterization
+alphas_cumprod_prev
+apply_model

@@ -237,11 +237,6 @@ def _skeleton(paper: str, table: str, keys: pd.DataFrame) -> pd.DataFrame:
                          "paper_value": float("nan"), "unit": "", "ours": True, "tokenizer_implemented": True})
 
 
-def own_rows(df: pd.DataFrame, paper: str, table: str) -> pd.DataFrame:
-    """Paper-row skeletons (no published value) for our records, so a figure without numbers still plots."""
-    return _skeleton(paper, table, _ours_long(df).drop_duplicates(BASE_KEY))
-
-
 def planned_rows(runs: list[dict] | None, metrics: tuple[str, ...] | None) -> pd.DataFrame:
     """The rows a figure's suite will record: each run's (and prior run's) row label x dataset x metric.
 
