@@ -24,9 +24,6 @@ def _paper_table(path: Path) -> tuple[str, str]:
 TABLES = {p.stem: _paper_table(p) for p in sorted(Path(resolve("pkg://bench/conf/suite/paper")).glob("*.yaml"))}
 # every paper suite whose table has a registered figure (the others draw nothing)
 SUITES = sorted(name for name, table in TABLES.items() if table in plots.PLOTS)
-# action=compare with no records crashed on these before any plot (issue 24, `KeyError: 'metric'` in
-# bench/report/compare.py paper_table, fixed on another branch): expected to fail until that fix is merged
-COMPARE_CRASH = {"movq_f6c", "seqgan_f6b", "vqganlc_f3", "vqganlc_f5"}
 
 
 def _compare_with_no_records(name: str, tmp_path: Path, monkeypatch) -> tuple[pd.DataFrame, list]:
@@ -55,9 +52,7 @@ def test_every_figure_has_a_paper_suite():
     assert set(plots.PLOTS) <= set(TABLES.values()), set(plots.PLOTS) - set(TABLES.values())
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(n in COMPARE_CRASH, raises=KeyError,
-                                                                          reason="compare.py KeyError: 'metric'"))
-                                  for n in SUITES])
+@pytest.mark.parametrize("name", SUITES)
 def test_every_plotted_point_is_a_row_of_compare_csv(tmp_path: Path, monkeypatch, name: str):
     cmp, figures = _compare_with_no_records(name, tmp_path, monkeypatch)
     table = TABLES[name]
