@@ -138,6 +138,9 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
     if scale not in SCALES:
         raise RegistryError(f"unknown scale '{scale}'; expected one of {SCALES}")
     if name.startswith(PREFIX) and name not in TOKENIZERS:  # tokenizer=plugin tokenizer.target=module:function
+        if name.removeprefix(PREFIX) in ("", "None"):
+            raise RegistryError("tokenizer=plugin needs tokenizer.target=<module>:<function> (a builder returning the "
+                                "tokenizer module)")
         TOKENIZERS.add(name, _plugin_entry(name, name.removeprefix(PREFIX)))
         PLUGINS.add(name)
     if name.startswith(DIFFUSERS_PREFIX) and name not in TOKENIZERS:  # tokenizer=diffusers_vq tokenizer.checkpoint=D

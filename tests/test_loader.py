@@ -174,7 +174,7 @@ def test_recon_suite_with_the_device_decoder_reproduces_torchvision(tmp_path):
     from conftest import compose
 
     root = tmp_path / "ffhq"
-    _tool().make_jpeg_folder(root, 6, size=(60, 45))
+    _tool().make_jpeg_folder(root, 8, size=(60, 45))  # 8: at least one smoke batch
     val = _tool().make_jpeg_folder(tmp_path / "v", 5, size=(48, 40)) / "train"
     val.rename(root / "validation")
     cut = (root / "validation" / "00004.jpg").read_bytes()

@@ -131,7 +131,7 @@ def test_every_suite_composes_and_plans(suite):
     from conftest import compose
 
     for scale in ("smoke", "paper"):
-        stages = plan(compose([f"suite={suite}", f"scale={scale}"]))
+        stages = plan(compose([f"suite={suite}", f"scale={scale}", "launcher.gpus=32"]))
         assert stages, f"suite {suite} plans no stages at {scale} scale"
         seen: set[str] = set()
         for st in stages:

@@ -58,8 +58,10 @@ def plan(cfg: dict[str, Any]) -> list[Stage]:
         if unknown:
             raise RegistryError(f"suite '{suite['name']}' run has unknown field(s) {sorted(unknown)}; "
                                 f"expected {sorted(RUN_FIELDS)}")
-        names = TOKENIZERS.names(run["tokenizer"]) if any(ch in run["tokenizer"] for ch in "*?[") \
-            else [run["tokenizer"]]  # a glob ('*', 'rqvae_*') picks up newly registered variants by itself
+        # a glob ('*', 'rqvae_*') picks up newly registered variants (installed plugins too) by itself; entries made on
+        # demand by tokenizer=plugin / tokenizer=diffusers_vq ('<kind>:<target>') belong to the run that named them
+        names = [n for n in TOKENIZERS.names(run["tokenizer"]) if ":" not in n] \
+            if any(ch in run["tokenizer"] for ch in "*?[") else [run["tokenizer"]]
         if not names:
             raise RegistryError(f"suite '{suite['name']}': tokenizer pattern '{run['tokenizer']}' matches nothing")
         for name in names:

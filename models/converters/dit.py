@@ -65,7 +65,7 @@ def read_official(path: str | Path) -> dict[str, torch.Tensor]:
         raw = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # train.py also pickles its argparse Namespace under 'args'
         raise CheckpointMismatchError(f"{path} does not load with weights_only=True ({exc}); re-save its 'ema' "
-                                      "state dict alone: torch.save(torch.load(p)['ema'], out) in a trusted "
+                                      "state dict alone: save its 'ema' entry with torch.save in a trusted "
                                       "session") from exc
     if isinstance(raw, dict) and isinstance(raw.get("ema"), dict):
         raw = raw["ema"]
