@@ -22,7 +22,7 @@ from bench.core.registry import Registry, RegistryError
 from bench.core.schema import check_fields
 from models.losses import LossConfig
 from models.movq import MoVQ, MoVQConfig
-from models.plugins import PREFIX, PluginConfig, PluginTokenizer, entry_points, probe
+from models.plugins import PREFIX, PluginConfig, PluginError, PluginTokenizer, entry_points, probe
 from models.seqgan import SeQGAN, SeQGANConfig
 from models.tokenizer import Tokenizer
 from models.vqgan import VQGAN, VQGANConfig, VQGANLCConfig
@@ -139,8 +139,8 @@ def create_entry(name: str, scale: str = "paper", overrides: dict[str, dict[str,
         raise RegistryError(f"unknown scale '{scale}'; expected one of {SCALES}")
     if name.startswith(PREFIX) and name not in TOKENIZERS:  # tokenizer=plugin tokenizer.target=module:function
         if name.removeprefix(PREFIX) in ("", "None"):
-            raise RegistryError("tokenizer=plugin needs tokenizer.target=<module>:<function> (a builder returning the "
-                                "tokenizer module)")
+            raise PluginError("tokenizer plugin: tokenizer=plugin needs tokenizer.target=<module>:<function> (a "
+                              "builder returning the tokenizer module)")
         TOKENIZERS.add(name, _plugin_entry(name, name.removeprefix(PREFIX)))
         PLUGINS.add(name)
     if name.startswith(DIFFUSERS_PREFIX) and name not in TOKENIZERS:  # tokenizer=diffusers_vq tokenizer.checkpoint=D

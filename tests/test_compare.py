@@ -180,8 +180,8 @@ def test_every_paper_suite_compares_before_any_run(name, tmp_path: Path, numbers
     from conftest import compose
 
     raw = OmegaConf.to_container(OmegaConf.load(REPO / "bench" / "conf" / "suite" / "paper" / f"{name}.yaml"))
-    over = [f"suite=paper/{name}", "scale=paper", "launcher.gpus=32", "action=compare", f"paths.work_dir={tmp_path / 'w'}",
-            f"paths.results_dir={tmp_path / 'r'}"]
+    over = [f"suite=paper/{name}", "scale=paper", "launcher.gpus=32", "action=compare",
+            f"paths.work_dir={tmp_path / 'w'}", f"paths.results_dir={tmp_path / 'r'}"]
     assert run_suite(compose(over)) == 0
     cmp = pd.read_csv(tmp_path / "r" / "paper" / name / "compare.csv", keep_default_na=False, na_values=[""])
     assert len(cmp) and set(cmp["status"]) <= {"missing", "paper-only"}, cmp["status"].value_counts()

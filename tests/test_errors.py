@@ -141,7 +141,8 @@ def test_training_checkpoint_estimate_follows_the_parameter_count():
     from bench.plan.planner import plan
     from bench.suite import CKPT_BYTES_PER_PARAM, stage_disk_bytes
 
-    st = next(s for s in plan(compose(["suite=recon", "scale=paper", "launcher.gpus=8"])) if s.kind == "train_tokenizer")
+    stages = plan(compose(["suite=recon", "scale=paper", "launcher.gpus=8"]))
+    st = next(s for s in stages if s.kind == "train_tokenizer")
     from models.registry import count_params, create_entry
 
     params = count_params(create_entry("vqgan_f16_1024", "paper"))
