@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from bench.report.compare import DIRECTION, OUR_METRICS, PAPER_VARIANT, TOLERANCE, _ours_long, compare, record_facts
-from bench.stages.base import Stage, write_records
+from bench.stages.base import write_records
+from fake_stages import fake_stage
 from tasks.metrics.protocols import PAPER_PROTOCOL, PROTOCOLS, protocol_facts, supports
 from tasks.metrics.registry import METRICS
 
 
 def _record(tmp_path: Path, metric: str, protocol: str, **extra) -> dict:
     """One record written by the real record writer (bench/stages/base.py write_records)."""
-    stage = Stage("eval_reconstruction", "t", {"metric": metric, "protocol": protocol},
-                  labels={"dataset": "imagenet", "method": "M", "setting": "S"})
+    stage = fake_stage("eval_reconstruction", "t", {"metric": metric, "protocol": protocol},
+                       labels={"dataset": "imagenet", "method": "M", "setting": "S"})
     out = tmp_path / f"{metric}-{protocol}"
     out.mkdir()
     write_records(out, stage, torch.device("cpu"), 0, {}, {metric: 1.0},
