@@ -79,7 +79,7 @@ class TokenizerSpec:
     @classmethod
     def of(cls, entry: TokenizerEntry) -> TokenizerSpec:
         return cls(entry.name, entry.scale, entry.family, entry.model, entry.loss, entry.train, entry.phase,
-                   entry.recipe)
+                   to_json(entry.recipe))  # as stored: a spec read back from plan.json / stage.json is equal
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TokenizerSpec:
