@@ -12,7 +12,7 @@ import torch
 from bench.report.compare import DIRECTION, OUR_METRICS, PAPER_VARIANT, TOLERANCE, _ours_long, compare, record_facts
 from bench.stages.base import write_records
 from fake_stages import fake_stage
-from tasks.metrics.protocols import PAPER_PROTOCOL, PROTOCOLS, protocol_facts, supports
+from tasks.metrics.protocols import DEFAULT_PROTOCOL, PAPER_PROTOCOL, PROTOCOLS, protocol_facts, supports
 from tasks.metrics.registry import METRICS
 
 
@@ -152,7 +152,8 @@ def test_a_paper_run_measures_each_task_with_its_papers_protocol(suite: str, rec
     stages = plan(cfg)
     by_kind = {}
     for st in stages:
-        by_kind.setdefault(st.kind, set()).add(st.config.get("protocol"))
+        protocol = st.config.get("protocol")  # the spec's field; the default protocol as None here
+        by_kind.setdefault(st.kind, set()).add(None if protocol == DEFAULT_PROTOCOL else protocol)
     if recon is not None or "eval_reconstruction" in by_kind:
         assert by_kind.get("eval_reconstruction") == {recon}
     if gen is not None:

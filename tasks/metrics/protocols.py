@@ -153,10 +153,10 @@ def protocol_for(choice: str | None, task: str, paper: str | None = None) -> str
 
 
 def eval_stage_options(eval_cfg: dict, task: str = "reconstruction", paper: str | None = None) -> dict[str, str]:
-    """The protocol a `task` stage measures with (scale.eval.protocol, or the paper's own with 'paper'); the default
-    for a protocol that defines none of `task`'s metrics."""
+    """The stage spec's `protocol` for a non-default protocol (scale.eval.protocol, or the paper's own with 'paper')
+    that defines `task`'s metrics; {} (the spec's default) otherwise."""
     from tasks.metrics.registry import METRICS
 
     p = get_protocol(protocol_for(eval_cfg.get("protocol"), task, paper))
     covers = any(METRICS.get(m).task == task for m in p.facts)
-    return {"protocol": p.name if covers else DEFAULT_PROTOCOL}
+    return {} if p.name == DEFAULT_PROTOCOL or not covers else {"protocol": p.name}
