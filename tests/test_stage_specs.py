@@ -14,9 +14,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import pytest
 
-from bench.stages.base import SPECS, Stage, StageSpec, stage_from_record, stage_record
-from bench.stages.specs import (CheckpointSpec, DatasetSpec, EvalReconstruction, MetricWeights, PriorSpec,
-                                TokenizerSpec)
+from bench.stages.base import SPECS, StageSpec, stage_from_record, stage_record
+from bench.stages.specs import CheckpointSpec, DatasetSpec, EvalReconstruction, MetricWeights, PriorSpec, TokenizerSpec
 from conftest import REPO, compose
 from models.registry import create_entry
 

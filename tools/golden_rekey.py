@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.golden)
     text = path.read_text()
     new, lines = rekey(text, stage_hashes(plan_stages(args.overrides)))
-    n_rows = sum(1 for a, b in zip(text.splitlines(), new.splitlines()) if a != b)
+    n_rows = sum(1 for a, b in zip(text.splitlines(), new.splitlines(), strict=True) if a != b)
     for line in lines:
         print(line)
     if args.check:

@@ -9,8 +9,19 @@ from typing import Any
 
 from bench.core.registry import Registry, RegistryError
 from bench.stages.base import Stage, to_json
-from bench.stages.specs import (Analysis, ClassifyTokens, DatasetSpec, EvalGeneration, GenReference, MetricWeights,
-                                PriorSpec, SamplePrior, TokenCache, TokenizerSpec, TrainPrior)
+from bench.stages.specs import (
+    Analysis,
+    ClassifyTokens,
+    DatasetSpec,
+    EvalGeneration,
+    GenReference,
+    MetricWeights,
+    PriorSpec,
+    SamplePrior,
+    TokenCache,
+    TokenizerSpec,
+    TrainPrior,
+)
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
 from models.registry import NUMERICS_FIELDS, TokenizerEntry
 from models.tokenizer import latent_shape

@@ -11,8 +11,15 @@ from bench.core.resources import PKG_PREFIX, resolve
 from bench.plan.downstream import TASK_PLANNERS, plan_downstream
 from bench.plan.recipes import BatchError, deviation_label, resolve_entry
 from bench.stages.base import SPECS, Stage, to_json
-from bench.stages.specs import (CheckpointSpec, DatasetSpec, EvalReconstruction, MetricWeights, ModelFacts,
-                                TokenizerSpec, TrainTokenizer)
+from bench.stages.specs import (
+    CheckpointSpec,
+    DatasetSpec,
+    EvalReconstruction,
+    MetricWeights,
+    ModelFacts,
+    TokenizerSpec,
+    TrainTokenizer,
+)
 from models.quantizers.base import precompute_for
 from models.registry import PLUGINS, TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
@@ -95,7 +102,8 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             continue  # (tasks: [] trains only: the default suite's trajectory probe)
         if scale["name"] == "paper":  # the paper recipe for this dataset, steps derived from its size
             paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
-            entry = resolve_entry(run["tokenizer"], "paper", over, to_json(d), paper, gpu_budget(cfg.get("launcher") or {}),
+            entry = resolve_entry(run["tokenizer"], "paper", over, to_json(d), paper,
+                                  gpu_budget(cfg.get("launcher") or {}),
                                   (cfg.get("train") or {}).get("batch_policy") or "exact")
             tok_cfg = TokenizerSpec.of(entry)
             if (dev := deviation_label(entry)) is not None:  # a rescaled batch: said on every row of the run

@@ -13,8 +13,16 @@ from torch.utils.data import DataLoader
 
 from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
 from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset, prior_entry_of
-from bench.stages.specs import (Analysis, ClassifyTokens, EvalGeneration, GenReference, SamplePrior, TokenCache,
-                                TokenizerSpec, TrainPrior)
+from bench.stages.specs import (
+    Analysis,
+    ClassifyTokens,
+    EvalGeneration,
+    GenReference,
+    SamplePrior,
+    TokenCache,
+    TokenizerSpec,
+    TrainPrior,
+)
 from bench.training.loop import write_progress
 from models.priors.registry import PriorEntry, build_prior, sample_count, sample_protocol
 from tasks.data.device_decode import finish_batch

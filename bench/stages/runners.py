@@ -11,8 +11,16 @@ from bench.core.atomic import atomic_path
 from bench.core.paths import cache_dir
 from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
 from bench.core.resources import resolve
-from bench.stages.base import (Runtime, Stage, key_payload, metric_weights_label, runner, stage_dir, write_json_atomic,
-                               write_records)
+from bench.stages.base import (
+    Runtime,
+    Stage,
+    key_payload,
+    metric_weights_label,
+    runner,
+    stage_dir,
+    write_json_atomic,
+    write_records,
+)
 from bench.stages.common import entry_from_config, load_trained_tokenizer, metric_weights_spec, open_dataset
 from bench.stages.specs import BuildCodebook, EvalReconstruction, ModelFacts, TrainTokenizer
 from bench.training.loop import write_progress
