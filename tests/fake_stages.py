@@ -30,4 +30,6 @@ class FakeSpec(StageSpec):
 def fake_stage(kind: str, name: str, x: Any = None, labels: dict[str, str] | None = None,
                inputs: tuple[str, ...] = ()) -> Stage:
     """A Stage of kind `kind` (named like a real kind where a test needs the kind's launch rules)."""
-    return Stage(name, FakeSpec(kind, x, tuple(inputs)), dict(labels or {}))
+    spec = FakeSpec(kind, x, tuple(inputs))
+    assert spec.upstream == spec.inputs  # INPUTS names the field
+    return Stage(name, spec, dict(labels or {}))

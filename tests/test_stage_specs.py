@@ -138,7 +138,8 @@ def test_a_new_field_with_a_default_keeps_every_key():
 
     old = _instance(EvalReconstruction)
     grown = Grown(**{f.name: getattr(old, f.name) for f in dataclasses.fields(old)})
-    assert grown.key == old.key and dataclasses.replace(grown, new_option="on").key != old.key
+    assert grown.new_option == "off" and grown.key == old.key
+    assert dataclasses.replace(grown, new_option="on").key != old.key
 
 
 @pytest.mark.parametrize("over", SUITES, ids=lambda o: o[0].split("=")[1])
