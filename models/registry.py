@@ -99,28 +99,17 @@ class TokenizerEntry:
     recipe: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form, used for config hashes and run manifests."""
-        d = {"name": self.name, "scale": self.scale, "family": self.family,
-             "model": _asdict_stable(self.model), "loss": _asdict_stable(self.loss),
-             "train": _asdict_stable(self.train)}
+        """JSON-able form (run manifests, checkpoints); stage keys come from bench/stages/specs.py TokenizerSpec."""
+        d = {"name": self.name, "scale": self.scale, "family": self.family, "model": dataclasses.asdict(self.model),
+             "loss": dataclasses.asdict(self.loss), "train": dataclasses.asdict(self.train)}
         if self.phase is not None:
             d["phase"] = self.phase
-        if self.recipe is not None:  # absent at smoke scale, so smoke stage keys stay as they were
+        if self.recipe is not None:
             d["recipe"] = self.recipe
         return d
 
 
 NUMERICS_FIELDS = ("precision", "tf32", "channels_last", "fused_optim", "compile", "cudnn_benchmark")
-# Fields added after stage keys were first published: left out of to_dict while at their default, so the
-# configs (and stage keys, and golden files keyed by them) of entries that do not use them stay as they were.
-_KEY_STABLE = {"augment", "d_recompute_recon", "lpips_train_mode", "disc_start_strict", "disc_arch", "disc_max_width",
-               "adaptive_weight", "r1_gamma", "kmeans_scope", "quantizer_source", *NUMERICS_FIELDS}
-
-
-def _asdict_stable(cfg: Any) -> dict[str, Any]:
-    """dataclasses.asdict without the _KEY_STABLE fields that hold their default."""
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _KEY_STABLE or v != defaults[k]}
 
 
 TOKENIZERS: Registry[Callable[[str], TokenizerEntry]] = Registry("tokenizer")

@@ -86,10 +86,12 @@ def test_concurrent_atomic_writes_never_collide(tmp_path: Path):
 
 
 def test_success_clears_an_old_failed_json(tmp_path: Path):
-    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, stage_dir
+    from bench.stages.base import Runtime, run_stage, stage_dir
+    from fake_stages import FAKE_RUNNERS as RUNNERS
+    from fake_stages import fake_stage
 
     RUNNERS["_ok"] = lambda stage, out, rt, device: {"fine": True}
-    st = Stage("_ok", "ok", {"x": 1})
+    st = fake_stage("_ok", "ok", 1)
     rt = Runtime(work_dir=str(tmp_path))
     out = stage_dir(tmp_path, st.key)
     out.mkdir(parents=True)
@@ -103,11 +105,13 @@ def test_success_clears_an_old_failed_json(tmp_path: Path):
 
 def test_run_stage_reports_a_live_owner_waits_and_never_runs_twice(tmp_path: Path, capsys):
     """A second runner names the live owner, waits, and takes the finished result instead of running again."""
-    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, stage_dir, write_done
+    from bench.stages.base import Runtime, run_stage, stage_dir, write_done
+    from fake_stages import FAKE_RUNNERS as RUNNERS
+    from fake_stages import fake_stage
 
     calls = []
     RUNNERS["_count"] = lambda stage, out, rt, device: calls.append(1) or {"ran": True}
-    st = Stage("_count", "count", {"x": 2})
+    st = fake_stage("_count", "count", 2)
     rt = Runtime(work_dir=str(tmp_path))
     out = stage_dir(tmp_path, st.key)
     holder = subprocess.Popen([sys.executable, "-c", HOLD.format(repo=str(REPO), folder=str(out))],

@@ -95,7 +95,8 @@ def test_nonexistent_checkpoint_is_one_line_and_verbose_shows_the_traceback(tmp_
 
 def test_root_cause_is_read_from_a_job_log(tmp_path):
     from bench.launch.executors import _job_error, root_cause
-    from bench.stages.base import Runtime, Stage
+    from bench.stages.base import Runtime
+    from fake_stages import fake_stage
 
     log = ("submitit INFO (2026) - Starting\nTraceback (most recent call last):\n  File \"x.py\", line 3, in f\n"
            "    fd = os.open(folder / LOCK_NAME, flags)\n         ^^^^^^^^^^^^^^\n"
@@ -103,7 +104,7 @@ def test_root_cause_is_read_from_a_job_log(tmp_path):
            "submitit ERROR (2026) - Submitted job triggered an exception\n")
     assert root_cause(log) == "PermissionError: [Errno 13] Permission denied: '/w/stages/s-1/.claim.lock'"
     (tmp_path / "job_log.err").write_text(log)
-    st = Stage("eval_reconstruction", "eval x", {"a": 1})
+    st = fake_stage("eval_reconstruction", "eval x", 1)
     msg = _job_error(st, Runtime(work_dir=str(tmp_path / "w")), RuntimeError("UncompletedJobError: ^^^^"),
                      tmp_path / "job_log.err")
     assert msg.startswith("PermissionError: [Errno 13] Permission denied") and "make " in msg and "writable" in msg

@@ -4,11 +4,13 @@ kind written here plans and runs itself after training.
 
 Nothing outside this file is edited: the quantizer registry builds the module, gives the latent shape and the
 precompute stage; the planner and the train stage take them from it (models/quantizers/base.py). A task kind is
-a TaskSpec, a planner (bench/plan/downstream.py TASK_PLANNERS) and a stage runner (bench/stages/base.py RUNNERS)."""
+a TaskSpec, a planner (bench/plan/downstream.py TASK_PLANNERS) and a stage spec (bench/stages/specs.py: a frozen
+dataclass with its KIND, typed fields, named inputs and run())."""
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,9 @@ from torch import nn
 
 from bench.plan.downstream import TASK_PLANNERS, TaskPlan
 from bench.plan.planner import plan
-from bench.stages.base import RUNNERS, Runtime, Stage, stage_dir, write_records
+from bench.stages.base import SPECS, Runtime, Stage, StageSpec, stage_dir, write_records
 from bench.stages.common import load_trained_tokenizer
+from bench.stages.specs import DatasetSpec, MetricWeights, TokenizerSpec
 from conftest import compose
 from models.quantizers import QUANTIZERS, Precompute, Quantizer, QuantOutput
 from models.registry import TOKENIZERS, TokenizerEntry, build_tokenizer, create_entry
@@ -79,12 +82,21 @@ class PairQuantizer(Quantizer):
         return self.embedding.weight, self._halves(z), 2
 
 
-def run_init_codes(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    """The precompute stage's runner: seeded codes, written where load_precomputed reads them."""
-    c = stage.config
-    codes = torch.randn(c["n_embed"], c["dim"], generator=torch.Generator().manual_seed(c["seed"])) * 0.1
-    torch.save(codes, out / "codes.pt")
-    return {"n_embed": c["n_embed"]}
+@dataclass(frozen=True)
+class InitCodes(StageSpec):
+    """The precompute stage: seeded codes, written where load_precomputed reads them."""
+
+    KIND = "ext_init_codes"
+    n_embed: int
+    dim: int
+    dataset: DatasetSpec
+    seed: int
+    metric_weights: MetricWeights
+
+    def run(self, stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+        codes = torch.randn(self.n_embed, self.dim, generator=torch.Generator().manual_seed(self.seed)) * 0.1
+        torch.save(codes, out / "codes.pt")
+        return {"n_embed": self.n_embed}
 
 
 def ext_pair_vqgan(scale: str) -> TokenizerEntry:
@@ -99,7 +111,7 @@ def registered(monkeypatch):
     suites never see them)."""
     monkeypatch.setitem(QUANTIZERS._entries, "ext_pair", PairQuantizer)
     monkeypatch.setitem(TOKENIZERS._entries, "ext_pair_vqgan", ext_pair_vqgan)
-    monkeypatch.setitem(RUNNERS, "ext_init_codes", run_init_codes)
+    monkeypatch.setitem(SPECS._entries, "ext_init_codes", InitCodes)
 
 
 @pytest.mark.usefixtures("registered")
@@ -124,7 +136,8 @@ def test_new_quantizer_plans_trains_and_evaluates_at_smoke_scale(tmp_path):
             f"paths.work_dir={tmp_path / 'w'}", f"paths.results_dir={tmp_path / 'r'}"]
     stages = plan(compose(over))
     assert [s.kind for s in stages] == ["ext_init_codes", "train_tokenizer", "eval_reconstruction"]
-    assert stages[1].inputs == (stages[0].key,) and stages[0].config["metric_weights"]["mode"] == "random"
+    assert stages[1].inputs == (stages[0].key,) and stages[0].spec.metric_weights.mode == "random"
+    assert stages[1].spec.precomputed == stages[0].key  # a named input, not a key prefix
     assert run_suite(compose(over)) == 0
     done = json.loads((stage_dir(tmp_path / "w", stages[1].key) / "done.json").read_text())
     assert done["ext_codes_from"] == stages[0].key  # the train stage installed the precomputed codes
@@ -134,20 +147,31 @@ def test_new_quantizer_plans_trains_and_evaluates_at_smoke_scale(tmp_path):
     assert {"psnr_rgb", "usage"} <= set(df["metric"]) and df["value"].notna().all()
 
 
+@dataclass(frozen=True)
+class TokenCount(StageSpec):
+    """Test task kind's stage: the trained tokenizer's tokens per image and codebook size, as records."""
+
+    KIND = "ext_token_count"
+    INPUTS = ("train",)
+    tokenizer: TokenizerSpec
+    seed: int
+    task_version: int
+    dataset: DatasetSpec
+    train: str
+
+    def run(self, stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+        model = load_trained_tokenizer(rt, self.train, self.tokenizer)
+        values = {"tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size}
+        protocol = {"scale": "smoke", "task": f"ext_token_count@v{self.task_version}", "split": "none",
+                    "metric_weights": "none (no metric network)", "image_count": 0}
+        return {"records": write_records(out, stage, device, self.seed, {}, values, protocol)}
+
+
 def plan_token_count(ctx: TaskPlan) -> None:
     """Test task kind: one stage after the tokenizer's training stage."""
-    st = Stage("ext_token_count", f"token count of {ctx.entry.name}", {**ctx.common, "dataset": ctx.d},
-               inputs=(ctx.train_key,), labels=ctx.labels)
+    st = Stage(f"token count of {ctx.entry.name}", TokenCount(**ctx.common, dataset=ctx.d, train=ctx.train_key),
+               ctx.labels)
     ctx.stages.setdefault(st.key, st)
-
-
-def run_token_count(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    """Its runner: the trained tokenizer's tokens per image and codebook size, as records."""
-    model = load_trained_tokenizer(rt, stage.inputs[0], stage.config["tokenizer"])
-    values = {"tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size}
-    protocol = {"scale": "smoke", "task": f"ext_token_count@v{stage.config['task_version']}", "split": "none",
-                "metric_weights": "none (no metric network)", "image_count": 0}
-    return {"records": write_records(out, stage, device, stage.config["seed"], {}, values, protocol)}
 
 
 def test_new_task_kind_plans_and_runs_itself(monkeypatch, tmp_path):
@@ -155,8 +179,7 @@ def test_new_task_kind_plans_and_runs_itself(monkeypatch, tmp_path):
 
     monkeypatch.setitem(TASKS._entries, "ext_token_count", TaskSpec(
         "ext_token_count", 1, "tokens per image of the trained tokenizer", "none", ("tokens_per_image",)))
-    monkeypatch.setitem(TASK_PLANNERS, "ext_token_count", plan_token_count)
-    monkeypatch.setitem(RUNNERS, "ext_token_count", run_token_count)
+    monkeypatch.setitem(TASK_PLANNERS._entries, "ext_token_count", plan_token_count)
     cfg = compose(["suite=recon", "tokenizer=movq_f16_1024", "train.steps=1", "launcher=debug",
                    f"paths.work_dir={tmp_path / 'w'}", f"paths.results_dir={tmp_path / 'r'}"])
     cfg["suite"]["runs"][0]["tasks"] = ["ext_token_count"]

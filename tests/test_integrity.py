@@ -105,14 +105,15 @@ def test_garbage_done_json_is_not_done(tiny: Path, tmp_path: Path):
 
 def _fake_stage(work: Path, monkeypatch) -> tuple[object, Path]:
     """A finished stage of a fake kind through run_stage: stage.json, records.jsonl, a weights file, done.json."""
-    from bench.stages.base import RUNNERS, Runtime, Stage, run_stage, write_records_file
+    from bench.stages.base import Runtime, run_stage, write_records_file
+    from fake_stages import FAKE_RUNNERS, fake_stage
 
     def runner(st, out, rt, device):
         write_records_file(out, [{"metric": "psnr_rgb", "value": 1.0, "config_hash": st.key.split("-", 1)[1]}])
         (out / "weights.pt").write_bytes(os.urandom(4096))
         return {"ran": True}
-    monkeypatch.setitem(RUNNERS, "_fake", runner)
-    stage = Stage("_fake", "fake", {"x": 1}, labels={"dataset": "d", "method": "m", "setting": "s"})
+    monkeypatch.setitem(FAKE_RUNNERS, "_fake", runner)
+    stage = fake_stage("_fake", "fake", 1, labels={"dataset": "d", "method": "m", "setting": "s"})
     assert run_stage(stage, Runtime(work_dir=str(work)))["ran"]
     return stage, work / "stages" / stage.key
 
@@ -151,7 +152,7 @@ def test_a_damaged_stage_is_not_done_and_is_redone(tmp_path: Path, capsys, monke
 def test_garbage_done_json_in_the_golden_check_path(tiny: Path, tmp_path: Path):
     """Before: suite=smoke crashed in the golden check (trajectory_rows) with a bare JSONDecodeError."""
     from bench.report.golden import trajectory_rows
-    from bench.stages.base import Stage
+    from bench.stages.base import stage_from_record
 
     work, train, _ = _copy(tiny, tmp_path)
     (train / "done.json").write_text("\x00garbage")
@@ -164,8 +165,8 @@ def test_garbage_done_json_in_the_golden_check_path(tiny: Path, tmp_path: Path):
     work, train, _ = _copy(tiny, tmp_path / "unit")
     (train / "done.json").write_text("garbage")
     spec = json.loads((train / "stage.json").read_text())
-    stage = Stage("train_tokenizer", spec["name"], spec["config"], tuple(spec["inputs"]))
-    assert stage.key == train.name  # the key comes from the config, never from done.json
+    stage = stage_from_record(spec)
+    assert stage.key == train.name  # the key comes from the spec, never from done.json
     assert trajectory_rows([stage], work) == []  # not done: no rows, no JSONDecodeError
     assert list(work.glob(f"stages/{train.name}.corrupt-*"))
 

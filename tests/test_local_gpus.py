@@ -12,6 +12,7 @@ from bench.launch import executors
 from bench.launch.executors import LocalExecutor
 from bench.launch.placement import GpuPool, placement_for
 from bench.stages.base import Runtime, Stage, stage_dir
+from fake_stages import fake_stage
 
 
 class _FakeJob:
@@ -53,9 +54,9 @@ def test_concurrent_stages_get_disjoint_gpus_and_wait_in_order(tmp_path, monkeyp
 
     _FakeExecutor.jobs = []
     monkeypatch.setattr(submitit, "LocalExecutor", _FakeExecutor)
-    stages = [Stage("eval_reconstruction", f"e{i}", {"i": i}) for i in range(4)]
-    stages += [Stage("train_tokenizer", "big", {"i": 9})] + [Stage("eval_reconstruction", f"e{i}", {"i": i})
-                                                              for i in range(4, 6)]
+    stages = [fake_stage("eval_reconstruction", f"e{i}", i) for i in range(4)]
+    stages += [fake_stage("train_tokenizer", "big", 9)] + [fake_stage("eval_reconstruction", f"e{i}", i)
+                                                            for i in range(4, 6)]
     ticks: list[list[tuple[str, set[int]]]] = []  # (stage, GPUs) of the jobs running at each tick
 
     def tick(_s: float) -> None:  # time.sleep of the scheduler loop: record, then finish the oldest job
@@ -83,7 +84,7 @@ def test_concurrent_stages_get_disjoint_gpus_and_wait_in_order(tmp_path, monkeyp
     assert len(big.params["visible_gpus"]) == 3 and big.params["tasks_per_node"] == 3
     assert len(ticks[0]) == 4  # four one-GPU stages at once (max_parallel=1 is for CPU stages)
     _FakeExecutor.jobs = []
-    cpu = LocalExecutor(**opts).run([Stage("eval_reconstruction", "c", {"c": 1})],
+    cpu = LocalExecutor(**opts).run([fake_stage("eval_reconstruction", "c", 1)],
                                     Runtime(work_dir=str(tmp_path), device="cpu"))
     assert cpu.ok and _FakeExecutor.jobs[0][1].params["visible_gpus"] == []
 
@@ -106,9 +107,10 @@ def test_placement_rules():
 def test_local_jobs_see_their_own_gpus(tmp_path):
     """Real submitit local jobs: each stage's process saw CUDA_VISIBLE_DEVICES = the GPU it was given (fake
     ids on this CPU box; device=auto still finds no CUDA and runs on the CPU)."""
+    from bench.stages.specs import ModelFacts, TokenizerSpec
     from models.registry import create_entry
 
-    stages = [Stage("model_facts", f"m{i}", {"tokenizer": create_entry(name, "smoke").to_dict(), "task_version": 1},
+    stages = [Stage(f"m{i}", ModelFacts(TokenizerSpec.of(create_entry(name, "smoke")), "model_facts", 1),
                     labels={"method": name}) for i, name in enumerate(("vqgan_f16_1024", "vqgan_f16_16384"))]
     report = LocalExecutor(gpus=[5, 7], max_parallel=1, timeout_min=5).run(stages, Runtime(str(tmp_path)))
     assert report.ok, report.failed

@@ -119,11 +119,13 @@ def test_launchers_realise_each_stages_own_resources():
     from bench.launch.placement import placement_for, stage_processes
     from bench.launch.slurm import merged_options, resources_for
     from bench.stages.base import Stage
+    from bench.stages.specs import DatasetSpec, MetricWeights, TokenizerSpec, TrainTokenizer
 
     stages = []
     for n in (1, 4, 8, 32):
         e = create_entry("vqgan_f16_1024", "smoke", {"train": {"n_gpu": n}})
-        stages.append(Stage("train_tokenizer", f"t{n}", {"tokenizer": e.to_dict()}))
+        spec = TrainTokenizer(TokenizerSpec.of(e), DatasetSpec("mini_faces", "1", 32), 0, MetricWeights("random", 0))
+        stages.append(Stage(f"t{n}", spec))
     assert [stage_processes(st) for st in stages] == [1, 4, 8, 32]
     local = [placement_for({}, st.kind, "auto", 32, stage_processes(st)) for st in stages]
     assert [(p.gpus, p.tasks) for p in local] == [(1, 1), (4, 4), (8, 8), (32, 32)]

@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from bench.report.compare import DIRECTION, OUR_METRICS, PAPER_VARIANT, TOLERANCE, _ours_long, compare, record_facts
-from bench.stages.base import Stage, write_records
-from tasks.metrics.protocols import PAPER_PROTOCOL, PROTOCOLS, protocol_facts, supports
+from bench.stages.base import write_records
+from fake_stages import fake_stage
+from tasks.metrics.protocols import DEFAULT_PROTOCOL, PAPER_PROTOCOL, PROTOCOLS, protocol_facts, supports
 from tasks.metrics.registry import METRICS
 
 
 def _record(tmp_path: Path, metric: str, protocol: str, **extra) -> dict:
     """One record written by the real record writer (bench/stages/base.py write_records)."""
-    stage = Stage("eval_reconstruction", "t", {"metric": metric, "protocol": protocol},
-                  labels={"dataset": "imagenet", "method": "M", "setting": "S"})
+    stage = fake_stage("eval_reconstruction", "t", {"metric": metric, "protocol": protocol},
+                       labels={"dataset": "imagenet", "method": "M", "setting": "S"})
     out = tmp_path / f"{metric}-{protocol}"
     out.mkdir()
     write_records(out, stage, torch.device("cpu"), 0, {}, {metric: 1.0},
@@ -151,7 +152,8 @@ def test_a_paper_run_measures_each_task_with_its_papers_protocol(suite: str, rec
     stages = plan(cfg)
     by_kind = {}
     for st in stages:
-        by_kind.setdefault(st.kind, set()).add(st.config.get("protocol"))
+        protocol = st.config.get("protocol")  # the spec's field; the default protocol as None here
+        by_kind.setdefault(st.kind, set()).add(None if protocol == DEFAULT_PROTOCOL else protocol)
     if recon is not None or "eval_reconstruction" in by_kind:
         assert by_kind.get("eval_reconstruction") == {recon}
     if gen is not None:

@@ -205,7 +205,11 @@ def test_recipe_options_gan_start_crop_and_key_stability():
         torch.manual_seed(3)
         crops.append(resize_center_crop(img, Protocol(32, augment="random_crop_flip")).tobytes())
     assert crops[0] == crops[1]
-    smoke = create_entry("vqgan_f16_1024", "smoke").to_dict()
+    from bench.stages.base import key_payload
+    from bench.stages.specs import TokenizerSpec
+
+    # fields at their default stay out of the stage key (bench/stages/base.py key_payload, the one rule)
+    smoke = key_payload(TokenizerSpec.of(create_entry("vqgan_f16_1024", "smoke")))
     assert "augment" not in smoke["train"] and "disc_start_strict" not in smoke["loss"]
     lc = _resolve("vqgan_f16_16384", "imagenet", "vqganlc").to_dict()
     assert lc["train"]["augment"] == "random_crop" and lc["loss"]["disc_start_strict"] is True

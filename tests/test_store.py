@@ -13,6 +13,7 @@ import pandas as pd
 
 from bench.report.store import KEY_COLUMNS, consolidate, load_records
 from bench.stages.base import Stage, stage_dir, write_done, write_records_file
+from fake_stages import fake_stage
 
 SUITE = {"name": "s", "table": "t", "description": ""}
 LABELS = {"dataset": "d", "method": "m", "setting": "8x8x1"}
@@ -20,7 +21,7 @@ LABELS = {"dataset": "d", "method": "m", "setting": "8x8x1"}
 
 def _stage(work: Path, config: str, values: dict[str, float], extra: dict | None = None) -> Stage:
     """A finished evaluation stage: records.jsonl (one row per metric), then its verified done.json."""
-    st = Stage("eval_reconstruction", f"eval {config}", {"c": config}, labels=LABELS)
+    st = fake_stage("eval_reconstruction", f"eval {config}", config, labels=LABELS)
     out = stage_dir(work, st.key)
     out.mkdir(parents=True, exist_ok=True)
     rows = [{**LABELS, "metric": m, "value": v, "config_hash": st.key.split("-", 1)[1],

@@ -142,4 +142,5 @@ def test_per_class_kmeans_is_the_released_codes_codebook():
     per = [st for st in plan(compose(["suite=recon", "tokenizer=vqganlc_f16_100k",
                                       "tokenizer.model.kmeans_scope=per_class"]))
            if st.kind == "build_codebook"]
-    assert "kmeans_scope" not in base[0].config and per[0].config["kmeans_scope"] == "per_class"
+    # the default scope is left out of the key (the one key rule), another scope is in it
+    assert "kmeans_scope" not in base[0].spec.key_payload() and per[0].spec.key_payload()["kmeans_scope"] == "per_class"

@@ -7,8 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.core.registry import RegistryError
-from bench.stages.base import Stage
+from bench.core.registry import Registry, RegistryError
+from bench.stages.base import Stage, to_json
+from bench.stages.specs import (
+    Analysis,
+    ClassifyTokens,
+    DatasetSpec,
+    EvalGeneration,
+    GenReference,
+    MetricWeights,
+    PriorSpec,
+    SamplePrior,
+    TokenCache,
+    TokenizerSpec,
+    TrainPrior,
+)
 from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
 from models.registry import NUMERICS_FIELDS, TokenizerEntry
 from models.tokenizer import latent_shape
@@ -31,35 +44,32 @@ def _facts(entry: TokenizerEntry) -> dict[str, Any]:
 
 
 def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: TokenizerEntry, n_classes: int,
-               d: dict[str, Any] | None = None) -> dict:
+               d: DatasetSpec | None = None) -> PriorSpec:
     if name not in PRIORS:
         PRIORS.get(name)  # raises with the valid names
     scale = cfg["scale"]["name"]
     overrides = (run.get("prior_overrides") or {}).get(name) or {}
-    # train.precision / tf32 / ... apply to priors too; set only when given, so default stage keys stay unchanged
+    # train.precision / tf32 / ... apply to priors too, where given
     numerics = {k: v for k, v in (cfg.get("train") or {}).items() if k in NUMERICS_FIELDS and v is not None}
     if numerics:
         overrides = {**overrides, "train": {**numerics, **(overrides.get("train") or {})}}
     f = _facts(entry)
     p = create_prior(name, scale, overrides)
     p = bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
-    out = {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind, "bind": {**f, "n_classes": n_classes}}
-    if p.hflip and p.kind not in TOKEN_KINDS:
-        out["hflip"] = True
+    derived = None
     if p.train.length is not None and d is not None:  # the paper's length in its units -> steps on this dataset
         from bench.plan.prior_lengths import derive_prior_length
 
-        out["derived"] = derive_prior_length(p, d, overrides)
-    return out
+        derived = derive_prior_length(p, to_json(d), overrides)
+    # DiT's flip augmentation applies to latents only (a token prior never sees flipped images)
+    return PriorSpec(name, scale, overrides, p.kind, {**f, "n_classes": n_classes},
+                     hflip=bool(p.hflip and p.kind not in TOKEN_KINDS), derived=derived)
 
 
-def _cache(cfg: dict, tok_cfg: dict, d: dict, split: str, store: str, train_key: str, labels: dict,
+def _cache(cfg: dict, tok_cfg: TokenizerSpec, d: DatasetSpec, split: str, store: str, train_key: str, labels: dict,
            stages: dict[str, Stage], hflip: bool = False) -> str:
-    extra = {"hflip": True} if hflip else {}  # flipped images (DiT's augmentation); absent otherwise, keys hold
-    st = Stage("token_cache",
-               f"cache {store} of {tok_cfg['name']} on {d['name']}/{split}{' (flipped)' if hflip else ''}",
-               {"tokenizer": tok_cfg, "dataset": d, "split": split, "store": store, **extra}, inputs=(train_key,),
-               labels=labels)
+    st = Stage(f"cache {store} of {tok_cfg.name} on {d.name}/{split}{' (flipped)' if hflip else ''}",
+               TokenCache(tok_cfg, d, split, store, train_key, hflip=hflip), labels)
     stages.setdefault(st.key, st)
     return st.key
 
@@ -72,43 +82,43 @@ class TaskPlan:
     run: dict[str, Any]
     entry: TokenizerEntry
     task: Any  # tasks.registry.TaskSpec
-    d: dict[str, Any]  # the dataset's config
+    d: DatasetSpec  # the dataset's config
     train_key: str
     labels: dict[str, str]
-    weights: dict[str, Any]  # the metric networks' settings (stage config key metric_weights)
+    weights: MetricWeights  # the metric networks' settings (stage config key metric_weights)
     stages: dict[str, Stage]
-    tok_cfg: dict[str, Any]
+    tok_cfg: TokenizerSpec
     seed: int
     scale: str
     n_classes: int
-    priors: list[dict[str, Any]]
-    common: dict[str, Any]  # config keys every downstream stage carries
+    priors: list[PriorSpec]
+    common: dict[str, Any]  # spec fields every downstream stage carries (tokenizer, seed, task_version)
 
 
 # task kind -> the function that adds its stages; a new kind registers one with @task_planner("kind")
-TASK_PLANNERS: dict[str, Callable[[TaskPlan], None]] = {}
+TASK_PLANNERS: Registry[Callable[[TaskPlan], None]] = Registry("task planner")
 
 
 def task_planner(*kinds: str) -> Callable[[Callable[[TaskPlan], None]], Callable[[TaskPlan], None]]:
     """Register the planner of one or more task kinds (the `task` field of tasks/*.yaml)."""
     def deco(fn: Callable[[TaskPlan], None]) -> Callable[[TaskPlan], None]:
         for kind in kinds:
-            TASK_PLANNERS[kind] = fn
+            TASK_PLANNERS.add(kind, fn)
         return fn
     return deco
 
 
-def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, task, d: dict[str, Any],
-                    train_key: str, labels: dict[str, str], weights: dict[str, Any], stages: dict[str, Stage]) -> None:
+def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, task, d: DatasetSpec,
+                    train_key: str, labels: dict[str, str], weights: MetricWeights, stages: dict[str, Stage]) -> None:
     """Add the stages of one downstream task for a trained tokenizer, through its kind's planner."""
-    tok_cfg = entry.to_dict()
+    tok_cfg = TokenizerSpec.of(entry)
     seed = cfg["seed"]
     scale = cfg["scale"]["name"]
-    n_cls = DATASETS.get(d["name"]).num_classes
+    n_cls = DATASETS.get(d.name).num_classes
     n_classes = n_cls if n_cls > 1 else 0
     priors = [_prior_cfg(cfg, run, p, entry, n_classes, d) for p in (run.get("priors") or [])]
     common = {"tokenizer": tok_cfg, "seed": seed, "task_version": task.version}
-    TASK_PLANNERS[task.task](TaskPlan(cfg, run, entry, task, d, train_key, labels, weights, stages, tok_cfg, seed,
+    TASK_PLANNERS.get(task.task)(TaskPlan(cfg, run, entry, task, d, train_key, labels, weights, stages, tok_cfg, seed,
                                       scale, n_classes, priors, common))
 
 
@@ -120,28 +130,28 @@ def plan_generation(ctx: TaskPlan) -> None:
     tok_cfg, priors, common = ctx.tok_cfg, ctx.priors, ctx.common
     if not priors:
         raise RegistryError(f"task 'generation' needs priors: [...] in the suite run; registered: {PRIORS.names()}")
-    ref = Stage("gen_reference", f"reference statistics of {d['name']}/train",
-                {"dataset": d, "split": "train", "max_images": cfg["scale"]["eval"].get("max_ref_images"),
-                 "metric_weights": weights, "keep_vgg": 50_000, **_gen_options(cfg)}, labels=labels)
+    ref = Stage(f"reference statistics of {d.name}/train",
+                GenReference(d, "train", cfg["scale"]["eval"].get("max_ref_images"), weights, **_gen_options(cfg)),
+                labels)
     stages.setdefault(ref.key, ref)
     for p in priors:
-        store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
+        store = "indices" if p.kind in TOKEN_KINDS else "latents"
         cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
-        plab = {**labels, **_prior_row(run, labels, p["name"])}
-        flip = {}
-        if p.get("hflip"):  # DiT / VQGAN-LC flip images before encoding: a second cache of the flipped split
-            flip = {"flip_cache": _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages, hflip=True)}
-        tp = Stage("train_prior", f"train {p['name']} on {entry.name} tokens of {d['name']}",
-                   {**common, "prior": p, **flip}, inputs=(cache, train_key, *flip.values()), labels=plab)
+        plab = {**labels, **_prior_row(run, labels, p.name)}
+        flip = None
+        if p.hflip:  # DiT / VQGAN-LC flip images before encoding: a second cache of the flipped split
+            flip = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages, hflip=True)
+        tp = Stage(f"train {p.name} on {entry.name} tokens of {d.name}",
+                   TrainPrior(**common, prior=p, cache=cache, train=train_key, flip_cache=flip), plab)
         stages.setdefault(tp.key, tp)
-        sp = Stage("sample_prior", f"sample {p['name']} + {entry.name}", {**common, "prior": p},
-                   inputs=(tp.key, train_key, cache), labels=plab)
+        sp = Stage(f"sample {p.name} + {entry.name}",
+                   SamplePrior(**common, prior=p, trained_prior=tp.key, train=train_key, cache=cache), plab)
         stages.setdefault(sp.key, sp)
-        ev = Stage("eval_generation", f"generation metrics {p['name']} + {entry.name}",
-                   {**common, "prior": p, "dataset": d, "ref_split": "train", "metric_weights": weights,
-                    "keep_vgg": 50_000, "tokens_per_image": _tokens(entry),
-                    "codebook_size": entry.model.n_embed, **_gen_options(cfg)}, inputs=(sp.key, ref.key),
-                   labels=plab)
+        ev = Stage(f"generation metrics {p.name} + {entry.name}",
+                   EvalGeneration(**common, metrics=tuple(ctx.task.metrics), prior=p, dataset=d, ref_split="train",
+                                  metric_weights=weights, tokens_per_image=_tokens(entry),
+                                  codebook_size=entry.model.n_embed, samples=sp.key, reference=ref.key,
+                                  **_gen_options(cfg)), plab)
         stages.setdefault(ev.key, ev)
 
 
@@ -151,15 +161,16 @@ def plan_classification(ctx: TaskPlan) -> None:
     cfg, entry, d, train_key, labels, stages = ctx.cfg, ctx.entry, ctx.d, ctx.train_key, ctx.labels, ctx.stages
     tok_cfg, scale, n_classes, common = ctx.tok_cfg, ctx.scale, ctx.n_classes, ctx.common
     if n_classes == 0:
-        raise RegistryError(f"classification needs a labelled dataset; '{d['name']}' has one class "
+        raise RegistryError(f"classification needs a labelled dataset; '{d.name}' has one class "
                             "(use mini_digits at smoke scale, imagenet at paper scale)")
     tr = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
     va = _cache(cfg, tok_cfg, d, "val", "indices", train_key, labels, stages)
     f = _facts(entry)
-    st = Stage("classify_tokens", f"ViT on {entry.name} tokens of {d['name']}",
-               {**common, "classifier": "vit_b_tokens", "scale": scale, "dataset_name": d["name"],
-                "codebook_size": f["codebook_size"], "latent_shape": f["latent_shape"], "n_classes": n_classes},
-               inputs=(tr, va), labels=labels)
+    st = Stage(f"ViT on {entry.name} tokens of {d.name}",
+               ClassifyTokens(**common, metrics=tuple(ctx.task.metrics), classifier="vit_b_tokens", scale=scale,
+                              dataset_name=d.name, codebook_size=f["codebook_size"],
+                              latent_shape=tuple(f["latent_shape"]), n_classes=n_classes, train_cache=tr,
+                              val_cache=va), labels)
     stages.setdefault(st.key, st)
 
 
@@ -172,30 +183,32 @@ def plan_analysis(ctx: TaskPlan) -> None:
     extra = dict(ANALYSIS_DEFAULTS[task.task])
     if task.task == "token_replacement" and scale != "paper":
         extra["images"] = 32
-    inputs = [train_key]
+    trained_prior = None
     alab = dict(labels)
     if task.task in ("ar_visualization", "masked_reconstruction"):
         want = "gpt" if task.task == "ar_visualization" else "maskgit"
-        chosen = next((p for p in priors if p["kind"] == want), None)
+        chosen = next((p for p in priors if p.kind == want), None)
         if chosen is None:
             raise RegistryError(f"task '{task.task}' needs a {want} prior in the run's priors: [...]")
         cache = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
-        plab = {**labels, **_prior_row(run, labels, chosen["name"])}
-        tp = Stage("train_prior", f"train {chosen['name']} on {entry.name} tokens of {d['name']}",
-                   {**common, "prior": chosen}, inputs=(cache, train_key), labels=plab)
+        plab = {**labels, **_prior_row(run, labels, chosen.name)}
+        tp = Stage(f"train {chosen.name} on {entry.name} tokens of {d.name}",
+                   TrainPrior(**common, prior=chosen, cache=cache, train=train_key), plab)
         stages.setdefault(tp.key, tp)
-        inputs.append(tp.key)
+        trained_prior = tp.key
         extra["prior"] = chosen
         alab = plab
-    st = Stage("analysis", f"{task.task} {entry.name} on {d['name']}",
-               {**common, **extra, "analysis": task.task, "dataset": d, "scale": scale, "metric_weights": weights},
-               inputs=tuple(inputs), labels=alab)
+    for k in ("ms", "ratios"):
+        if extra.get(k) is not None:
+            extra[k] = tuple(extra[k])
+    st = Stage(f"{task.task} {entry.name} on {d.name}",
+               Analysis(**common, **extra, analysis=task.task, dataset=d, scale=scale, metric_weights=weights,
+                        train=train_key, trained_prior=trained_prior), alab)
     stages.setdefault(st.key, st)
 
 
 def _gen_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Generation-protocol config (scale.eval.protocol=adm, or =paper in a paper's suite); {} otherwise, so existing
-    stage keys hold."""
+    """Generation-protocol config (scale.eval.protocol=adm, or =paper in a paper's suite)."""
     return eval_stage_options(cfg["scale"]["eval"], "generation", cfg["suite"].get("paper"))
 
 

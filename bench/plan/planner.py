@@ -10,7 +10,16 @@ from bench.core.registry import RegistryError
 from bench.core.resources import PKG_PREFIX, resolve
 from bench.plan.downstream import TASK_PLANNERS, plan_downstream
 from bench.plan.recipes import BatchError, deviation_label, resolve_entry
-from bench.stages.base import Stage
+from bench.stages.base import SPECS, Stage, to_json
+from bench.stages.specs import (
+    CheckpointSpec,
+    DatasetSpec,
+    EvalReconstruction,
+    MetricWeights,
+    ModelFacts,
+    TokenizerSpec,
+    TrainTokenizer,
+)
 from models.quantizers.base import precompute_for
 from models.registry import PLUGINS, TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
@@ -18,7 +27,6 @@ from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
 from tasks.registry import TASKS
 
-EVAL_KINDS = {"reconstruction": "eval_reconstruction", "model_facts": "model_facts"}
 NEEDS_NO_TRAINING = {"model_facts"}
 # A suite run: which tokenizer(s), datasets and tasks; optional per-run config changes ({model|loss|train: {..}})
 # and the paper row it reproduces ({method, setting}: the keys of results/paper_numbers.csv).
@@ -37,16 +45,12 @@ def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, 
     return over
 
 
-def _dataset_config(cfg: dict[str, Any], name: str, resolution: int) -> dict[str, Any]:
+def _dataset_config(cfg: dict[str, Any], name: str, resolution: int) -> DatasetSpec:
     """A dataset's identity and protocol; dataset.* overrides apply to the dataset selected in the group."""
-    d = {"name": name, "version": DATASETS.get(name).version, "root": None, "file_list": None,
-         "on_corrupt": "skip", "interpolation": "bicubic"}
-    if cfg["dataset"]["name"] == name:
-        d.update({k: v for k, v in cfg["dataset"].items() if k in d and k != "name"})
-        if cfg["dataset"].get("decoder", "pil") != "pil":  # in the key only when not the default (keys unchanged)
-            d["decoder"] = cfg["dataset"]["decoder"]
-    d["resolution"] = resolution
-    return d
+    fields = {"root", "file_list", "on_corrupt", "interpolation", "decoder"}
+    given = {k: v for k, v in cfg["dataset"].items() if k in fields and v is not None} \
+        if cfg["dataset"]["name"] == name else {}
+    return DatasetSpec(name, DATASETS.get(name).version, resolution, **given)
 
 
 def plan(cfg: dict[str, Any]) -> list[Stage]:
@@ -77,11 +81,11 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
     scale = cfg["scale"]
     over = _run_overrides(cfg, run)
     entry = create_entry(run["tokenizer"], scale["name"], over)
-    tok_cfg = entry.to_dict()
+    tok_cfg = TokenizerSpec.of(entry)
     ckpt = _checkpoint(cfg, entry.name, run.get("checkpoint"))
     method, setting = _row_labels(cfg, run, entry, ckpt)
     # the metric networks' settings (pretrained, or random with a seed): the stage config key metric_weights
-    metric_weights = {"mode": scale["metrics"]["weights"], "seed": scale["metrics"]["seed"]}
+    metric_weights = MetricWeights(scale["metrics"]["weights"], scale["metrics"]["seed"])
     for ds in run["datasets"]:
         data_name = _stand_in(cfg, ds)
         d = _dataset_config(cfg, data_name, entry.model.resolution)
@@ -92,16 +96,16 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             continue
         for task_name in [t for t in run["tasks"] if TASKS.get(t).task in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)
-            facts = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name}",
-                          {"tokenizer": tok_cfg, "task": task.task, "task_version": task.version}, labels=labels)
+            facts = Stage(f"{task.task} {entry.name}", ModelFacts(tok_cfg, task.task, task.version), labels)
             stages.setdefault(facts.key, facts)
         if run["tasks"] and all(TASKS.get(t).task in NEEDS_NO_TRAINING for t in run["tasks"]):
             continue  # (tasks: [] trains only: the default suite's trajectory probe)
         if scale["name"] == "paper":  # the paper recipe for this dataset, steps derived from its size
             paper = cfg["suite"].get("recipe") or cfg["suite"].get("paper")
-            entry = resolve_entry(run["tokenizer"], "paper", over, d, paper, gpu_budget(cfg.get("launcher") or {}),
+            entry = resolve_entry(run["tokenizer"], "paper", over, to_json(d), paper,
+                                  gpu_budget(cfg.get("launcher") or {}),
                                   (cfg.get("train") or {}).get("batch_policy") or "exact")
-            tok_cfg = entry.to_dict()
+            tok_cfg = TokenizerSpec.of(entry)
             if (dev := deviation_label(entry)) is not None:  # a rescaled batch: said on every row of the run
                 labels = {**labels, "deviation": dev}
         train_key = _plan_training(cfg, entry, ds, data_name, d, labels, metric_weights, stages)
@@ -110,13 +114,18 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
             if task.task in TASK_PLANNERS:  # a downstream task kind plans itself (bench/plan/downstream.py)
                 plan_downstream(cfg, run, entry, task, d, train_key, labels, metric_weights, stages)
                 continue
-            ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} on {ds}",
-                       {"tokenizer": tok_cfg, "dataset": d, "task": task.task, "task_version": task.version,
-                        "seed": cfg["seed"], "metric_weights": metric_weights,
-                        "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
-                        **eval_stage_options(scale["eval"], paper=cfg["suite"].get("paper"))},
-                       inputs=(train_key,), labels=labels)
+            ev = Stage(f"{task.task} {entry.name} on {ds}",
+                       _eval_spec(cfg, task, tok_cfg, d, metric_weights, train=train_key), labels)
             stages.setdefault(ev.key, ev)
+
+
+def _eval_spec(cfg: dict[str, Any], task: Any, tok: TokenizerSpec, d: DatasetSpec, metric_weights: MetricWeights,
+               train: str | None = None, checkpoint: CheckpointSpec | None = None) -> EvalReconstruction:
+    """A reconstruction evaluation of trained (`train`) or fixed (`checkpoint`) weights, with its task's metrics."""
+    ev = cfg["scale"]["eval"]
+    return EvalReconstruction(tok, d, task.task, task.version, tuple(task.metrics), cfg["seed"], metric_weights,
+                              ev["max_images"], ev["num_workers"], train=train, checkpoint=checkpoint,
+                              **eval_stage_options(ev, paper=cfg["suite"].get("paper")))
 
 
 def _run_overrides(cfg: dict[str, Any], run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -128,7 +137,7 @@ def _run_overrides(cfg: dict[str, Any], run: dict[str, Any]) -> dict[str, dict[s
 
 
 def _row_labels(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry,
-                ckpt: dict[str, Any] | None) -> tuple[str, str]:
+                ckpt: CheckpointSpec | None) -> tuple[str, str]:
     """(method, setting) record labels: the paper row's where the suite gives one, plus the token map at smoke."""
     scale = cfg["scale"]
     h, w, c = latent_shape(entry.model)
@@ -138,63 +147,65 @@ def _row_labels(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry,
     if row.get("setting"):
         setting = row["setting"] if scale["name"] == "paper" else f"{row['setting']} [{setting}]"
     if ckpt:
-        setting += f" {'fixed' if run.get('checkpoint') else 'released'}:{ckpt['sha256'][:8]}"
+        setting += f" {'fixed' if run.get('checkpoint') else 'released'}:{ckpt.sha256[:8]}"
     return method, setting
 
 
-def _plan_fixed_weights(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, tok_cfg: dict[str, Any],
-                        ckpt: dict[str, Any], ds: str, d: dict[str, Any], labels: dict[str, str],
-                        metric_weights: dict[str, Any], stages: dict[str, Stage]) -> None:
+def _plan_fixed_weights(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, tok_cfg: TokenizerSpec,
+                        ckpt: CheckpointSpec, ds: str, d: DatasetSpec, labels: dict[str, str],
+                        metric_weights: MetricWeights, stages: dict[str, Stage]) -> None:
     """Evaluation stages of fixed or released weights (no training)."""
-    scale = cfg["scale"]
     for task_name in run["tasks"]:
         task = TASKS.get(task_name)
         kind = "fixed" if run.get("checkpoint") else "released"
-        ev = Stage(EVAL_KINDS[task.task], f"{task.task} {entry.name} ({kind} weights) on {ds}",
-                   {"tokenizer": tok_cfg, "checkpoint": ckpt, "dataset": d, "task": task.task,
-                    "task_version": task.version, "seed": cfg["seed"], "metric_weights": metric_weights,
-                    "max_images": scale["eval"]["max_images"], "num_workers": scale["eval"]["num_workers"],
-                    **eval_stage_options(scale["eval"], paper=cfg["suite"].get("paper"))},
-                   labels=labels)
+        if task.task not in ("reconstruction", "model_facts"):
+            raise RegistryError(f"task '{task_name}' needs a trained tokenizer; fixed weights evaluate reconstruction "
+                                "and model_facts only")
+        if task.task == "model_facts":
+            ev = Stage(f"{task.task} {entry.name}", ModelFacts(tok_cfg, task.task, task.version), labels)
+        else:
+            ev = Stage(f"{task.task} {entry.name} ({kind} weights) on {ds}",
+                       _eval_spec(cfg, task, tok_cfg, d, metric_weights, checkpoint=ckpt), labels)
         stages.setdefault(ev.key, ev)
 
 
-def _plan_training(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, data_name: str, d: dict[str, Any],
-                   labels: dict[str, str], metric_weights: dict[str, Any], stages: dict[str, Stage]) -> str:
+def _plan_training(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, data_name: str, d: DatasetSpec,
+                   labels: dict[str, str], metric_weights: MetricWeights, stages: dict[str, Stage]) -> str:
     """The quantizer's precompute stage, phase 1 of a two-phase recipe, and the training stage; its key."""
-    inputs = _precompute_inputs(cfg, entry, data_name, metric_weights, stages)
-    if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights
+    pre = _precompute(cfg, entry, data_name, metric_weights, stages)
+    phase1 = None
+    if entry.phase1 is not None:  # two-phase recipe: phase 2 starts from phase 1's weights (not the precomputed)
         first = apply_overrides(phase1_entry(entry), {"train": _tokenizer_overrides(cfg, entry.name)["train"]})
-        p1 = Stage("train_tokenizer", f"train {entry.name} phase 1 on {ds}",
-                   {"tokenizer": first.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": metric_weights},
-                   inputs=inputs, labels=labels)
+        p1 = Stage(f"train {entry.name} phase 1 on {ds}",
+                   TrainTokenizer(TokenizerSpec.of(first), d, cfg["seed"], metric_weights, precomputed=pre), labels)
         stages.setdefault(p1.key, p1)
-        inputs = (p1.key,)
-    train = Stage("train_tokenizer", f"train {entry.name} on {ds}" + (" phase 2" if entry.phase1 else ""),
-                  {"tokenizer": entry.to_dict(), "dataset": d, "seed": cfg["seed"], "metric_weights": metric_weights},
-                  inputs=inputs, labels=labels)
+        pre, phase1 = None, p1.key
+    train = Stage(f"train {entry.name} on {ds}" + (" phase 2" if entry.phase1 else ""),
+                  TrainTokenizer(TokenizerSpec.of(entry), d, cfg["seed"], metric_weights, precomputed=pre,
+                                 phase1=phase1), labels)
     stages.setdefault(train.key, train)
     return train.key
 
 
-def _precompute_inputs(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, metric_weights: dict[str, Any],
-                       stages: dict[str, Stage]) -> tuple[str, ...]:
-    """The stage the quantizer needs before training (VQGAN-LC: build_codebook; most: none), added to `stages`."""
+def _precompute(cfg: dict[str, Any], entry: TokenizerEntry, ds: str, metric_weights: MetricWeights,
+                stages: dict[str, Stage]) -> str | None:
+    """The stage the quantizer needs before training (VQGAN-LC: build_codebook; most: none), added to `stages`;
+    its key."""
     pre = precompute_for(entry.model)
     if pre is None:
-        return ()
+        return None
     src = _stand_in(cfg, pre.dataset) if pre.dataset else ds
     if src not in DATASETS:
         raise RegistryError(f"{pre.dataset_field}: unknown dataset '{src}'; expected one of {DATASETS.names()}")
     d = _dataset_config(cfg, src, entry.model.resolution)
-    stage = Stage(pre.kind, f"{pre.title} for {entry.name} from {src}",
-                  {**pre.config, "dataset": d, "seed": cfg["seed"], pre.networks_key: metric_weights},
-                  labels={"dataset": src, "method": entry.name, "setting": pre.setting})
+    spec = SPECS.get(pre.kind)(**pre.config, dataset=d, seed=cfg["seed"], **{pre.networks_key: metric_weights})
+    stage = Stage(f"{pre.title} for {entry.name} from {src}", spec,
+                  {"dataset": src, "method": entry.name, "setting": pre.setting})
     stages.setdefault(stage.key, stage)
-    return (stage.key,)
+    return stage.key
 
 
-def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = None) -> dict[str, Any] | None:
+def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = None) -> CheckpointSpec | None:
     """The weights to evaluate instead of training: the file's identity (sha256) and format.
 
     From tokenizer.checkpoint=PATH (the selected tokenizer only), or from the suite run's own `checkpoint`.
@@ -215,8 +226,8 @@ def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = Non
         for block in iter(lambda: f.read(1 << 24), b""):
             digest.update(block)
     fmt = (tok.get("checkpoint_format") if tok["name"] == name else None) or "auto"
-    out = {"path": ref if str(ref).startswith(PKG_PREFIX) else str(path), "sha256": digest.hexdigest(), "format": fmt}
-    return {**out, "trust": True} if tok.get("trust_checkpoint") else out  # only then: other keys stay as they were
+    return CheckpointSpec(ref if str(ref).startswith(PKG_PREFIX) else str(path), digest.hexdigest(), fmt,
+                          bool(tok.get("trust_checkpoint")))
 
 
 def _stand_in(cfg: dict[str, Any], ds: str) -> str:

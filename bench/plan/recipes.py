@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.core.launch_resources import layout
+from bench.stages.specs import stage_resources
 from models.quantizers import QUANTIZERS
 from models.recipes import LR_RULES, Recipe, RecipeError, recipe_for, recipe_paper, to_steps
 from models.registry import TokenizerEntry, TrainConfig, apply_overrides, create_entry
@@ -180,13 +180,6 @@ def resolve_entry(name: str, scale: str, overrides: dict[str, dict[str, Any]], d
     return entry
 
 
-def stage_resources(processes: int, per_gpu_batch: int, accumulate: int, per_node: int | None = None) -> dict[str, Any]:
-    """What a training stage asks every launcher for: nodes x processes per node (one per GPU), and its batch split."""
-    nodes, per = layout(processes, per_node)
-    return {"nodes": nodes, "gpus_per_node": per, "processes": processes, "per_gpu_batch": per_gpu_batch,
-            "accumulate": accumulate, "global_batch": processes * per_gpu_batch * accumulate}
-
-
 def derived(tok: dict[str, Any], n_images: int | None, per_node: int | None = None) -> dict[str, Any]:
     """What a training stage's config implies: resources, steps, epochs, images seen, warm-up, GAN start, peak lr."""
     t, loss, model = tok["train"], tok["loss"], tok["model"]
@@ -219,8 +212,8 @@ def plan_records(stages: list, scale: str, per_node: int | None = None) -> list[
     (`per_node`: the launcher's GPUs per node, which lays a stage's processes out on nodes)."""
     out = []
     for st in stages:
-        rec = {"key": st.key, "kind": st.kind, "name": st.name, "inputs": list(st.inputs), "config": st.config,
-               "derived": {}}
+        rec = {"key": st.key, "kind": st.kind, "key_version": st.spec.KEY_VERSION, "name": st.name,
+               "inputs": list(st.inputs), "labels": st.labels, "config": st.config, "derived": {}}
         if st.kind == "train_tokenizer":
             tok = st.config["tokenizer"]
             r = tok.get("recipe")
@@ -228,26 +221,15 @@ def plan_records(stages: list, scale: str, per_node: int | None = None) -> list[
             rec["derived"] = derived(tok, n, per_node)
             rec["derived"]["gpu_hours"] = round(rec["derived"]["images_seen"] * SECONDS_PER_TRAIN_IMAGE / 3600, 2)
         elif st.kind == "train_prior":  # one process; its global batch in micro-batches (train.accumulate)
-            t = _prior_train(st.config["prior"])
-            rec["derived"] = {**(st.config["prior"].get("derived") or {}),
-                              "resources": stage_resources(1, t.batch_size // t.accumulate, t.accumulate, per_node),
-                              "per_gpu_batch": t.batch_size // t.accumulate, "accumulate": t.accumulate,
-                              "lr_peak": t.lr}
+            t = st.spec.prior.entry(derived=False).train
+            res = st.spec.resources(per_node)
+            rec["derived"] = {**(st.spec.prior.derived or {}), "resources": res,
+                              "per_gpu_batch": res["per_gpu_batch"], "accumulate": res["accumulate"], "lr_peak": t.lr}
         elif st.kind == "eval_reconstruction":
             n = st.config.get("max_images") or (50_000 if scale == "paper" else None)
             rec["derived"] = {"gpu_hours": round(n * SECONDS_PER_EVAL_IMAGE / 3600, 2) if n else None}
         out.append(rec)
     return out
-
-
-def _prior_train(p: dict[str, Any]) -> Any:
-    """The bound prior entry's train settings of a train_prior stage's `prior` config."""
-    from models.priors.registry import bind, create_prior
-
-    f = p["bind"]
-    e = bind(create_prior(p["name"], p["scale"], p.get("overrides") or {}), f["codebook_size"],
-             tuple(f["latent_shape"]), f["latent_dim"], f["n_classes"])
-    return e.train
 
 
 def _smoke_images(dataset: dict[str, Any]) -> int | None:

@@ -51,7 +51,7 @@ def platform_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 def _eval_check(stages: list[Stage]) -> dict[str, str]:
     """config hash of each evaluation stage -> its check (a released/committed checkpoint is fixed_weights)."""
-    return {st.key.split("-", 1)[1]: "fixed_weights" if "checkpoint" in st.config else "end_of_run"
+    return {st.key.split("-", 1)[1]: "fixed_weights" if st.config.get("checkpoint") else "end_of_run"
             for st in stages if st.kind == "eval_reconstruction"}
 
 

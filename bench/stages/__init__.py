@@ -1,6 +1,8 @@
-"""Stages: base.py (Stage, Runtime, run_stage, records) < common.py (what runners share) < the runner modules.
+"""Stages: base.py (Stage, StageSpec and the key rule, Runtime, run_stage, records) < specs.py (one typed spec per
+stage kind) < common.py (what runners share) < the runner modules.
 
-Importing any bench.stages module registers every stage runner (the stage kind table, base.RUNNERS), so a fresh
-job process that unpickles a Stage can run it; imports inside the package run one way (base -> common -> runners).
+Importing any bench.stages module registers every stage kind (base.SPECS) and runner (base.RUNNERS), so a fresh
+job process that unpickles a Stage can run it; imports inside the package run one way (base -> specs -> common ->
+runners).
 """
-from bench.stages import downstream, runners  # noqa: F401  (register the stage runners)
+from bench.stages import downstream, runners  # noqa: F401  (register the stage specs and runners)

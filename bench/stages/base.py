@@ -1,4 +1,5 @@
-"""Stages: units of work keyed by a hash of their config and their inputs' keys; a finished key is never redone.
+"""Stages: units of work keyed by a hash of their typed spec (which names its inputs' keys); a finished key is never
+redone. The key rule (StageSpec.key): fields at their default are left out, plus a KEY_VERSION per kind.
 
 <work>/stages/<kind>/<key>/ holds a stage's outputs; done.json marks success, failed.json records an error.
 done.json is written last and lists every output with its size and sha256 (bench/core/integrity.py); a stage counts
@@ -7,13 +8,15 @@ done.json from before outputs were listed) is moved aside to `<key>.corrupt-<UTC
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import traceback
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import torch
 
@@ -21,22 +24,158 @@ from bench.core.atomic import write_json_atomic, write_text_atomic
 from bench.core.claims import claim
 from bench.core.integrity import DamagedArtifact, list_outputs, move_aside, read_manifest, verify_outputs, warn
 from bench.core.provenance import provenance, stable_hash
+from bench.core.registry import Registry
 from bench.training import curves
+
+
+def key_payload(obj: Any) -> Any:
+    """The one hashing rule of every stage kind: a dataclass gives its fields that differ from their defaults
+    (recursively, so nested configs follow the same rule); other values are their JSON form. A field added later
+    with a default therefore leaves every existing key as it was, and no list of such fields is kept by hand."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.default is not dataclasses.MISSING and _same(value, f.default):
+                continue
+            if f.default_factory is not dataclasses.MISSING and _same(value, f.default_factory()):
+                continue
+            out[f.name] = key_payload(value)
+        return out
+    if isinstance(obj, dict):
+        return {str(k): key_payload(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [key_payload(v) for v in obj]
+    return obj
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Equal as stored (a tuple default and a list value are the same field value in JSON)."""
+    try:
+        return bool(key_payload(value) == key_payload(default))
+    except Exception:  # noqa: BLE001  (values that cannot be compared are never left out)
+        return False
+
+
+def to_json(obj: Any) -> Any:
+    """The full JSON form of a spec or of any field value (every field, defaults included): plan.json, stage.json."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json(v) for v in obj]
+    return obj
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What a stage computes, typed: one frozen dataclass per stage kind (bench/stages/specs.py).
+
+    Fields named in INPUTS hold the keys of upstream stages (None: not used). The key is
+    f"{KIND}-{stable_hash({version: KEY_VERSION, every field not at its default})}": bump KEY_VERSION when a
+    kind's meaning changes; a new field with a default needs nothing.
+    """
+
+    KIND: ClassVar[str] = ""
+    KEY_VERSION: ClassVar[int] = 1
+    INPUTS: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The upstream stage keys, in INPUTS order (an input field may hold one key, None, or a tuple of keys)."""
+        out: list[str] = []
+        for name in self.INPUTS:
+            value = getattr(self, name)
+            out += [] if value is None else [value] if isinstance(value, str) else list(value)
+        return tuple(out)
+
+    def key_payload(self) -> dict[str, Any]:
+        """What the key hashes: the kind's KEY_VERSION and every field that is not at its default."""
+        return {"version": self.KEY_VERSION, **key_payload(self)}
+
+    @property
+    def key(self) -> str:
+        return f"{self.KIND}-{stable_hash(self.key_payload())}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field in JSON form (plan.json, stage.json); `spec_from_dict(KIND, d)` gives the spec back."""
+        return to_json(self)
+
+    def resources(self, per_node: int | None = None) -> dict[str, Any] | None:
+        """What the stage asks every launcher for (a training stage's GPUs and batch split); None: its kind's."""
+        return None
+
+    def run(self, stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
+        """Execute the stage into `out` (its registered runner); the summary goes into done.json."""
+        return RUNNERS.get(self.KIND)(stage, out, rt, device)
+
+
+SpecT = TypeVar("SpecT", bound=type[StageSpec])
+SPECS: Registry[type[StageSpec]] = Registry("stage kind")  # the stage kind table: kind -> its spec class
+
+
+def stage_kind(cls: SpecT) -> SpecT:
+    """Class decorator: register a spec class under its KIND."""
+    SPECS.add(cls.KIND, cls)
+    return cls
+
+
+def spec_from_dict(kind: str, d: dict[str, Any]) -> StageSpec:
+    """A spec back from its JSON form (stage.json, plan.json), each field decoded by its type."""
+    cls = SPECS.get(kind)
+    hints = get_type_hints(cls)
+    return cls(**{f.name: decode(hints[f.name], d[f.name]) for f in dataclasses.fields(cls) if f.name in d})
+
+
+def decode(hint: Any, value: Any) -> Any:
+    """A JSON value as the typed field `hint` holds it: nested dataclasses (their own `from_dict` where they have
+    one), tuples from lists; Optional and unions try each member."""
+    if value is None:
+        return None
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(hint) if a is not type(None)]
+        return decode(members[0], value) if len(members) == 1 else value
+    if origin is tuple:
+        args = get_args(hint)
+        item = args[0] if args else Any
+        return tuple(decode(item, v) for v in value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if hasattr(hint, "from_dict"):
+            return hint.from_dict(value)
+        sub = get_type_hints(hint)
+        return hint(**{k: decode(sub[k], v) for k, v in value.items()})
+    return value
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One node of a suite's graph. `labels` are the record keys (dataset, method, setting)."""
+    """One node of a suite's graph: its typed spec (what it computes; the key), its name and `labels` (the record
+    keys dataset, method, setting), which are not part of the key."""
 
-    kind: str
     name: str
-    config: dict[str, Any]
-    inputs: tuple[str, ...] = ()
+    spec: StageSpec
     labels: dict[str, str] = field(default_factory=dict)
 
     @property
+    def kind(self) -> str:
+        return self.spec.KIND
+
+    @property
     def key(self) -> str:
-        return f"{self.kind}-{stable_hash({'kind': self.kind, 'config': self.config, 'inputs': sorted(self.inputs)})}"
+        return self.spec.key
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.spec.inputs
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The spec's JSON form, for readers of plain configs (plan.json, preflight checks, reports)."""
+        return self.spec.to_dict()
 
 
 @dataclass(frozen=True)
@@ -118,15 +257,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 Runner = Callable[[Stage, Path, Runtime, torch.device], dict[str, Any]]
-RUNNERS: dict[str, Runner] = {}  # the stage kind table: kind -> the function that executes it
+RUNNERS: Registry[Runner] = Registry("stage runner")  # kind -> the function a spec's run() calls
 
 
 def runner(kind: str) -> Callable[[Runner], Runner]:
-    """Register the function that executes stages of `kind`."""
-    def deco(fn: Runner) -> Runner:
-        RUNNERS[kind] = fn
-        return fn
-    return deco
+    """Register the function that executes stages of `kind` (StageSpec.run calls it)."""
+    return RUNNERS.register(kind)
 
 
 def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
@@ -136,7 +272,7 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
     out = stage_dir(rt.work_dir, stage.key)
     curves.configure(rt.logging)
     if rank() != 0:  # other ranks of a multi-task stage compute; rank 0 alone records the outcome
-        return RUNNERS[stage.kind](stage, out, rt, resolve_device(rt.device))
+        return stage.spec.run(stage, out, rt, resolve_device(rt.device))
     if (summary := done_summary(rt.work_dir, stage.key)) is not None:
         return summary
     missing = [k for k in stage.inputs if not is_done(rt.work_dir, k)]
@@ -158,15 +294,14 @@ def run_stage(stage: Stage, rt: Runtime) -> dict[str, Any]:
 
 def _run_claimed(stage: Stage, out: Path, rt: Runtime) -> dict[str, Any]:
     """Run a stage whose folder this process has claimed; done.json and failed.json never coexist."""
-    write_json_atomic(out / "stage.json", {"kind": stage.kind, "name": stage.name, "config": stage.config,
-                                          "inputs": stage.inputs, "labels": stage.labels})
+    write_json_atomic(out / "stage.json", stage_record(stage))
     (out / "failed.json").unlink(missing_ok=True)
     torch.set_num_threads(rt.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(rt.device)
     t0 = time.time()
     try:
-        summary = RUNNERS[stage.kind](stage, out, rt, device)
+        summary = stage.spec.run(stage, out, rt, device)
     except BaseException as err:
         write_json_atomic(out / "failed.json", {"error": f"{type(err).__name__}: {err}",
                                                "traceback": traceback.format_exc(), "time": time.time()})
@@ -175,6 +310,17 @@ def _run_claimed(stage: Stage, out: Path, rt: Runtime) -> dict[str, Any]:
                "started": round(t0, 3), "placement": _placement()}
     (out / "failed.json").unlink(missing_ok=True)  # a success clears any earlier failure
     return write_done(out, summary)
+
+
+def stage_record(stage: Stage) -> dict[str, Any]:
+    """stage.json: what the stage is (kind, key version, its spec in full), its inputs and labels."""
+    return {"kind": stage.kind, "key_version": stage.spec.KEY_VERSION, "name": stage.name, "config": stage.config,
+            "inputs": list(stage.inputs), "labels": stage.labels}
+
+
+def stage_from_record(rec: dict[str, Any]) -> Stage:
+    """The Stage a stage.json (or a plan.json entry) describes."""
+    return Stage(rec["name"], spec_from_dict(rec["kind"], rec["config"]), dict(rec.get("labels") or {}))
 
 
 def _placement() -> dict[str, Any]:
@@ -192,11 +338,11 @@ def record_provenance(stage: Stage, device: torch.device, seed: int, weight_hash
     return provenance(stage.key.split("-", 1)[1], seed, device, weight_hashes)
 
 
-def metric_weights_label(metric_weights: dict[str, Any]) -> str:
+def metric_weights_label(metric_weights: Any) -> str:
     """'pretrained', or 'random-seed<N>' for seeded random metric networks (the label every record carries), from a
-    stage's metric_weights settings ({mode, seed})."""
-    mode = metric_weights["mode"]
-    return mode + ("" if mode == "pretrained" else f"-seed{metric_weights['seed']}")
+    stage's metric_weights settings (specs.MetricWeights, or its JSON form {mode, seed})."""
+    w = metric_weights if isinstance(metric_weights, dict) else to_json(metric_weights)
+    return w["mode"] + ("" if w["mode"] == "pretrained" else f"-seed{w['seed']}")
 
 
 def plugin_columns(config: dict[str, Any]) -> dict[str, str]:

@@ -12,10 +12,19 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
-from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset
+from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset, prior_entry_of
+from bench.stages.specs import (
+    Analysis,
+    ClassifyTokens,
+    EvalGeneration,
+    GenReference,
+    SamplePrior,
+    TokenCache,
+    TokenizerSpec,
+    TrainPrior,
+)
 from bench.training.loop import write_progress
-from models.priors.registry import PriorEntry, bind, build_prior, create_prior, sample_count, sample_protocol
-from models.registry import apply_overrides
+from models.priors.registry import PriorEntry, build_prior, sample_count, sample_protocol
 from tasks.data.device_decode import finish_batch
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
@@ -25,52 +34,40 @@ from tasks.metrics.protocols import get_protocol
 from tasks.token_cache import encode_split, load_cache
 
 
-def _tokenizer(rt: Runtime, train_key: str, tok_cfg: dict[str, Any]) -> torch.nn.Module:
+def _tokenizer(rt: Runtime, train_key: str, tok_cfg: TokenizerSpec) -> torch.nn.Module:
     return load_trained_tokenizer(rt, train_key, tok_cfg).eval()
 
 
-def _input(stage: Stage, kind: str) -> str:
-    keys = [k for k in stage.inputs if k.startswith(kind + "-") and k != stage.config.get("flip_cache")]
-    if len(keys) != 1:
-        raise RuntimeError(f"stage {stage.name} expects one '{kind}' input, has {stage.inputs}")
-    return keys[0]
-
-
-def prior_entry(c: dict[str, Any]) -> PriorEntry:
-    """Rebuild the bound prior a stage was planned with."""
-    p = c["prior"]
-    entry = create_prior(p["name"], p["scale"], p.get("overrides"))
-    if p.get("derived"):  # steps derived at plan time from the paper's length (models/priors/lengths.py)
-        entry = apply_overrides(entry, {"train": p["derived"]["train"]})
-    b = p["bind"]
-    return bind(entry, b["codebook_size"], tuple(b["latent_shape"]), b["latent_dim"], b["n_classes"])
+def prior_entry(c: Any) -> PriorEntry:
+    """Rebuild the bound prior a stage was planned with (from its spec, or the spec's JSON form)."""
+    return prior_entry_of(c["prior"] if isinstance(c, dict) else c.prior)
 
 
 @runner("token_cache")
 def run_token_cache(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    c = stage.config
-    model = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
-    data = open_dataset(c["dataset"], c["split"])
-    return encode_split(model, data, c["store"], device, out, c["split"],
-                        on_batch=lambda i, n: write_progress(out / "progress.json", i, n, f"encode {c['split']}"),
-                        hflip=c.get("hflip", False))
+    c: TokenCache = stage.spec  # type: ignore[assignment]
+    model = _tokenizer(rt, c.train, c.tokenizer)
+    data = open_dataset(c.dataset, c.split)
+    return encode_split(model, data, c.store, device, out, c.split,
+                        on_batch=lambda i, n: write_progress(out / "progress.json", i, n, f"encode {c.split}"),
+                        hflip=c.hflip)
 
 
 @runner("train_prior")
 def run_train_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     from bench.training.prior import prepare_inputs, train_prior
 
-    c = stage.config
+    c: TrainPrior = stage.spec  # type: ignore[assignment]
     entry = prior_entry(c)
-    values, labels, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", entry.inputs)
+    values, labels, info = load_cache(stage_dir(rt.work_dir, c.cache), "train", entry.inputs)
     inputs = prepare_inputs(entry, values, info)
-    if c.get("flip_cache"):  # (N, 2, d, h, w): the image's latents and its flipped image's, drawn per step
-        fv, fl, _ = load_cache(stage_dir(rt.work_dir, c["flip_cache"]), "train", entry.inputs)
+    if c.flip_cache:  # (N, 2, d, h, w): the image's latents and its flipped image's, drawn per step
+        fv, fl, _ = load_cache(stage_dir(rt.work_dir, c.flip_cache), "train", entry.inputs)
         if not np.array_equal(fl, labels):
-            raise RuntimeError(f"the flipped latent cache {c['flip_cache']} does not match the cache's images")
+            raise RuntimeError(f"the flipped latent cache {c.flip_cache} does not match the cache's images")
         inputs = torch.stack([inputs, prepare_inputs(entry, fv, info)], 1)
-    summary = train_prior(entry, inputs, torch.from_numpy(labels), out, c["seed"], device)
-    return {**summary, "cache_images": int(len(values)), "hflip": bool(c.get("flip_cache"))}
+    summary = train_prior(entry, inputs, torch.from_numpy(labels), out, c.seed, device)
+    return {**summary, "cache_images": int(len(values)), "hflip": bool(c.flip_cache)}
 
 
 @runner("gen_reference")
@@ -79,16 +76,16 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
     from tasks.generation import GenerationFeatures
     from tasks.metrics.image import to_uint8
 
-    c = stage.config
-    w = c["metric_weights"]
-    seed = c.get("subset_seed", 0)
-    data = open_dataset(c["dataset"], c["split"], c["max_images"], subset_seed=seed)  # max_ref_images: a seeded draw
+    c: GenReference = stage.spec  # type: ignore[assignment]
+    w = c.metric_weights
+    seed = c.subset_seed
+    data = open_dataset(c.dataset, c.split, c.max_images, subset_seed=seed)  # max_ref_images: a seeded draw
     # precision/recall reference features: a seeded random draw over the images read, not the first keep_vgg
-    vgg_pick, vgg_draw = draw_indices(len(data), c["keep_vgg"], seed)
-    adm_protocol = c.get("protocol") == "adm"
+    vgg_pick, vgg_draw = draw_indices(len(data), c.keep_vgg, seed)
+    adm_protocol = c.protocol == "adm"
     if adm_protocol:  # the ADM evaluator's reference batch: a seeded random 10k (REF_BATCH) of the split
-        vgg_pick, vgg_draw = draw_indices(len(data), c.get("ref_batch", REF_BATCH), seed)
-    feats = GenerationFeatures(metric_weights_spec(w, rt), device, c["keep_vgg"],
+        vgg_pick, vgg_draw = draw_indices(len(data), c.ref_batch or REF_BATCH, seed)
+    feats = GenerationFeatures(metric_weights_spec(w, rt), device, c.keep_vgg,
                                keep_pool=adm_protocol)
     loader = DataLoader(data, batch_size=64, shuffle=False, num_workers=0, collate_fn=collate_skip_corrupt)
     keep = torch.zeros(len(data), dtype=torch.bool)
@@ -112,20 +109,20 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
 def run_sample_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     from tasks.generation import class_plan, sample_images, save_samples
 
-    c = stage.config
+    c: SamplePrior = stage.spec  # type: ignore[assignment]
     from models.priors.ema import load_prior_weights
 
     entry = prior_entry(c)
     prior = build_prior(entry)
-    weights, weight_facts = load_prior_weights(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
+    weights, weight_facts = load_prior_weights(stage_dir(rt.work_dir, c.trained_prior) / "prior.pt",
                                                entry.sample.weights)
     prior.load_state_dict(weights)
-    tokenizer = _tokenizer(rt, _input(stage, "train_tokenizer"), c["tokenizer"])
+    tokenizer = _tokenizer(rt, c.train, c.tokenizer)
     info = None
     if entry.inputs == "latents":
-        _, _, info = load_cache(stage_dir(rt.work_dir, _input(stage, "token_cache")), "train", "latents")
-    labels = class_plan(sample_count(entry), entry.model.n_classes, entry.sample.class_sampling, c["seed"])
-    images, speed = sample_images(entry, prior, tokenizer, labels, info, c["seed"], device)
+        _, _, info = load_cache(stage_dir(rt.work_dir, c.cache), "train", "latents")
+    labels = class_plan(sample_count(entry), entry.model.n_classes, entry.sample.class_sampling, c.seed)
+    images, speed = sample_images(entry, prior, tokenizer, labels, info, c.seed, device)
     save_samples(out / "samples.npz", images, labels)
     return {"samples": int(len(images)), **speed, **weight_facts}
 
@@ -134,13 +131,13 @@ def run_sample_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device)
 def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     from tasks.generation import GenerationFeatures, generation_metrics
 
-    c = stage.config
-    w = c["metric_weights"]
-    samples = np.load(stage_dir(rt.work_dir, _input(stage, "sample_prior")) / "samples.npz")
-    ref_dir = stage_dir(rt.work_dir, _input(stage, "gen_reference"))
-    protocol_name = get_protocol(c.get("protocol")).name
+    c: EvalGeneration = stage.spec  # type: ignore[assignment]
+    w = c.metric_weights
+    samples = np.load(stage_dir(rt.work_dir, c.samples) / "samples.npz")
+    ref_dir = stage_dir(rt.work_dir, c.reference)
+    protocol_name = get_protocol(c.protocol).name
     adm_protocol = protocol_name == "adm"
-    feats = GenerationFeatures(metric_weights_spec(w, rt), device, c["keep_vgg"],
+    feats = GenerationFeatures(metric_weights_spec(w, rt), device, c.keep_vgg,
                                keep_pool=adm_protocol)
     images = samples["images"]
     for i in range(0, len(images), 64):
@@ -153,11 +150,11 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     entry = prior_entry(c)
     from bench.stages.base import done_summary  # verified done.json (the input was verified before this stage ran)
 
-    sample_done = done_summary(rt.work_dir, _input(stage, "sample_prior"))
+    sample_done = done_summary(rt.work_dir, c.samples)
     if sample_done is None:  # damaged since this stage's inputs were checked: set aside, redone by the next run
-        raise RuntimeError(f"input {_input(stage, 'sample_prior')} is no longer done; re-run the suite to redo it")
+        raise RuntimeError(f"input {c.samples} is no longer done; re-run the suite to redo it")
     s, proc = entry.sample, entry.process
-    protocol = {"split": f"{c['dataset']['name']}/{c['ref_split']} (reference)", "image_count": int(len(images)),
+    protocol = {"split": f"{c.dataset.name}/{c.ref_split} (reference)", "image_count": int(len(images)),
                 "sample_count": int(len(images)), "class_sampling": s.class_sampling, "prior": entry.name,
                 "prior_kind": entry.kind, "guidance_scale": getattr(proc, "cfg_scale", s.cfg_scale),
                 "guidance_channels": getattr(proc, "cfg_channels", "all" if s.cfg_scale != 1.0 else "none"),
@@ -167,14 +164,14 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
                 **sample_protocol(entry), "prior_weights": sample_done.get("prior_weights", "raw"),
                 "ema_decay": sample_done.get("ema_decay"),
                 "forward_passes": sample_done["forward_passes"], "images_per_second": sample_done["images_per_second"],
-                "metric_weights": metric_weights_label(w), "scale": c["prior"]["scale"],
-                "task": f"generation@v{c['task_version']}", "tokens_per_image": c["tokens_per_image"],
-                "codebook_size": c["codebook_size"], "eval_protocol": protocol_name}
+                "metric_weights": metric_weights_label(w), "scale": c.prior.scale,
+                "task": f"generation@v{c.task_version}", "tokens_per_image": c.tokens_per_image,
+                "codebook_size": c.codebook_size, "eval_protocol": protocol_name}
     subset_file = ref_dir / "subset.json"  # which reference images (written by gen_reference)
     if subset_file.is_file():
         protocol.update(json.loads(subset_file.read_text()))
     fid_row = {"metric": "fid", "value": values["fid"], **sample_size_facts(feats.stats.n, ref_stats.n)}
-    n = write_records(out, stage, device, c["seed"], feats.hashes, {k: v for k, v in values.items() if k != "fid"},
+    n = write_records(out, stage, device, c.seed, feats.hashes, {k: v for k, v in values.items() if k != "fid"},
                       protocol, [fid_row])
     return {**values, "records": n}
 
@@ -183,27 +180,24 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
 def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
     from tasks.classification import CLASSIFIERS, build_classifier, train_and_evaluate
 
-    c = stage.config
-    caches = [k for k in stage.inputs if k.startswith("token_cache-")]
-    by_split = {json.loads((stage_dir(rt.work_dir, k) / "stage.json").read_text())["config"]["split"]: k
-                for k in caches}
-    tr, tr_y, _ = load_cache(stage_dir(rt.work_dir, by_split["train"]), "train", "indices")
-    va, va_y, _ = load_cache(stage_dir(rt.work_dir, by_split["val"]), "val", "indices")
-    cfg = CLASSIFIERS.get(c["classifier"])[c["scale"]]
-    model = build_classifier(cfg, c["codebook_size"], tuple(c["latent_shape"]), c["n_classes"], rt.weights_dir)
+    c: ClassifyTokens = stage.spec  # type: ignore[assignment]
+    tr, tr_y, _ = load_cache(stage_dir(rt.work_dir, c.train_cache), "train", "indices")
+    va, va_y, _ = load_cache(stage_dir(rt.work_dir, c.val_cache), "val", "indices")
+    cfg = CLASSIFIERS.get(c.classifier)[c.scale]
+    model = build_classifier(cfg, c.codebook_size, tuple(c.latent_shape), c.n_classes, rt.weights_dir)
     res = train_and_evaluate(cfg, model, torch.from_numpy(tr.astype(np.int64)), torch.from_numpy(tr_y),
-                             torch.from_numpy(va.astype(np.int64)), torch.from_numpy(va_y), c["seed"], device)
-    protocol = {"split": f"{c['dataset_name']}/val", "image_count": int(len(va)), "train_images": int(len(tr)),
-                "classifier": c["classifier"], "recipe": "MAE finetune (layer decay, label smoothing, cosine)",
-                "scale": c["scale"], "metric_weights": "none (no metric network)",
-                "task": f"classification@v{c['task_version']}"}
-    n = write_records(out, stage, device, c["seed"], {}, {"top1": res["top1"]}, protocol)
+                             torch.from_numpy(va.astype(np.int64)), torch.from_numpy(va_y), c.seed, device)
+    protocol = {"split": f"{c.dataset_name}/val", "image_count": int(len(va)), "train_images": int(len(tr)),
+                "classifier": c.classifier, "recipe": "MAE finetune (layer decay, label smoothing, cosine)",
+                "scale": c.scale, "metric_weights": "none (no metric network)",
+                "task": f"classification@v{c.task_version}"}
+    n = write_records(out, stage, device, c.seed, {}, {"top1": res["top1"]}, protocol)
     return {**res, "records": n}
 
 
-def _val_batch(c: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+def _val_batch(c: Analysis, n: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """n val images, a seeded random draw across the split; and the draw's protocol columns."""
-    data = open_dataset(c["dataset"], "val", n, subset_seed=c.get("subset_seed", 0))
+    data = open_dataset(c.dataset, "val", n, subset_seed=c.subset_seed)
     batch = finish_batch(collate_skip_corrupt([data[i] for i in range(len(data))]), torch.device("cpu"))
     return batch["image"], batch["label"], data.subset.facts()
 
@@ -214,42 +208,42 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
     from models.perceptual_nets import load_lpips
     from tasks import analyses
 
-    c = stage.config
-    train_key = _input(stage, "train_tokenizer")
-    tokenizer = _tokenizer(rt, train_key, c["tokenizer"]).to(device)
-    w = c["metric_weights"]
+    c: Analysis = stage.spec  # type: ignore[assignment]
+    train_key = c.train
+    tokenizer = _tokenizer(rt, train_key, c.tokenizer).to(device)
+    w = c.metric_weights
     spec = metric_weights_spec(w, rt)
-    base = {"scale": c["scale"], "metric_weights": metric_weights_label(w),
-            "task": f"{c['analysis']}@v{c['task_version']}"}
+    base = {"scale": c.scale, "metric_weights": metric_weights_label(w),
+            "task": f"{c.analysis}@v{c.task_version}"}
     rows, hashes = [], {}
-    kind = c["analysis"]
+    kind = c.analysis
     if kind == "usage_over_training":
         for r in analyses.usage_over_epochs(stage_dir(rt.work_dir, train_key) / "train_log.jsonl"):
             rows.append({"metric": "usage", "value": r["usage"], "setting_suffix": f" epoch={r['epoch']}",
                          "epoch": r["epoch"], "split": "train assignments"})
-    elif kind == "token_replacement" and "categories" in c:  # VQGAN-LC Fig. 5: 100 random categories
-        data = open_dataset(c["dataset"], "val")
-        pick, facts = analyses.category_draw([data.label(p) for p in data.paths], c["categories"],
-                                             c.get("per_category"), c.get("subset_seed", 0), c.get("images"))
+    elif kind == "token_replacement" and c.categories is not None:  # VQGAN-LC Fig. 5: 100 random categories
+        data = open_dataset(c.dataset, "val")
+        pick, facts = analyses.category_draw([data.label(p) for p in data.paths], c.categories,
+                                             c.per_category, c.subset_seed, c.images)
         loader = DataLoader(torch.utils.data.Subset(data, pick), batch_size=32, shuffle=False, num_workers=0,
                             collate_fn=collate_skip_corrupt)
-        base.update(split=f"{c['dataset']['name']}/val", **facts)
+        base.update(split=f"{c.dataset.name}/val", **facts)
         batches = (b["image"] for b in (finish_batch(b, device) for b in loader) if "image" in b)
-        for r in analyses.token_replacement(tokenizer, batches, c["ms"], device):
+        for r in analyses.token_replacement(tokenizer, batches, c.ms, device):
             for m in ("psnr_y", "psnr_rgb"):
                 rows.append({"metric": m, "value": r[m], "M": r["M"], "setting_suffix": f" M={r['M']}"})
     else:
-        images, labels, subset = _val_batch(c, c["images"])
+        images, labels, subset = _val_batch(c, c.images)
         images = images.to(device)
-        base.update(split=f"{c['dataset']['name']}/val", image_count=int(len(images)), **subset)
+        base.update(split=f"{c.dataset.name}/val", image_count=int(len(images)), **subset)
         if kind == "token_replacement":
-            for r in analyses.token_replacement(tokenizer, images, c["ms"]):
+            for r in analyses.token_replacement(tokenizer, images, c.ms):
                 rows.append({"metric": "psnr_rgb", "value": r["psnr_rgb"], "M": r["M"],
                              "setting_suffix": f" M={r['M']}"})
         else:
             entry = prior_entry(c)
             prior = build_prior(entry)
-            prior.load_state_dict(torch.load(stage_dir(rt.work_dir, _input(stage, "train_prior")) / "prior.pt",
+            prior.load_state_dict(torch.load(stage_dir(rt.work_dir, c.trained_prior) / "prior.pt",
                                              map_location="cpu", weights_only=True)["state_dict"])
             prior.eval().to(device)
             y = labels.to(device) if entry.model.n_classes > 0 else None
@@ -260,12 +254,12 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
                              "setting_suffix": " top1-vs-recon"})
             elif kind == "masked_reconstruction":
                 lpips, hashes["lpips_vgg"] = load_lpips("vgg", spec)
-                for r in analyses.masked_reconstruction(tokenizer, prior, images, y, c["ratios"], lpips.to(device),
-                                                        c["seed"], out / "masked_grid.png"):
+                for r in analyses.masked_reconstruction(tokenizer, prior, images, y, c.ratios, lpips.to(device),
+                                                        c.seed, out / "masked_grid.png"):
                     for m in ("psnr_rgb", "ssim", "lpips_vgg"):
                         rows.append({"metric": m, "value": r[m], "prior": entry.name, "mask_ratio": r["mask_ratio"],
                                      "setting_suffix": f" mask={r['mask_ratio']} {r['mode']}"})
             else:
                 raise ValueError(f"unknown analysis '{kind}'")
-    n = write_records(out, stage, device, c["seed"], hashes, {}, base, rows)
+    n = write_records(out, stage, device, c.seed, hashes, {}, base, rows)
     return {"records": n, "analysis": kind}

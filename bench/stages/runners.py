@@ -11,8 +11,18 @@ from bench.core.atomic import atomic_path
 from bench.core.paths import cache_dir
 from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
 from bench.core.resources import resolve
-from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
+from bench.stages.base import (
+    Runtime,
+    Stage,
+    key_payload,
+    metric_weights_label,
+    runner,
+    stage_dir,
+    write_json_atomic,
+    write_records,
+)
 from bench.stages.common import entry_from_config, load_trained_tokenizer, metric_weights_spec, open_dataset
+from bench.stages.specs import BuildCodebook, EvalReconstruction, ModelFacts, TrainTokenizer
 from bench.training.loop import write_progress
 from bench.training.tokenizer import train_tokenizer
 from models.converters.base import convert_checkpoint
@@ -36,47 +46,47 @@ def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.devic
     from models.feature_encoders import build_feature_encoder
     from tasks.codebook import cluster, extract_features, per_class_codebook
 
-    c = stage.config
-    w = c["encoder_weights"]
-    encoder = build_feature_encoder(c["encoder"], w["mode"], w["seed"], rt.weights_dir)
-    data = open_dataset(c["dataset"], "train")
-    scope = c.get("kmeans_scope", "all")
+    c: BuildCodebook = stage.spec  # type: ignore[assignment]
+    w = c.encoder_weights
+    encoder = build_feature_encoder(c.encoder, w.mode, w.seed, rt.weights_dir)
+    data = open_dataset(c.dataset, "train")
+    scope = c.kmeans_scope
     if scope == "per_class":  # the released code's codebook; max_features then caps each class
-        centres, info = per_class_codebook(encoder, data, c["n_embed"], c["init"], c["seed"], c["kmeans_iters"],
-                                           device, c["max_features"], on_class=lambda i, n: write_progress(
-                                               out / "progress.json", i, n, f"per-class k-means {c['encoder']}"))
+        centres, info = per_class_codebook(encoder, data, c.n_embed, c.init, c.seed, c.kmeans_iters,
+                                           device, c.max_features, on_class=lambda i, n: write_progress(
+                                               out / "progress.json", i, n, f"per-class k-means {c.encoder}"))
         used, n_feats = info.pop("images"), -1
     else:  # the paper's: one K-means over (a seeded subset of) all features
-        feats, used = extract_features(encoder, data, c["max_features"], c["seed"], device, on_batch=lambda i, n:
-                                       write_progress(out / "progress.json", i, n, f"features {c['encoder']}"))
-        centres, info = cluster(feats, c["n_embed"], c["init"], c["seed"], c["kmeans_iters"])
+        feats, used = extract_features(encoder, data, c.max_features, c.seed, device, on_batch=lambda i, n:
+                                       write_progress(out / "progress.json", i, n, f"features {c.encoder}"))
+        centres, info = cluster(feats, c.n_embed, c.init, c.seed, c.kmeans_iters)
         n_feats = int(feats.shape[0])
     info["kmeans_scope"] = scope
-    if centres.shape[1] != c["dim"]:
-        raise ValueError(f"encoder '{c['encoder']}' gives {centres.shape[1]}-d features, the model expects {c['dim']}")
+    if centres.shape[1] != c.dim:
+        raise ValueError(f"encoder '{c.encoder}' gives {centres.shape[1]}-d features, the model expects {c.dim}")
     codebook = torch.from_numpy(centres)
     encoder_hash = state_dict_hash(encoder.visual)
     with atomic_path(out / "codebook.pt") as tmp:
-        torch.save({"codebook": codebook, "encoder": c["encoder"], "encoder_weights": w["mode"],
+        torch.save({"codebook": codebook, "encoder": c.encoder, "encoder_weights": w.mode,
                     "encoder_hash": encoder_hash}, tmp)
-    return {"features": n_feats, "images": used, "n_embed": c["n_embed"], "dim": int(codebook.shape[1]),
-            "encoder": c["encoder"], "encoder_weights": metric_weights_label(w),
+    return {"features": n_feats, "images": used, "n_embed": c.n_embed, "dim": int(codebook.shape[1]),
+            "encoder": c.encoder, "encoder_weights": metric_weights_label(w),
             "encoder_hash": encoder_hash, **info}
 
 
 def _train_init(stage: Stage, rt: Runtime, entry: TokenizerEntry):
     """What a train stage starts from: its quantizer's precomputed stage (VQGAN-LC's codebook) and/or the previous
     phase's weights."""
-    sources = [(key, stage_dir(rt.work_dir, key)) for key in stage.inputs]
+    c: TrainTokenizer = stage.spec  # type: ignore[assignment]
 
     def init(model: torch.nn.Module) -> dict[str, Any]:
         info: dict[str, Any] = {}
-        for key, path in sources:
-            if key.startswith("train_tokenizer-"):
-                state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=True)["state_dict"]
-                info.update(load_previous_phase(model, state), init_from=key)
-            else:  # the stage the quantizer asked for (models.quantizers.base.Precompute)
-                info.update(model.quantize.load_precomputed(key, path))
+        if c.precomputed:  # the stage the quantizer asked for (models.quantizers.base.Precompute)
+            info.update(model.quantize.load_precomputed(c.precomputed, stage_dir(rt.work_dir, c.precomputed)))
+        if c.phase1:
+            path = stage_dir(rt.work_dir, c.phase1)
+            state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=True)["state_dict"]
+            info.update(load_previous_phase(model, state), init_from=c.phase1)
         return info
 
     return init
@@ -98,66 +108,63 @@ def load_previous_phase(model: torch.nn.Module, state: dict[str, torch.Tensor]) 
 
 @runner("train_tokenizer")
 def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    c = stage.config
-    entry = entry_from_config(c["tokenizer"])
+    c: TrainTokenizer = stage.spec  # type: ignore[assignment]
+    entry = entry_from_config(c.tokenizer)
     if isinstance(entry.model, PluginConfig):  # a plugin's weights are its builder's: kept as they are
         with atomic_path(out / "tokenizer.pt") as tmp:
             torch.save({"entry": entry.to_dict(), "state_dict": build_tokenizer(entry).state_dict()}, tmp)
         return {"trained": False, **entry.model.provenance(), "device": device_string(device)}
-    data = open_dataset(c["dataset"], "train", augment=entry.train.augment)
-    summary = train_tokenizer(entry, data, out, c["seed"], device, metric_weights_spec(c["metric_weights"], rt),
+    data = open_dataset(c.dataset, "train", augment=entry.train.augment)
+    summary = train_tokenizer(entry, data, out, c.seed, device, metric_weights_spec(c.metric_weights, rt),
                               init=_train_init(stage, rt, entry) if stage.inputs else None,
                               loader_opts=stage_loader_options(rt, entry.train.num_workers, device))
     # the platform the training ran on: the golden trajectory check compares only like with like
     return {**summary, "device": device_string(device), "packages": package_versions(),
-            "metric_weights": metric_weights_label(c["metric_weights"])}
+            "metric_weights": metric_weights_label(c.metric_weights)}
 
 
 @runner("eval_reconstruction")
 def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    c = stage.config
-    task = TASKS.get(c["task"])
-    entry = entry_from_config(c["tokenizer"])
-    released = c.get("checkpoint")
+    c: EvalReconstruction = stage.spec  # type: ignore[assignment]
+    task = TASKS.get(c.task)
+    entry = entry_from_config(c.tokenizer)
+    released = c.checkpoint
     if released:  # released weights through their converter (tokenizer.checkpoint=PATH)
         model = build_tokenizer(entry)
-        fmt = convert_checkpoint(resolve(released["path"]), model, released["format"], released.get("trust", False))
+        fmt = convert_checkpoint(resolve(released.path), model, released.format, released.trust)
     else:
-        model = load_trained_tokenizer(rt, stage.inputs[0], c["tokenizer"])
+        model = load_trained_tokenizer(rt, c.train, c.tokenizer)
     model.to(device)
-    d = c["dataset"]
-    data = open_dataset(d, task.split, c["max_images"])
+    d = c.dataset
+    data = open_dataset(d, task.split, c.max_images)
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, collate_fn=collate_skip_corrupt,
-                        **stage_loader_options(rt, c["num_workers"], device))
-    spec = metric_weights_spec(c["metric_weights"], rt)
-    key_parts = [d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"], rt.weights_dir,
-                 package_versions()]
-    if data.subset.seed is not None:  # a random draw: its seed names the images (the default key is unchanged)
-        key_parts.append(data.subset.facts())
-    if c.get("protocol"):  # another protocol's reference statistics (clean-fid: raw images, clean resize)
-        key_parts.append(get_protocol(c["protocol"]).name)
+                        **stage_loader_options(rt, c.num_workers, device))
+    spec = metric_weights_spec(c.metric_weights, rt)
+    # the real-image statistics' cache key: what names the images and their preprocessing (the stage key's rule)
+    key_parts = [key_payload(d), str(data.root), len(data), task.split, c.max_images, key_payload(c.metric_weights),
+                 rt.weights_dir, package_versions(), data.subset.facts(), get_protocol(c.protocol).name]
     ref_key = stable_hash(key_parts)
-    ref_path = cache_dir("refstats") / f"{d['name']}-{ref_key}.npz"  # real-image FID statistics, reused
-    result = evaluate_reconstruction(model, loader, task.metrics, spec, device, ref_path, total=len(loader),
+    ref_path = cache_dir("refstats") / f"{d.name}-{ref_key}.npz"  # real-image FID statistics, reused
+    result = evaluate_reconstruction(model, loader, c.metrics, spec, device, ref_path, total=len(loader),
                                      on_batch=lambda i: write_progress(out / "progress.json", i, len(loader),
-                                                                       f"eval {entry.name} on {d['name']}"),
-                                     protocol=c.get("protocol"), raw_paths=list(data.paths))
+                                                                       f"eval {entry.name} on {d.name}"),
+                                     protocol=c.protocol, raw_paths=list(data.paths))
     protocol = {
-        "split": f"{d['name']}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
-        "resolution": d["resolution"],
-        "crop": Protocol(d["resolution"], d["interpolation"], decoder=d.get("decoder", "pil")).describe(),
-        "metric_weights": metric_weights_label(c["metric_weights"]),
+        "split": f"{d.name}/{task.split}", "image_count": result.n_images, "corrupt_skipped": result.n_corrupt,
+        "resolution": d.resolution,
+        "crop": Protocol(d.resolution, d.interpolation, decoder=d.decoder).describe(),
+        "metric_weights": metric_weights_label(c.metric_weights),
         "scale": entry.scale, "task": f"{task.task}@v{task.version}",
-        "weights_source": f"released {fmt} sha256:{released['sha256']}" if released else (
+        "weights_source": f"released {fmt} sha256:{released.sha256}" if released else (
             f"plugin {entry.model.plugin} {entry.model.version}" if isinstance(entry.model, PluginConfig)
             else "trained by vqbench"),
         "tokens_per_image": model.tokens_per_image, "codebook_size": model.codebook_size,
-        "eval_protocol": get_protocol(c.get("protocol")).name, **data.subset.facts(),
+        "eval_protocol": get_protocol(c.protocol).name, **data.subset.facts(),
     }
     # the one record writer: each row gets its own metric's protocol facts (bench/stages/base.py write_records)
     plain = {m: v for m, v in result.values.items() if m not in result.metric_facts}
     own = [{"metric": m, "value": result.values[m], **f} for m, f in result.metric_facts.items()]  # e.g. rfid's n
-    n_records = write_records(out, stage, device, c["seed"], result.weights, plain, protocol, own)
+    n_records = write_records(out, stage, device, c.seed, result.weights, plain, protocol, own)
     write_json_atomic(out / "values.json", result.values)
     return {"images": result.n_images, "corrupt_skipped": result.n_corrupt, "records": n_records}
 
@@ -168,11 +175,12 @@ def run_model_facts(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
     from models.registry import count_params
     from models.tokenizer import latent_shape
 
-    entry = entry_from_config(stage.config["tokenizer"])
+    spec: ModelFacts = stage.spec  # type: ignore[assignment]
+    entry = entry_from_config(spec.tokenizer)
     h, w, c = latent_shape(entry.model)
     values = {"params_m": count_params(entry) / 1e6, "tokens_per_image": h * w * c,
               "codebook_size": entry.model.n_embed}
-    protocol = {"scale": entry.scale, "task": f"model_facts@v{stage.config['task_version']}",
+    protocol = {"scale": entry.scale, "task": f"model_facts@v{spec.task_version}",
                 "published_params_m": entry.published_params, "published_decimals": entry.published_decimals,
                 "param_gap": entry.param_gap or "",
                 "metric_weights": "none (no metric network)", "split": "none", "image_count": 0}

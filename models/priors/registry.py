@@ -22,7 +22,7 @@ from models.priors.flow import FlowConfig
 from models.priors.gpt import GPT, GPTConfig
 from models.priors.maskgit import MaskGIT, MaskGITConfig
 from models.priors.unet import UNet, UNetConfig
-from models.registry import _asdict_stable, apply_overrides
+from models.registry import apply_overrides
 
 TOKEN_KINDS = ("gpt", "maskgit")
 
@@ -107,7 +107,7 @@ class PriorEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "scale": self.scale, "kind": self.kind, "model": dataclasses.asdict(self.model),
-                "train": _asdict_stable(self.train), "sample": dataclasses.asdict(self.sample),
+                "train": dataclasses.asdict(self.train), "sample": dataclasses.asdict(self.sample),
                 "process": dataclasses.asdict(self.process) if self.process is not None else None}
 
 

@@ -32,8 +32,8 @@ class QuantOutput(NamedTuple):
 class Precompute:
     """A stage a quantizer needs before training: its kind, its own config, and the dataset it reads.
 
-    The planner adds the dataset's config, the seed and the metric-network settings; the train stage hands the
-    finished stage's folder to `Quantizer.load_precomputed`.
+    `config` holds the fields of the kind's spec (bench/stages/specs.py); the planner adds the dataset, the seed and
+    the metric-network settings. The train stage hands the finished stage's folder to `Quantizer.load_precomputed`.
     """
 
     kind: str  # the stage kind (a registered runner)

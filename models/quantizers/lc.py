@@ -73,7 +73,7 @@ class LCQuantizer(Quantizer):
             return None
         config = {"encoder": cfg.feature_encoder, "init": cfg.codebook_init, "n_embed": cfg.n_embed,
                   "dim": cfg.codebook_dim, "max_features": cfg.codebook_max_features, "kmeans_iters": cfg.kmeans_iters,
-                  **({"kmeans_scope": cfg.kmeans_scope} if cfg.kmeans_scope != "all" else {})}  # keys stay as they were
+                  "kmeans_scope": cfg.kmeans_scope}
         return Precompute("build_codebook", "codebook", config, cfg.codebook_dataset, "model.codebook_dataset",
                           f"K={cfg.n_embed} {cfg.feature_encoder}", "encoder_weights")
 

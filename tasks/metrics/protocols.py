@@ -153,9 +153,8 @@ def protocol_for(choice: str | None, task: str, paper: str | None = None) -> str
 
 
 def eval_stage_options(eval_cfg: dict, task: str = "reconstruction", paper: str | None = None) -> dict[str, str]:
-    """Extra stage config for a non-default protocol (scale.eval.protocol, or the paper's own with 'paper') that
-    defines `task`'s metrics; {} for the default (so the default suite's stage keys do not change) and for a
-    protocol of another task."""
+    """The stage spec's `protocol` for a non-default protocol (scale.eval.protocol, or the paper's own with 'paper')
+    that defines `task`'s metrics; {} (the spec's default) otherwise."""
     from tasks.metrics.registry import METRICS
 
     p = get_protocol(protocol_for(eval_cfg.get("protocol"), task, paper))
