@@ -148,10 +148,11 @@ class Diffusion:
         nll = -_mean_flat(discretized_gaussian_log_likelihood(x0, mean, 0.5 * log_var)) / math.log(2.0)
         return torch.where(t == 0, nll, kl)
 
-    def loss(self, net: nn.Module, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        t = torch.randint(0, self.cfg.steps, (x0.shape[0],), device=x0.device)
+    def loss(self, net: nn.Module, x0: torch.Tensor, y: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        t = torch.randint(0, self.cfg.steps, (x0.shape[0],), device=x0.device, generator=generator)
         a = self.alphas_cumprod.to(x0.device)[t].to(x0.dtype).view(-1, 1, 1, 1)
-        noise = torch.randn_like(x0)
+        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         out = net(xt, t, y)
         c = x0.shape[1]

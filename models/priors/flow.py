@@ -56,9 +56,11 @@ class Flow:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got '{cfg.sampler}'")
         self.cfg = cfg
 
-    def loss(self, net: nn.Module, x1: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        t = torch.rand(x1.shape[0], device=x1.device)  # train_eps 0: velocity model on the linear path
-        xt, ut = interpolate(x1, torch.randn_like(x1), t)
+    def loss(self, net: nn.Module, x1: torch.Tensor, y: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        t = torch.rand(x1.shape[0], device=x1.device, generator=generator)  # train_eps 0: the linear path's velocity
+        noise = torch.randn(x1.shape, device=x1.device, dtype=x1.dtype, generator=generator)
+        xt, ut = interpolate(x1, noise, t)
         return F.mse_loss(net(xt, t, y)[:, : x1.shape[1]], ut)
 
     def _v(self, net: nn.Module, x: torch.Tensor, t: float, y: torch.Tensor, null: int, scale: float) -> torch.Tensor:
