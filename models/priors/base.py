@@ -127,9 +127,17 @@ class LatentPrior(Prior):
 
     inputs = "latents"
 
+    _process: Any = None
+
     @abstractmethod
-    def process(self) -> Any:
+    def make_process(self) -> Any:
         """The noising process around the network (Diffusion or Flow), with its loss and samplers."""
+
+    def process(self) -> Any:
+        """make_process(), built once per Prior (the trainer calls the loss every step)."""
+        if self._process is None:
+            self._process = self.make_process()
+        return self._process
 
     def bind_model(self, codebook_size: int, latent_shape: tuple[int, int, int], latent_dim: int,
                    n_classes: int) -> Any:

@@ -125,7 +125,7 @@ class DiTPrior(_DiTLatent):
     decoding, perf_entry = "diffusion", "dit_xl2"
     tf32 = (True, "DiT train.py: allow_tf32 = True (matmul and cuDNN)")
 
-    def process(self) -> Diffusion:
+    def make_process(self) -> Diffusion:
         return Diffusion(self.entry.process)
 
 
@@ -136,5 +136,5 @@ class SiTPrior(_DiTLatent):
     decoding, perf_entry = "flow", "sit_xl2"
     tf32 = (True, "SiT train.py: allow_tf32 = True (matmul and cuDNN)")
 
-    def process(self) -> Flow:
+    def make_process(self) -> Flow:
         return Flow(self.entry.process)

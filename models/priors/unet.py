@@ -214,5 +214,5 @@ class LDMPrior(LatentPrior):
     config, network, decoding, perf_entry = UNetConfig, UNet, "diffusion", "ldm_cin"
     convolutional = True
 
-    def process(self) -> Diffusion:
+    def make_process(self) -> Diffusion:
         return Diffusion(self.entry.process)
