@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.core.registry import RegistryError
 from bench.stages.base import Stage
-from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
+from models.priors.registry import PRIOR_KINDS, PRIORS, bind, create_prior
 from models.registry import NUMERICS_FIELDS, TokenizerEntry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
@@ -22,6 +22,8 @@ ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": N
                      "ar_visualization": {"images": 8}, "masked_reconstruction": {"ratios": [1.0, 0.8, 0.6, 0.4, 0.2],
                                                                                  "images": 8},
                      "usage_over_training": {}}
+# the analyses that sample need a prior that decodes this way (SeQ-GAN Fig. 4: autoregressive; MoVQ App. A: masked)
+ANALYSIS_DECODING = {"ar_visualization": "autoregressive", "masked_reconstruction": "masked"}
 
 
 def _facts(entry: TokenizerEntry) -> dict[str, Any]:
@@ -44,7 +46,7 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
     p = create_prior(name, scale, overrides)
     p = bind(p, f["codebook_size"], tuple(f["latent_shape"]), f["latent_dim"], n_classes)  # validates now
     out = {"name": name, "scale": scale, "overrides": overrides, "kind": p.kind, "bind": {**f, "n_classes": n_classes}}
-    if p.hflip and p.kind not in TOKEN_KINDS:
+    if p.hflip and p.inputs == "latents":
         out["hflip"] = True
     if p.train.length is not None and d is not None:  # the paper's length in its units -> steps on this dataset
         from bench.plan.prior_lengths import derive_prior_length
@@ -125,7 +127,7 @@ def plan_generation(ctx: TaskPlan) -> None:
                  "metric_weights": weights, "keep_vgg": 50_000, **_gen_options(cfg)}, labels=labels)
     stages.setdefault(ref.key, ref)
     for p in priors:
-        store = "indices" if p["kind"] in TOKEN_KINDS else "latents"
+        store = PRIOR_KINDS.get(p["kind"]).inputs
         cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
         plab = {**labels, **_prior_row(run, labels, p["name"])}
         flip = {}
@@ -175,10 +177,11 @@ def plan_analysis(ctx: TaskPlan) -> None:
     inputs = [train_key]
     alab = dict(labels)
     if task.task in ("ar_visualization", "masked_reconstruction"):
-        want = "gpt" if task.task == "ar_visualization" else "maskgit"
-        chosen = next((p for p in priors if p["kind"] == want), None)
+        want = ANALYSIS_DECODING[task.task]  # what the analysis samples with (models/priors: Prior.decoding)
+        chosen = next((p for p in priors if PRIOR_KINDS.get(p["kind"]).decoding == want), None)
         if chosen is None:
-            raise RegistryError(f"task '{task.task}' needs a {want} prior in the run's priors: [...]")
+            kinds = [k for k in PRIOR_KINDS if PRIOR_KINDS.get(k).decoding == want]
+            raise RegistryError(f"task '{task.task}' needs a {'/'.join(kinds)} prior in the run's priors: [...]")
         cache = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
         plab = {**labels, **_prior_row(run, labels, chosen["name"])}
         tp = Stage("train_prior", f"train {chosen['name']} on {entry.name} tokens of {d['name']}",
