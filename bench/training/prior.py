@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.training.loop import CheckpointStore, StepCallback, TorchCheckpoint, TrainLoop, write_progress
+from bench.training.loop import (
+    CheckpointStore,
+    StepCallback,
+    TorchCheckpoint,
+    TrainLoop,
+    backward,
+    optimizer_step,
+    write_progress,
+)
 from bench.training.numerics import Numerics
 from bench.training.tokenizer import StepBatchSampler, check_batch_fits
 from models.priors.base import prior_for
@@ -220,23 +228,12 @@ class _PriorStep:
         self.opt.zero_grad(set_to_none=True)
 
     def micro_backward(self, loss: torch.Tensor, n: int) -> None:
-        """backward of one of n micro-batches' mean losses (each weighs 1/n of the batch mean)."""
-        loss = loss / n if n > 1 else loss
-        if self.scaler is None:
-            loss.backward()
-        else:
-            self.scaler.scale(loss).backward()
+        """backward of one of n micro-batches' mean losses (bench/training/loop.py backward)."""
+        backward(loss, self.scaler, n)
 
     def finish(self) -> None:
-        """Clip the accumulated gradients and step (through the GradScaler when there is one)."""
-        if self.scaler is None:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
-            self.opt.step()
-            return
-        self.scaler.unscale_(self.opt)  # clip the true gradients, not the scaled ones
-        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
-        self.scaler.step(self.opt)
-        self.scaler.update()
+        """Clip the accumulated gradients and step (bench/training/loop.py optimizer_step)."""
+        optimizer_step(self.opt, self.scaler, clip=(self.module.parameters(), self.cfg.grad_clip))
 
 
 class _DeepSpeedStep(_PriorStep):
