@@ -25,6 +25,7 @@ from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import to_uint8
 from tasks.metrics.networks import load_inception, load_vgg16_features
 from tasks.metrics.protocols import get_protocol
+from tasks.registry import TASKS, TaskSpec
 
 
 def class_plan(n: int, n_classes: int, mode: str, seed: int) -> torch.Tensor:
@@ -64,6 +65,7 @@ class GenerationFeatures:
 
     def __init__(self, weights: WeightsSpec, device: torch.device, keep_vgg: int, keep_pool: bool = False) -> None:
         self.inception, self.vgg_net, inc_hash, vgg_hash = _networks(weights, str(device))
+        self.batch_size = generation_task().batch_size  # images per feature batch (tasks/generation.yaml)
         self.device, self.keep_vgg, self.keep_pool = device, keep_vgg, keep_pool
         self.hashes = {"inception": inc_hash, "vgg16_fidelity": vgg_hash}
         self.stats, self.logits, self.vgg_feats = FeatureStats(2048), [], []
@@ -96,11 +98,26 @@ def _vgg_matrix(feats: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(feats) if feats else torch.zeros(0, 4096)
 
 
+def generation_task() -> TaskSpec:
+    """The generation task as tasks/generation.yaml writes it: metrics, feature batch size, counts."""
+    return TASKS.get("generation")
+
+
 def generation_metrics(fake: GenerationFeatures, ref_stats: FeatureStats, ref_vgg: torch.Tensor,
-                       isc_splits: int = 10, k: int = 3, protocol: str | None = None,
+                       isc_splits: int | None = None, k: int | None = None, protocol: str | None = None,
                        ref_pool: torch.Tensor | None = None) -> dict[str, float]:
-    """FID vs the reference statistics, Inception Score, precision and recall (k-NN manifolds, VGG16 fc2);
-    protocol 'adm': the ADM evaluator's IS splits and Inception-pool precision/recall vs `ref_pool`."""
+    """The task's metrics (generation.yaml `metrics`): FID vs the reference statistics, Inception Score, precision
+    and recall (k-NN manifolds, VGG16 fc2); protocol 'adm': the ADM evaluator's IS splits and Inception-pool
+    precision/recall vs `ref_pool`. isc_splits and k default to the YAML's settings."""
+    task = generation_task()
+    isc_splits = task.settings["isc_splits"] if isc_splits is None else isc_splits
+    k = task.settings["prc_k"] if k is None else k
+    values = _all_metrics(fake, ref_stats, ref_vgg, isc_splits, k, protocol, ref_pool)
+    return {m: values[m] for m in task.metrics}
+
+
+def _all_metrics(fake: GenerationFeatures, ref_stats: FeatureStats, ref_vgg: torch.Tensor, isc_splits: int, k: int,
+                 protocol: str | None, ref_pool: torch.Tensor | None) -> dict[str, float]:
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torch_fidelity.metric_prc import prc_features_to_metric
 
