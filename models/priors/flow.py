@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.priors.diffusion import guided_output
+from models.priors.diffusion import guided_output, randn_like
 
 SAMPLERS = ("ode_dopri5", "ode_euler", "ode_heun", "sde")
 
@@ -59,8 +59,7 @@ class Flow:
     def loss(self, net: nn.Module, x1: torch.Tensor, y: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
         t = torch.rand(x1.shape[0], device=x1.device, generator=generator)  # train_eps 0: the linear path's velocity
-        noise = torch.randn(x1.shape, device=x1.device, dtype=x1.dtype, generator=generator)
-        xt, ut = interpolate(x1, noise, t)
+        xt, ut = interpolate(x1, randn_like(x1, generator), t)
         return F.mse_loss(net(xt, t, y)[:, : x1.shape[1]], ut)
 
     def _v(self, net: nn.Module, x: torch.Tensor, t: float, y: torch.Tensor, null: int, scale: float) -> torch.Tensor:

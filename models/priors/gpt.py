@@ -111,8 +111,11 @@ class GPT(nn.Module):
         if not (self.training and self.cfg.pkeep < 1.0):
             return idx
         keep = torch.bernoulli(torch.full(idx.shape, self.cfg.pkeep, device=idx.device), generator=generator).bool()
-        return torch.where(keep, idx, torch.randint(0, self.n_out, idx.shape, generator=generator, device=idx.device,
-                                                    dtype=idx.dtype))
+        if generator is None:  # torch.randint_like: the draw the official-code fixture records
+            noise = torch.randint_like(idx, self.n_out)
+        else:
+            noise = torch.randint(0, self.n_out, idx.shape, generator=generator, device=idx.device, dtype=idx.dtype)
+        return torch.where(keep, idx, noise)
 
     def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
