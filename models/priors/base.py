@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -104,7 +105,8 @@ class TokenPrior(Prior):
 
     def loss(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
-        return net.loss(x, self.condition(y), generator=generator)
+        loss_fn = cast(Callable[..., torch.Tensor], net.loss)  # GPT / MaskGIT .loss (nn.Module hides its type)
+        return loss_fn(x, self.condition(y), generator=generator)
 
     def to_inputs(self, values: np.ndarray, info: dict[str, Any] | None) -> torch.Tensor:
         """(N, h, w, c) indices -> (N, h*w, c) int64."""
@@ -180,7 +182,8 @@ class LatentPrior(Prior):
 
     def decode(self, tokenizer: Tokenizer, samples: torch.Tensor, info: dict[str, Any] | None) -> torch.Tensor:
         q = tokenizer.quantize(self.from_samples(samples, info))  # quantise after sampling, then decode
-        return tokenizer.decode(q.z_q)
+        decode = cast(Callable[[torch.Tensor], torch.Tensor], tokenizer.decode)  # every tokenizer's latent decoder
+        return decode(q.z_q)
 
     def example_inputs(self, batch: int, latent_shape: tuple[int, int, int], device: torch.device,
                        generator: torch.Generator | None = None) -> torch.Tensor:
@@ -199,7 +202,7 @@ class LatentPrior(Prior):
 PRIOR_KINDS: Registry[type[Prior]] = Registry("prior kind")
 
 
-def register_kind(name: str):
+def register_kind(name: str) -> Callable[[type[Prior]], type[Prior]]:
     """Class decorator: register a Prior subclass under its kind name (and set its `kind`)."""
     def deco(cls: type[Prior]) -> type[Prior]:
         cls.kind = name
