@@ -176,3 +176,31 @@ def test_the_one_backward_step_accumulates_the_whole_batch_gradient():
     torch.manual_seed(1)
     ref = torch.nn.Linear(6, 1).weight.detach().clone()
     assert float((plain - ref).norm()) <= 0.5 + 1e-6  # the step is the clipped gradient (SGD, lr 1)
+
+
+def test_generation_scores_the_metrics_its_task_yaml_lists(monkeypatch):
+    """tasks/generation.yaml drives the metric list, the IS splits and the k of precision/recall (ADM protocol on
+    random features: no network needed); the shipped YAML keeps the published protocol's values."""
+    import yaml
+
+    import tasks.generation as G
+    from tasks.metrics.fid import FeatureStats
+
+    shipped = yaml.safe_load((ROOT / "tasks" / "generation.yaml").read_text())
+    assert shipped["metrics"] == ["fid", "is", "precision", "recall"] and shipped["batch_size"] == 64
+    assert shipped["settings"] == {"isc_splits": 10, "prc_k": 3}
+    rng = np.random.default_rng(2)
+    pool_s, pool_r = torch.from_numpy(rng.normal(size=(60, 8))), torch.from_numpy(rng.normal(size=(80, 8)))
+    fs, rs = FeatureStats(8), FeatureStats(8)
+    fs.update(pool_s)
+    rs.update(pool_r)
+    fake = SimpleNamespace(stats=fs, logits=[torch.from_numpy(rng.normal(size=(60, 5)))], vgg_feats=[],
+                           pool=[pool_s])
+    full = G.generation_metrics(fake, rs, torch.zeros(0, 4096), protocol="adm", ref_pool=pool_r)
+    assert list(full) == shipped["metrics"]
+    task = G.generation_task()
+    monkeypatch.setattr(G, "generation_task", lambda: dataclasses.replace(task, metrics=("fid", "precision"),
+                                                                          settings={"isc_splits": 10, "prc_k": 5}))
+    part = G.generation_metrics(fake, rs, torch.zeros(0, 4096), protocol="adm", ref_pool=pool_r)
+    assert list(part) == ["fid", "precision"] and part["fid"] == full["fid"]
+    assert part["precision"] >= full["precision"]  # a larger k gives each real manifold a larger radius
