@@ -9,7 +9,6 @@ in `entry.sources`; a field marked 'unpublished default' is a documented guess t
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from bench.core.schema import check_fields
 from models.losses import LossConfig
 from models.movq import MoVQ, MoVQConfig
 from models.plugins import PREFIX, PluginConfig, PluginError, PluginTokenizer, entry_points, probe
+from models.schedule import lr_at
 from models.seqgan import SeQGAN, SeQGANConfig
 from models.tokenizer import Tokenizer
 from models.vqgan import VQGAN, VQGANConfig, VQGANLCConfig
@@ -64,15 +64,8 @@ class TrainConfig:
         return self.accumulate * self.n_gpu * self.batch_size * self.base_lr
 
     def lr_at(self, step: int) -> float:
-        """Learning rate at a step: a pure function of the step, so a resumed run follows the same curve."""
-        if step < self.warmup_steps:
-            return self.lr * step / self.warmup_steps
-        if self.schedule == "constant":
-            return self.lr
-        if self.schedule == "cosine":
-            t = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
-            return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-        raise ValueError(f"train.schedule must be 'constant' or 'cosine', got '{self.schedule}'")
+        """Learning rate at a step: the one schedule (models/schedule.py) with MAE's warm-up from 0."""
+        return lr_at(step, self.lr, self.steps, self.warmup_steps, self.schedule, warmup="from_zero")
 
 
 @dataclass(frozen=True)

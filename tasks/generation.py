@@ -18,15 +18,14 @@ import torch
 
 from bench.core.atomic import atomic_path
 from bench.core.weights import WeightsSpec
-from models.priors.diffusion import Diffusion
-from models.priors.flow import Flow
-from models.priors.registry import PriorEntry, decode_steps, top_k_for
+from models.priors.registry import PriorEntry, prior_for
 from models.tokenizer import Tokenizer
 from tasks.metrics import adm
 from tasks.metrics.fid import FeatureStats, frechet_distance
 from tasks.metrics.image import to_uint8
 from tasks.metrics.networks import load_inception, load_vgg16_features
 from tasks.metrics.protocols import get_protocol
+from tasks.registry import TASKS, TaskSpec
 
 
 def class_plan(n: int, n_classes: int, mode: str, seed: int) -> torch.Tensor:
@@ -45,39 +44,17 @@ def sample_images(entry: PriorEntry, prior: torch.nn.Module, tokenizer: Tokenize
                   latent_info: dict[str, Any] | None, seed: int, device: torch.device,
                   use_cache: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """uint8 (N, H, W, 3) samples for the given labels, and throughput facts (forward passes, seconds)."""
-    s = entry.sample
+    kind = prior_for(entry)
     prior.eval().to(device)
     tokenizer.eval().to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
-    n_classes = entry.model.n_classes
     out, passes, t0 = [], 0, time.time()
-    h, w, c = tokenizer.latent_shape
-    for i in range(0, len(labels), s.batch_size):
-        y = labels[i:i + s.batch_size].to(device)
-        b = len(y)
-        y_arg = y if n_classes > 0 else None
-        if entry.kind == "gpt":
-            idx, p = prior.generate(b, y_arg, s.temperature, top_k_for(entry), s.top_p, s.cfg_scale, use_cache, gen)
-        elif entry.kind == "maskgit":
-            idx, p = prior.generate(b, y_arg, decode_steps(entry), s.temperature, s.choice_temperature, s.cfg_scale,
-                                    gen)
-        else:
-            process = Flow(entry.process) if entry.kind == "sit" else Diffusion(entry.process)
-            shape = (b, entry.model.in_channels, h, w)
-            y_lat = y if n_classes > 0 else torch.zeros_like(y)
-            z, p = process.sample(prior, shape, y_lat, n_classes, gen, s.steps)
-            if entry.latent_norm != "raw":  # undo the per-channel standardisation the prior trained on
-                mean = torch.tensor(latent_info["mean"], device=device).view(1, -1, 1, 1)
-                std = torch.tensor(latent_info["std"], device=device).view(1, -1, 1, 1)
-                z = z * std + mean
-            q = tokenizer.quantize(z)  # quantise after sampling, then decode
-            images = tokenizer.decode(q.z_q)
-            out.append(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy())
-            passes += p
-            continue
-        passes += p
-        images = tokenizer.decode_indices(idx.view(b, h, w, c))
+    for i in range(0, len(labels), entry.sample.batch_size):
+        y = labels[i:i + entry.sample.batch_size].to(device)
+        z, p = kind.sample(prior, y, tokenizer.latent_shape, gen, use_cache)
+        images = kind.decode(tokenizer, z, latent_info)  # the transform out: de-standardise, quantise, decode
         out.append(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy())
+        passes += p
     seconds = time.time() - t0
     return np.concatenate(out), {"forward_passes": passes, "sample_seconds": round(seconds, 3),
                                  "images_per_second": round(len(labels) / max(seconds, 1e-9), 3)}
@@ -88,6 +65,7 @@ class GenerationFeatures:
 
     def __init__(self, weights: WeightsSpec, device: torch.device, keep_vgg: int, keep_pool: bool = False) -> None:
         self.inception, self.vgg_net, inc_hash, vgg_hash = _networks(weights, str(device))
+        self.batch_size = generation_task().batch_size  # images per feature batch (tasks/generation.yaml)
         self.device, self.keep_vgg, self.keep_pool = device, keep_vgg, keep_pool
         self.hashes = {"inception": inc_hash, "vgg16_fidelity": vgg_hash}
         self.stats, self.logits, self.vgg_feats = FeatureStats(2048), [], []
@@ -120,11 +98,26 @@ def _vgg_matrix(feats: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(feats) if feats else torch.zeros(0, 4096)
 
 
+def generation_task() -> TaskSpec:
+    """The generation task as tasks/generation.yaml writes it: metrics, feature batch size, counts."""
+    return TASKS.get("generation")
+
+
 def generation_metrics(fake: GenerationFeatures, ref_stats: FeatureStats, ref_vgg: torch.Tensor,
-                       isc_splits: int = 10, k: int = 3, protocol: str | None = None,
+                       isc_splits: int | None = None, k: int | None = None, protocol: str | None = None,
                        ref_pool: torch.Tensor | None = None) -> dict[str, float]:
-    """FID vs the reference statistics, Inception Score, precision and recall (k-NN manifolds, VGG16 fc2);
-    protocol 'adm': the ADM evaluator's IS splits and Inception-pool precision/recall vs `ref_pool`."""
+    """The task's metrics (generation.yaml `metrics`): FID vs the reference statistics, Inception Score, precision
+    and recall (k-NN manifolds, VGG16 fc2); protocol 'adm': the ADM evaluator's IS splits and Inception-pool
+    precision/recall vs `ref_pool`. isc_splits and k default to the YAML's settings."""
+    task = generation_task()
+    isc_splits = task.settings["isc_splits"] if isc_splits is None else isc_splits
+    k = task.settings["prc_k"] if k is None else k
+    values = _all_metrics(fake, ref_stats, ref_vgg, isc_splits, k, protocol, ref_pool)
+    return {m: values[m] for m in task.metrics}
+
+
+def _all_metrics(fake: GenerationFeatures, ref_stats: FeatureStats, ref_vgg: torch.Tensor, isc_splits: int, k: int,
+                 protocol: str | None, ref_pool: torch.Tensor | None) -> dict[str, float]:
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torch_fidelity.metric_prc import prc_features_to_metric
 

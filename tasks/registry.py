@@ -1,8 +1,9 @@
 """Task registry: tasks are data (one YAML each, with a version), lm-evaluation-harness style."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -20,6 +21,7 @@ class TaskSpec:
     split: str
     metrics: tuple[str, ...]
     batch_size: int = 32
+    settings: dict[str, Any] = field(default_factory=dict)  # the task's own counts and sizes (generation.yaml)
 
 
 def load_task(path: Path) -> TaskSpec:

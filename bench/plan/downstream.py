@@ -22,7 +22,7 @@ from bench.stages.specs import (
     TokenizerSpec,
     TrainPrior,
 )
-from models.priors.registry import PRIORS, TOKEN_KINDS, bind, create_prior
+from models.priors.registry import PRIOR_KINDS, PRIORS, bind, create_prior
 from models.registry import NUMERICS_FIELDS, TokenizerEntry
 from models.tokenizer import latent_shape
 from tasks.data.registry import DATASETS
@@ -35,6 +35,8 @@ ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": N
                      "ar_visualization": {"images": 8}, "masked_reconstruction": {"ratios": [1.0, 0.8, 0.6, 0.4, 0.2],
                                                                                  "images": 8},
                      "usage_over_training": {}}
+# the analyses that sample need a prior that decodes this way (SeQ-GAN Fig. 4: autoregressive; MoVQ App. A: masked)
+ANALYSIS_DECODING = {"ar_visualization": "autoregressive", "masked_reconstruction": "masked"}
 
 
 def _facts(entry: TokenizerEntry) -> dict[str, Any]:
@@ -63,7 +65,7 @@ def _prior_cfg(cfg: dict[str, Any], run: dict[str, Any], name: str, entry: Token
         derived = derive_prior_length(p, to_json(d), overrides)
     # DiT's flip augmentation applies to latents only (a token prior never sees flipped images)
     return PriorSpec(name, scale, overrides, p.kind, {**f, "n_classes": n_classes},
-                     hflip=bool(p.hflip and p.kind not in TOKEN_KINDS), derived=derived)
+                     hflip=bool(p.hflip and p.inputs == "latents"), derived=derived)
 
 
 def _cache(cfg: dict, tok_cfg: TokenizerSpec, d: DatasetSpec, split: str, store: str, train_key: str, labels: dict,
@@ -135,7 +137,7 @@ def plan_generation(ctx: TaskPlan) -> None:
                 labels)
     stages.setdefault(ref.key, ref)
     for p in priors:
-        store = "indices" if p.kind in TOKEN_KINDS else "latents"
+        store = PRIOR_KINDS.get(p.kind).inputs
         cache = _cache(cfg, tok_cfg, d, "train", store, train_key, labels, stages)
         plab = {**labels, **_prior_row(run, labels, p.name)}
         flip = None
@@ -186,10 +188,11 @@ def plan_analysis(ctx: TaskPlan) -> None:
     trained_prior = None
     alab = dict(labels)
     if task.task in ("ar_visualization", "masked_reconstruction"):
-        want = "gpt" if task.task == "ar_visualization" else "maskgit"
-        chosen = next((p for p in priors if p.kind == want), None)
+        want = ANALYSIS_DECODING[task.task]  # what the analysis samples with (models/priors: Prior.decoding)
+        chosen = next((p for p in priors if PRIOR_KINDS.get(p.kind).decoding == want), None)
         if chosen is None:
-            raise RegistryError(f"task '{task.task}' needs a {want} prior in the run's priors: [...]")
+            kinds = [k for k in PRIOR_KINDS if PRIOR_KINDS.get(k).decoding == want]
+            raise RegistryError(f"task '{task.task}' needs a {'/'.join(kinds)} prior in the run's priors: [...]")
         cache = _cache(cfg, tok_cfg, d, "train", "indices", train_key, labels, stages)
         plab = {**labels, **_prior_row(run, labels, chosen.name)}
         tp = Stage(f"train {chosen.name} on {entry.name} tokens of {d.name}",

@@ -87,7 +87,8 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
         vgg_pick, vgg_draw = draw_indices(len(data), c.ref_batch or REF_BATCH, seed)
     feats = GenerationFeatures(metric_weights_spec(w, rt), device, c.keep_vgg,
                                keep_pool=adm_protocol)
-    loader = DataLoader(data, batch_size=64, shuffle=False, num_workers=0, collate_fn=collate_skip_corrupt)
+    loader = DataLoader(data, batch_size=feats.batch_size, shuffle=False, num_workers=0,
+                        collate_fn=collate_skip_corrupt)
     keep = torch.zeros(len(data), dtype=torch.bool)
     keep[vgg_pick] = True
     for i, batch in enumerate(loader):
@@ -140,8 +141,8 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     feats = GenerationFeatures(metric_weights_spec(w, rt), device, c.keep_vgg,
                                keep_pool=adm_protocol)
     images = samples["images"]
-    for i in range(0, len(images), 64):
-        feats.update(images[i:i + 64])
+    for i in range(0, len(images), feats.batch_size):  # tasks/generation.yaml batch_size
+        feats.update(images[i:i + feats.batch_size])
     ref_stats = FeatureStats.load(ref_dir / "inception_stats.npz")
     ref_pool = torch.load(ref_dir / "inception_pool_ref.pt", weights_only=True) if adm_protocol else None
     ref_vgg = torch.load(ref_dir / "vgg_fc2.pt", weights_only=True)

@@ -21,7 +21,7 @@ import pickle
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -282,3 +282,34 @@ class TrainLoop:
             return None
         rest = sorted(self.step_seconds[1:])
         return round(max(0.0, self.step_seconds[0] - rest[len(rest) // 2]), 3)
+
+
+# --- the one backward / optimiser step of both trainers -----------------------------------------------------------
+
+def backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None, micro_batches: int = 1) -> None:
+    """backward of one of `micro_batches` micro-batches' mean losses (each weighs 1/n of the batch mean, so the
+    accumulated gradient is the whole batch's), scaled by the fp16 GradScaler when there is one (bf16 needs none)."""
+    loss = loss / micro_batches if micro_batches > 1 else loss
+    if scaler is None:
+        loss.backward()
+    else:
+        scaler.scale(loss).backward()
+
+
+def optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                   clip: tuple[Iterator[torch.nn.Parameter] | Iterable[torch.nn.Parameter], float] | None = None,
+                   before_step: Callable[[], None] | None = None) -> None:
+    """The optimiser step after the micro-batches: `before_step` (averaging scaled gradients across ranks commutes
+    with the unscale), clipping of the true (unscaled) gradients to clip=(params, max_norm), then the step through
+    the GradScaler when there is one (it skips a step with inf gradients)."""
+    if before_step:
+        before_step()
+    if clip is not None:
+        if scaler is not None:
+            scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(clip[0], clip[1])
+    if scaler is None:
+        opt.step()
+        return
+    scaler.step(opt)
+    scaler.update()

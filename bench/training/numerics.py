@@ -21,11 +21,13 @@ from typing import Any
 
 import torch
 
+from models.priors.base import TORCH_TF32
+from models.priors.registry import PRIOR_KINDS
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-# Training scripts that set TF32 themselves (prior kinds); everything else leaves torch's default.
-TF32_BY_SOURCE = {"dit": (True, "DiT train.py: allow_tf32 = True (matmul and cuDNN)"),
-                  "sit": (True, "SiT train.py: allow_tf32 = True (matmul and cuDNN)")}
-TORCH_DEFAULT = "not set (torch default: matmul off, cuDNN on); taming / VQGAN-LC main scripts set nothing"
+# Training scripts that set TF32 themselves say so in their prior kind (models/priors: Prior.tf32, with the source);
+# everything else leaves torch's default.
+TORCH_DEFAULT = TORCH_TF32[1]
 COMPILE_BACKEND = "inductor"  # tests switch this to "eager" to check the wiring without a C++ toolchain
 
 
@@ -43,11 +45,15 @@ class Numerics:
     device_type: str = "cpu"
 
     @classmethod
-    def from_train(cls, cfg: Any, device: torch.device, kind: str | None = None) -> Numerics:
-        """From a TrainConfig / PriorTrain; `kind` (a prior kind) picks the source's TF32 default."""
+    def from_train(cls, cfg: Any, device: torch.device,
+                   source_tf32: tuple[bool | None, str] | str | None = None) -> Numerics:
+        """From a TrainConfig / PriorTrain; `source_tf32` is the source script's TF32 choice and where it comes from
+        (Prior.tf32), or a prior kind's name to look it up; None: torch's default."""
         tf32, source = getattr(cfg, "tf32", None), "train.tf32 (override)"
+        if isinstance(source_tf32, str):
+            source_tf32 = PRIOR_KINDS.get(source_tf32).tf32
         if tf32 is None:
-            tf32, source = TF32_BY_SOURCE.get(kind or "", (None, TORCH_DEFAULT))
+            tf32, source = source_tf32 or TORCH_TF32
         return cls(precision=getattr(cfg, "precision", "fp32"), tf32=tf32, tf32_source=source,
                    channels_last=getattr(cfg, "channels_last", False), fused_optim=getattr(cfg, "fused_optim", False),
                    compile=getattr(cfg, "compile", False), cudnn_benchmark=getattr(cfg, "cudnn_benchmark", False),

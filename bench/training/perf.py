@@ -32,14 +32,15 @@ from bench.training.numerics import Numerics, Timer
 from bench.training.prior import _PriorStep
 from bench.training.tokenizer import _TokenizerStep
 from models.losses import VQLPIPSWithDiscriminator
-from models.priors.registry import bind, build_prior, create_prior
+from models.priors.registry import PRIOR_KINDS, bind, build_prior, create_prior, prior_for
 from models.registry import build_tokenizer, create_entry
 from models.semantic_loss import build_perceptual
 
 COLUMNS = ["component", "mode", "device", "img_per_s", "ratio_to_reference", "peak_mem_mb", "step_s", "compile_s",
            "mem_source", "cpu_capability", "torch_version", "width", "resolution", "batch", "steps", "depth"]
 MODES = ("reference", "fp32", "bf16", "fp16", "fast")
-PRIORS = {"gpt": "gpt_movq", "maskgit": "maskgit", "dit": "dit_xl2", "sit": "sit_xl2", "ldm": "ldm_cin"}
+# prior kind -> the paper-scale entry timed for it (each kind names its own, models/priors: Prior.perf_entry)
+PRIORS = {kind: PRIOR_KINDS.get(kind).perf_entry for kind in PRIOR_KINDS}
 # field -> the multiple it must stay (heads, GroupNorm groups); the UNet's model_channels and context_dim too, or
 # the LDM would run at full width while its row says reduced
 _WIDTH_FIELDS = {"n_embd": 64, "hidden": 16, "ch": 32, "model_channels": 32, "context_dim": 32}
@@ -171,8 +172,14 @@ def perf_prior_entry(kind: str, width: float, depth: int | None) -> Any:
     if depth is not None:
         changes.update({f: depth for f in ("n_layer", "depth") if hasattr(m, f)})
     p = dataclasses.replace(p, model=dataclasses.replace(m, **changes))
-    # VQGAN-LC / MoVQ token grids at paper scale: 16x16 positions (x4 channels for MoVQ), 8-d latents for DiT/SiT/LDM
-    return bind(p, 1024, (16, 16, 4 if kind == "gpt" else 1), 8, getattr(p.model, "n_classes", 0))
+    # VQGAN-LC / MoVQ token grids at paper scale: 16x16 positions (x the entry's code channels: 4 for MoVQ), 8-d
+    # latents for DiT/SiT/LDM
+    return bind(p, 1024, _perf_grid(p), 8, getattr(p.model, "n_classes", 0))
+
+
+def _perf_grid(entry: Any) -> tuple[int, int, int]:
+    """The paper-scale token / latent grid of the probe: 16 x 16, with the entry's own code channels."""
+    return 16, 16, getattr(entry.model, "channels", 1)
 
 
 def _prior_step(kind: str, opts, width, batch, device, mode, tmp: Path) -> Callable[[int], None]:
@@ -181,10 +188,7 @@ def _prior_step(kind: str, opts, width, batch, device, mode, tmp: Path) -> Calla
     torch.manual_seed(0)
     model = build_prior(p).to(device)
     s = _PriorStep(p, model, device, tmp, num)
-    if p.inputs == "indices":
-        x = torch.randint(0, 1024, (batch, 256, 4 if kind == "gpt" else 1), device=device)
-    else:
-        x = torch.randn(batch, 8, 16, 16, device=device)
+    x = prior_for(p).example_inputs(batch, _perf_grid(p), device)
     y = torch.zeros(batch, dtype=torch.long, device=device)
     loop = TrainLoop(tmp, 10**9, 10**9, "perf", s.store, s.state, lead=False)
     if mode == "reference":  # the plain AdamW step of the priors' official trainers, fp32 eager

@@ -19,35 +19,31 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.training.loop import CheckpointStore, StepCallback, TorchCheckpoint, TrainLoop, write_progress
+from bench.training.loop import (
+    CheckpointStore,
+    StepCallback,
+    TorchCheckpoint,
+    TrainLoop,
+    backward,
+    optimizer_step,
+    write_progress,
+)
 from bench.training.numerics import Numerics
 from bench.training.tokenizer import StepBatchSampler, check_batch_fits
-from models.priors.diffusion import Diffusion
+from models.priors.base import prior_for
 from models.priors.ema import EMA
-from models.priors.flow import Flow
 from models.priors.lengths import prior_lr
-from models.priors.registry import TOKEN_KINDS, PriorEntry, build_prior
+from models.priors.registry import PriorEntry, build_prior
 
 
 def prior_objective(entry: PriorEntry):
-    """loss(model, x, y): token cross-entropy, diffusion epsilon MSE, or flow velocity MSE."""
-    if entry.kind in TOKEN_KINDS:
-        return lambda model, x, y: model.loss(x, y if entry.model.n_classes > 0 else None)
-    process = Flow(entry.process) if entry.kind == "sit" else Diffusion(entry.process)
-    return lambda model, x, y: process.loss(model, x, y)
+    """loss(model, x, y): the kind's training loss (token cross-entropy, diffusion epsilon MSE, flow velocity MSE)."""
+    return prior_for(entry).loss
 
 
 def prepare_inputs(entry: PriorEntry, values: np.ndarray, info: dict[str, Any]) -> torch.Tensor:
-    """Indices -> (N, h*w, c) int64; latents -> (N, d, h, w) float32, standardised per channel or raw
-    (entry.latent_norm: VQGAN-LC's ldm/dit/sit diffuse the raw quant_conv output, scale_factor 1.0)."""
-    if entry.kind in TOKEN_KINDS:
-        v = torch.from_numpy(values.astype(np.int64))
-        return v.reshape(v.shape[0], -1, v.shape[-1])
-    if entry.latent_norm == "raw":
-        return torch.from_numpy(values.astype(np.float32))
-    mean = torch.tensor(info["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(info["std"]).view(1, -1, 1, 1).clamp_min(1e-6)
-    return (torch.from_numpy(values.astype(np.float32)) - mean) / std
+    """Cache arrays -> training inputs: the kind's transform in (indices reshaped; latents standardised or raw)."""
+    return prior_for(entry).to_inputs(values, info)
 
 
 def use_deepspeed(entry: PriorEntry, n_params: int) -> bool:
@@ -115,7 +111,7 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
         raise ValueError(f"{entry.name}: train.batch_size={cfg.batch_size} is not a multiple of "
                          f"train.accumulate={cfg.accumulate}: the micro-batches would differ in size")
     check_batch_fits(cfg.batch_size, len(inputs), f"{entry.name} prior train.batch_size", "token cache")
-    num = Numerics.from_train(cfg, device, entry.kind)
+    num = Numerics.from_train(cfg, device, prior_for(entry).tf32)
     p = _DeepSpeedStep(entry, model, device, out, num) if ds else _PriorStep(entry, model, device, out, num)
     ema = EMACallback(EMA(p.module, cfg.ema_decay, cfg.ema_warmup), p.module) if cfg.ema_decay is not None else None
     callbacks = [*callbacks, *([ema] if ema else [])]
@@ -173,7 +169,7 @@ class _PriorStep:
                  num: Numerics) -> None:
         cfg = entry.train
         self.cfg, self.device, self.objective, self.num = cfg, device, prior_objective(entry), num
-        self.module = self.net = num.compiled(num.memory_format(model) if entry.kind == "ldm" else model)
+        self.module = self.net = num.compiled(num.memory_format(model) if prior_for(entry).convolutional else model)
         self.opt = num.optimizer(torch.optim.AdamW, model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                  weight_decay=cfg.weight_decay)
         self.scaler = num.grad_scaler()
@@ -232,23 +228,12 @@ class _PriorStep:
         self.opt.zero_grad(set_to_none=True)
 
     def micro_backward(self, loss: torch.Tensor, n: int) -> None:
-        """backward of one of n micro-batches' mean losses (each weighs 1/n of the batch mean)."""
-        loss = loss / n if n > 1 else loss
-        if self.scaler is None:
-            loss.backward()
-        else:
-            self.scaler.scale(loss).backward()
+        """backward of one of n micro-batches' mean losses (bench/training/loop.py backward)."""
+        backward(loss, self.scaler, n)
 
     def finish(self) -> None:
-        """Clip the accumulated gradients and step (through the GradScaler when there is one)."""
-        if self.scaler is None:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
-            self.opt.step()
-            return
-        self.scaler.unscale_(self.opt)  # clip the true gradients, not the scaled ones
-        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
-        self.scaler.step(self.opt)
-        self.scaler.update()
+        """Clip the accumulated gradients and step (bench/training/loop.py optimizer_step)."""
+        optimizer_step(self.opt, self.scaler, clip=(self.module.parameters(), self.cfg.grad_clip))
 
 
 class _DeepSpeedStep(_PriorStep):

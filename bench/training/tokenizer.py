@@ -17,7 +17,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from bench.core.distributed import any_across_ranks, average_gradients, rank, world_size
 from bench.core.weights import WeightsSpec
-from bench.training.loop import NonFiniteLossError, TorchCheckpoint, TrainLoop  # noqa: F401 (re-exported)
+from bench.training.loop import (  # noqa: F401 (NonFiniteLossError: re-exported)
+    NonFiniteLossError,
+    TorchCheckpoint,
+    TrainLoop,
+    backward,
+    optimizer_step,
+)
 from bench.training.numerics import Numerics
 from models.losses import VQLPIPSWithDiscriminator
 from models.registry import TokenizerEntry, TrainConfig, build_tokenizer
@@ -282,10 +288,10 @@ class _TokenizerStep:
                     g_loss, terms = self.criterion.generator_loss(xk, out.recon, out.qloss, step,
                                                                   self.model.last_layer())
                 loop.check_finite(g_loss, step, "generator loss", terms)
-                _backward(g_loss / len(micro) if len(micro) > 1 else g_loss, self.scaler_g)
+                backward(g_loss, self.scaler_g, len(micro))
             outs.append(out)
             all_terms.append(terms)
-        _optimizer_step(self.opt_ae, self.scaler_g)
+        optimizer_step(self.opt_ae, self.scaler_g)
         return outs, _mean_terms(all_terms)
 
     def _discriminator_step(self, loop: TrainLoop, step: int, micro: list[torch.Tensor],
@@ -300,10 +306,10 @@ class _TokenizerStep:
                         recon = self.net(xk).recon
                 d_loss, d_terms = self.criterion.discriminator_loss(xk, recon, step)
             loop.check_finite(d_loss, step, "discriminator loss")
-            _backward(d_loss / len(micro) if len(micro) > 1 else d_loss, self.scaler_d)
+            backward(d_loss, self.scaler_d, len(micro))
             all_terms.append(d_terms)
         # one discriminator for all ranks, as DDP would
-        _optimizer_step(self.opt_d, self.scaler_d, before_step=lambda: average_gradients(self.disc))
+        optimizer_step(self.opt_d, self.scaler_d, before_step=lambda: average_gradients(self.disc))
         return _mean_terms(all_terms)
 
     def _log_usage(self, loop: TrainLoop, step: int, indices: torch.Tensor) -> None:
@@ -322,24 +328,3 @@ def _mean_terms(terms: list[dict[str, Any]]) -> dict[str, Any]:
     if len(terms) == 1:
         return terms[0]
     return {k: sum(float(t[k]) for t in terms) / len(terms) for k in terms[0]}
-
-
-def _backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
-    """backward of one micro-batch's loss, scaled by the fp16 GradScaler when there is one."""
-    if scaler is None:
-        loss.backward()
-    else:
-        scaler.scale(loss).backward()
-
-
-def _optimizer_step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
-                    before_step: Callable[[], None] | None = None) -> None:
-    """The optimiser step after the micro-batches, through the GradScaler when there is one (it skips inf grads)."""
-    if before_step:
-        before_step()  # averaging scaled gradients across ranks commutes with the unscale
-    if scaler is None:
-        opt.step()
-        return
-    scaler.step(opt)
-    scaler.update()
-

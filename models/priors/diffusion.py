@@ -148,10 +148,11 @@ class Diffusion:
         nll = -_mean_flat(discretized_gaussian_log_likelihood(x0, mean, 0.5 * log_var)) / math.log(2.0)
         return torch.where(t == 0, nll, kl)
 
-    def loss(self, net: nn.Module, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        t = torch.randint(0, self.cfg.steps, (x0.shape[0],), device=x0.device)
+    def loss(self, net: nn.Module, x0: torch.Tensor, y: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        t = torch.randint(0, self.cfg.steps, (x0.shape[0],), device=x0.device, generator=generator)
         a = self.alphas_cumprod.to(x0.device)[t].to(x0.dtype).view(-1, 1, 1, 1)
-        noise = torch.randn_like(x0)
+        noise = randn_like(x0, generator)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         out = net(xt, t, y)
         c = x0.shape[1]
@@ -209,6 +210,14 @@ class Diffusion:
             x = ap**0.5 * x0 + (1 - ap - sig**2) ** 0.5 * eps
             x = x + sig * torch.randn(shape, generator=generator, device=device)
         return x, len(ts)
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """torch.randn_like, drawn from `generator` when one is given (randn_like takes none); without one the call is
+    torch.randn_like itself, the draw the official-code fixtures record (tests/test_official_priors.py)."""
+    if generator is None:
+        return torch.randn_like(x)
+    return torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
 
 
 def respaced_timesteps(total: int, steps: int) -> torch.Tensor:

@@ -3,14 +3,19 @@ fixed 2-D sin-cos position embedding. DiT-XL/2 = depth 28, width 1152, 16 heads,
 2024) uses the same network to predict velocity (fed the raw t in [0, 1]; DiT gets the integer step)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from models.priors.base import LatentPrior, register_kind
 from models.priors.blocks import AdaLNBlock, class_labels, modulate
+from models.priors.diffusion import Diffusion
+from models.priors.flow import Flow
 
 
 @dataclass(frozen=True)
@@ -100,3 +105,36 @@ class DiT(nn.Module):
         out = self.final(modulate(self.final_norm(tokens), shift, scale))
         out = out.view(b, h // p, w // p, p, p, self.out_channels).permute(0, 5, 1, 3, 2, 4)
         return out.reshape(b, self.out_channels, h, w)
+
+
+class _DiTLatent(LatentPrior):
+    """The DiT network on a latent grid: bound to the tokenizer's latent side too (input_size)."""
+
+    config, network = DiTConfig, DiT
+
+    def bind_model(self, codebook_size: int, latent_shape: tuple[int, int, int], latent_dim: int,
+                   n_classes: int) -> Any:
+        return dataclasses.replace(super().bind_model(codebook_size, latent_shape, latent_dim, n_classes),
+                                   input_size=latent_shape[0])
+
+
+@register_kind("dit")
+class DiTPrior(_DiTLatent):
+    """DiT (Peebles & Xie 2023): Gaussian diffusion around the DiT network."""
+
+    decoding, perf_entry = "diffusion", "dit_xl2"
+    tf32 = (True, "DiT train.py: allow_tf32 = True (matmul and cuDNN)")
+
+    def make_process(self) -> Diffusion:
+        return Diffusion(self.entry.process)
+
+
+@register_kind("sit")
+class SiTPrior(_DiTLatent):
+    """SiT (Ma et al. 2024): the DiT network predicting the velocity of the linear interpolant."""
+
+    decoding, perf_entry = "flow", "sit_xl2"
+    tf32 = (True, "SiT train.py: allow_tf32 = True (matmul and cuDNN)")
+
+    def make_process(self) -> Flow:
+        return Flow(self.entry.process)

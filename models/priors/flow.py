@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.priors.diffusion import guided_output
+from models.priors.diffusion import guided_output, randn_like
 
 SAMPLERS = ("ode_dopri5", "ode_euler", "ode_heun", "sde")
 
@@ -56,9 +56,10 @@ class Flow:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got '{cfg.sampler}'")
         self.cfg = cfg
 
-    def loss(self, net: nn.Module, x1: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        t = torch.rand(x1.shape[0], device=x1.device)  # train_eps 0: velocity model on the linear path
-        xt, ut = interpolate(x1, torch.randn_like(x1), t)
+    def loss(self, net: nn.Module, x1: torch.Tensor, y: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        t = torch.rand(x1.shape[0], device=x1.device, generator=generator)  # train_eps 0: the linear path's velocity
+        xt, ut = interpolate(x1, randn_like(x1, generator), t)
         return F.mse_loss(net(xt, t, y)[:, : x1.shape[1]], ut)
 
     def _v(self, net: nn.Module, x: torch.Tensor, t: float, y: torch.Tensor, null: int, scale: float) -> torch.Tensor:

@@ -8,11 +8,13 @@ Sampling: temperature, top-k, top-p, classifier-free guidance u + (c - u) * s wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.priors.base import TokenPrior, register_kind
 from models.priors.blocks import Block, KVCache, class_labels
 
 
@@ -103,17 +105,22 @@ class GPT(nn.Module):
             x = block(x, causal=True)
         return self.head(self.ln_f(x)).view(b, t, c, self.n_out)
 
-    def corrupt(self, idx: torch.Tensor) -> torch.Tensor:
+    def corrupt(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training inputs: each token kept with prob pkeep, else a uniform draw over the softmax's whole width
         (taming Net2NetTransformer.forward; VQGAN-LC models_gpt.py draws over n_vision_words + n_class)."""
         if not (self.training and self.cfg.pkeep < 1.0):
             return idx
-        keep = torch.bernoulli(torch.full(idx.shape, self.cfg.pkeep, device=idx.device)).bool()
-        return torch.where(keep, idx, torch.randint_like(idx, self.n_out))
+        keep = torch.bernoulli(torch.full(idx.shape, self.cfg.pkeep, device=idx.device), generator=generator).bool()
+        if generator is None:  # torch.randint_like: the draw the official-code fixture records
+            noise = torch.randint_like(idx, self.n_out)
+        else:
+            noise = torch.randint(0, self.n_out, idx.shape, generator=generator, device=idx.device, dtype=idx.dtype)
+        return torch.where(keep, idx, noise)
 
-    def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
         """Cross-entropy on the true indices over all n_out logits, from pkeep-corrupted inputs."""
-        logits = self(self.corrupt(idx), labels)
+        logits = self(self.corrupt(idx, generator), labels)
         return F.cross_entropy(logits.reshape(-1, self.n_out), idx.reshape(-1),
                                label_smoothing=self.cfg.label_smoothing)
 
@@ -154,3 +161,26 @@ class GPT(nn.Module):
             emb = self._embed(nxt)
             seq = torch.cat([seq, torch.cat([emb, emb]) if guided else emb], 1)
         return out, passes
+
+
+def top_k_for(entry: Any) -> int | None:
+    """GPT top-k: a fraction of the bound vocabulary (10% of each tokenizer's codebook) or the fixed value."""
+    if entry.sample.top_k_fraction is not None:
+        return max(1, round(entry.sample.top_k_fraction * entry.model.vocab_size))
+    return entry.sample.top_k
+
+
+@register_kind("gpt")
+class GPTPrior(TokenPrior):
+    """Autoregressive prior over index maps (taming Net2NetTransformer, VQGAN-LC models_gpt.py)."""
+
+    config, network, decoding, perf_entry = GPTConfig, GPT, "autoregressive", "gpt_movq"
+
+    def sample(self, net: nn.Module, labels: torch.Tensor, latent_shape: tuple[int, int, int],
+               generator: torch.Generator | None = None, use_cache: bool = True) -> tuple[torch.Tensor, int]:
+        s = self.entry.sample
+        return net.generate(len(labels), self.condition(labels), s.temperature, top_k_for(self.entry), s.top_p,
+                            s.cfg_scale, use_cache, generator)
+
+    def protocol(self) -> dict[str, Any]:
+        return {"top_k": top_k_for(self.entry)}

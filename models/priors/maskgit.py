@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.priors.base import TokenPrior, register_kind
 from models.priors.blocks import Attention, Block, class_labels, gelu_form
 
 
@@ -140,11 +142,12 @@ class MaskGIT(nn.Module):
             x = block(x)
         return self.head(self.ln_f(x[:, 1:])).view(b, t, c, self.cfg.vocab_size)
 
-    def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, idx: torch.Tensor, labels: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
         """Mask a cosine-scheduled random fraction of the indices; cross-entropy on the masked ones."""
         b = idx.shape[0]
-        ratio = cosine_schedule(torch.rand(b, device=idx.device)).clamp_min(1.0 / idx[0].numel())
-        masked = torch.rand(idx.shape, device=idx.device) < ratio.view(b, 1, 1)
+        ratio = cosine_schedule(torch.rand(b, device=idx.device, generator=generator)).clamp_min(1.0 / idx[0].numel())
+        masked = torch.rand(idx.shape, device=idx.device, generator=generator) < ratio.view(b, 1, 1)
         logits = self(idx.masked_fill(masked, self.mask_id), labels)
         return F.cross_entropy(logits[masked], idx[masked], label_smoothing=self.cfg.label_smoothing)
 
@@ -188,3 +191,27 @@ class MaskGIT(nn.Module):
             conf = torch.where(unknown, conf, torch.full_like(conf, float("inf")))  # decided tokens stay
             idx = torch.where(conf < remask_cut(conf, total, unknown, ratio), self.mask_id, sampled)
         return idx, passes
+
+
+def decode_steps(entry: Any) -> int:
+    """MaskGIT decoding steps: steps_conditional for a class-conditional binding when set (MoVQ Table 3), else steps."""
+    s = entry.sample
+    if s.steps_conditional and entry.model.n_classes > 1:
+        return s.steps_conditional
+    return s.steps or 8
+
+
+@register_kind("maskgit")
+class MaskGITPrior(TokenPrior):
+    """Masked (bidirectional) prior over index maps, decoded iteratively (Chang et al. 2022)."""
+
+    config, network, decoding, perf_entry = MaskGITConfig, MaskGIT, "masked", "maskgit"
+
+    def sample(self, net: nn.Module, labels: torch.Tensor, latent_shape: tuple[int, int, int],
+               generator: torch.Generator | None = None, use_cache: bool = True) -> tuple[torch.Tensor, int]:
+        s = self.entry.sample
+        return net.generate(len(labels), self.condition(labels), decode_steps(self.entry), s.temperature,
+                            s.choice_temperature, s.cfg_scale, generator)
+
+    def protocol(self) -> dict[str, Any]:
+        return {"sampling_steps": decode_steps(self.entry)}

@@ -16,15 +16,20 @@ import torch
 from torch import nn
 
 from bench.core.registry import Registry
+from models.priors.base import PRIOR_KINDS as PRIOR_KINDS
+from models.priors.base import prior_for as prior_for
 from models.priors.diffusion import DiffusionConfig
-from models.priors.dit import DiT, DiTConfig
+from models.priors.dit import DiTConfig
 from models.priors.flow import FlowConfig
-from models.priors.gpt import GPT, GPTConfig
-from models.priors.maskgit import MaskGIT, MaskGITConfig
-from models.priors.unet import UNet, UNetConfig
+from models.priors.gpt import GPTConfig
+from models.priors.gpt import top_k_for as top_k_for  # re-exported: its home is the kind's module
+from models.priors.maskgit import MaskGITConfig
+from models.priors.maskgit import decode_steps as decode_steps
+from models.priors.unet import UNetConfig
 from models.registry import apply_overrides
 
-TOKEN_KINDS = ("gpt", "maskgit")
+# the kinds that read index maps (kept for callers of the old constant; new code asks prior_for(entry).inputs)
+TOKEN_KINDS = tuple(k for k in PRIOR_KINDS if PRIOR_KINDS.get(k).inputs == "indices")
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class PriorEntry:
 
     @property
     def inputs(self) -> str:
-        return "indices" if self.kind in TOKEN_KINDS else "latents"
+        return PRIOR_KINDS.get(self.kind).inputs
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "scale": self.scale, "kind": self.kind, "model": dataclasses.asdict(self.model),
@@ -143,37 +148,12 @@ def sample_count(entry: PriorEntry) -> int:
     return entry.sample.n_samples
 
 
-def decode_steps(entry: PriorEntry) -> int:
-    """MaskGIT decoding steps: steps_conditional for a class-conditional binding when set (MoVQ Table 3), else steps."""
-    s = entry.sample
-    if s.steps_conditional and entry.model.n_classes > 1:
-        return s.steps_conditional
-    return s.steps or 8
-
-
-def top_k_for(entry: PriorEntry) -> int | None:
-    """GPT top-k: a fraction of the bound vocabulary (10% of each tokenizer's codebook) or the fixed value."""
-    if entry.sample.top_k_fraction is not None:
-        return max(1, round(entry.sample.top_k_fraction * entry.model.vocab_size))
-    return entry.sample.top_k
-
-
 def sample_protocol(entry: PriorEntry) -> dict[str, Any]:
     """The sampling facts records carry: count, top-k, sources, latent normalisation, sampler settings."""
-    p, s = entry.process, entry.sample
+    s = entry.sample
     out: dict[str, Any] = {"sample_count_planned": sample_count(entry), "samples_per_class": s.per_class,
                            "sample_source": s.source if s.choices else None}
-    if entry.kind == "gpt":
-        out["top_k"] = top_k_for(entry)
-    if entry.kind == "maskgit":
-        out["sampling_steps"] = decode_steps(entry)
-    if entry.kind not in TOKEN_KINDS:
-        out["latent_norm"] = entry.latent_norm
-        out["train_hflip"] = entry.hflip
-        for k in ("sampler", "atol", "rtol", "diffusion_norm", "last_step_size", "ddim_eta", "learn_sigma", "loss"):
-            if hasattr(p, k):
-                out[f"process_{k}"] = getattr(p, k)
-    return out
+    return {**out, **prior_for(entry).protocol()}
 
 
 def bind(entry: PriorEntry, codebook_size: int, latent_shape: tuple[int, int, int], latent_dim: int,
@@ -186,18 +166,13 @@ def bind(entry: PriorEntry, codebook_size: int, latent_shape: tuple[int, int, in
                        if getattr(getattr(entry, part), k) == getattr(getattr(base, part), k)}
                 for part, vals in entry.by_latent_side[h].items()}
         entry = apply_overrides(entry, keep)
-    m = entry.model
-    if entry.kind in TOKEN_KINDS:
-        m = dataclasses.replace(m, vocab_size=codebook_size, positions=h * w, channels=c, n_classes=n_classes)
-    elif entry.kind in ("dit", "sit"):
-        m = dataclasses.replace(m, in_channels=latent_dim, input_size=h, n_classes=n_classes)
-    else:
-        m = dataclasses.replace(m, in_channels=latent_dim, n_classes=n_classes)
-    return dataclasses.replace(entry, model=m)
+    return dataclasses.replace(entry, model=prior_for(entry).bind_model(codebook_size, latent_shape, latent_dim,
+                                                                         n_classes))
 
 
 def build_prior(entry: PriorEntry) -> nn.Module:
-    return {GPTConfig: GPT, MaskGITConfig: MaskGIT, DiTConfig: DiT, UNetConfig: UNet}[type(entry.model)](entry.model)
+    """The network of an entry, built by its kind (models/priors/base.py)."""
+    return prior_for(entry).build()
 
 
 def count_prior_params(entry: PriorEntry, published_form: bool = True) -> int:

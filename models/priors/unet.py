@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.priors.base import LatentPrior, register_kind
 from models.priors.blocks import class_labels
+from models.priors.diffusion import Diffusion
 from models.priors.dit import timestep_embedding
 
 
@@ -202,3 +204,15 @@ class UNet(nn.Module):
         for layer in self.up:
             h = self._run(layer, torch.cat([h, hs.pop()], 1), temb, ctx)
         return self.out(h)
+
+
+@register_kind("ldm")
+class LDMPrior(LatentPrior):
+    """LDM (Rombach et al. 2022; ldm-lc): DDPM/DDIM around the openaimodel UNet; convolutional, so
+    train.channels_last applies."""
+
+    config, network, decoding, perf_entry = UNetConfig, UNet, "diffusion", "ldm_cin"
+    convolutional = True
+
+    def make_process(self) -> Diffusion:
+        return Diffusion(self.entry.process)
