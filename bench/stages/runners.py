@@ -15,7 +15,7 @@ from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stag
 from bench.stages.common import entry_from_config, load_trained_tokenizer, metric_weights_spec, open_dataset
 from bench.training.loop import write_progress
 from bench.training.tokenizer import train_tokenizer
-from models.converters.base import convert_checkpoint
+from models.converters import convert_checkpoint
 from models.plugins import PluginConfig
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
