@@ -89,8 +89,8 @@ def check_disk(stages: list[Stage], work_dir: str) -> None:
 def check_batches(stages: list[Stage]) -> None:
     """A training batch larger than a split whose size is known at plan time (the registry's nominal train size,
     no file_list) is refused now; other splits are checked when the stage opens them, before training."""
-    from bench.training.tokenizer import BatchLargerThanSplitError, check_batch_fits
     from tasks.data.registry import DATASETS
+    from tasks.data.sampling import BatchLargerThanSplitError, check_batch_fits
 
     for st in stages:
         if st.kind != "train_tokenizer" or st.config["dataset"].get("file_list"):

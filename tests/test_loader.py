@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from bench.training.tokenizer import StepBatchSampler
 from tasks.data.device_decode import DeferredJpeg, finish_batch
 from tasks.data.imagefolder import (
     CorruptImageError,
@@ -20,6 +19,7 @@ from tasks.data.imagefolder import (
     decode_image,
 )
 from tasks.data.loader import auto_workers, loader_options, resolve_workers
+from tasks.data.sampling import StepBatchSampler
 
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "loader_throughput.py"
 

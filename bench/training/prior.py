@@ -21,12 +21,12 @@ import torch
 
 from bench.training.loop import CheckpointStore, StepCallback, TorchCheckpoint, TrainLoop, write_progress
 from bench.training.numerics import Numerics
-from bench.training.tokenizer import StepBatchSampler, check_batch_fits
 from models.priors.diffusion import Diffusion
 from models.priors.ema import EMA
 from models.priors.flow import Flow
 from models.priors.lengths import prior_lr
 from models.priors.registry import TOKEN_KINDS, PriorEntry, build_prior
+from tasks.data.sampling import StepBatchSampler, check_batch_fits
 
 
 def prior_objective(entry: PriorEntry):
