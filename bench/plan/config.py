@@ -21,6 +21,7 @@ from models.plugins import PREFIX as PLUGIN_PREFIX
 from models.plugins import PluginError
 from models.registry import KNOBS, PLUGINS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry
 from models.tokenizer import latent_shape
+from tasks.data.options import DatasetOptions, dataset_defaults
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
 from tasks.registry import TASKS
@@ -29,16 +30,8 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("suite", "scale", "launcher", "tokenizer", "dataset", "task")
 
 
-# What the non-registry config groups accept; the tokenizer and train parts are typed on their own dataclasses.
-@dataclass(frozen=True)
-class DatasetOptions:
-    root: str | None = None
-    file_list: str | None = None
-    on_corrupt: Literal["skip", "fail"] = "skip"
-    interpolation: Literal["bicubic", "bilinear", "lanczos", "area", "cv2_linear"] = "bicubic"
-    decoder: Literal["pil", "torchvision", "gpu"] = "pil"  # tasks/data/imagefolder.py Protocol.decoder
-
-
+# What the non-registry config groups accept; the tokenizer and train parts are typed on their own dataclasses, the
+# dataset group on tasks/data/options.py DatasetOptions (the one home of its defaults).
 @dataclass(frozen=True)
 class MetricsOptions:
     weights: Literal["pretrained", "random"] = "random"
@@ -163,9 +156,7 @@ def register_configs() -> None:
     cs.store(group="tokenizer", name="diffusers_vq", node={"name": "diffusers_vq:${tokenizer.checkpoint}",
                                                            "checkpoint": None, "model": {}, "loss": {}})
     for name in DATASETS:
-        cs.store(group="dataset", name=name, node={"name": name, "root": None, "file_list": None,
-                                                   "on_corrupt": "skip", "interpolation": "bicubic",
-                                                   "decoder": "pil"})
+        cs.store(group="dataset", name=name, node={"name": name, **dataset_defaults()})
     for name in TASKS:
         cs.store(group="task", name=name, node={"name": name})
     # train.* overrides apply to every run; batch_policy is how planning fits the paper's batch to the GPUs

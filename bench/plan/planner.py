@@ -14,6 +14,7 @@ from bench.stages.base import Stage
 from models.quantizers.base import precompute_for
 from models.registry import PLUGINS, TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
+from tasks.data.options import DEFAULTS, dataset_defaults
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
 from tasks.registry import TASKS
@@ -39,11 +40,11 @@ def _tokenizer_overrides(cfg: dict[str, Any], name: str) -> dict[str, dict[str, 
 
 def _dataset_config(cfg: dict[str, Any], name: str, resolution: int) -> dict[str, Any]:
     """A dataset's identity and protocol; dataset.* overrides apply to the dataset selected in the group."""
-    d = {"name": name, "version": DATASETS.get(name).version, "root": None, "file_list": None,
-         "on_corrupt": "skip", "interpolation": "bicubic"}
+    d = {"name": name, "version": DATASETS.get(name).version, **dataset_defaults()}
+    del d["decoder"]  # in the key only when not the default (keys unchanged)
     if cfg["dataset"]["name"] == name:
         d.update({k: v for k, v in cfg["dataset"].items() if k in d and k != "name"})
-        if cfg["dataset"].get("decoder", "pil") != "pil":  # in the key only when not the default (keys unchanged)
+        if cfg["dataset"].get("decoder", DEFAULTS.decoder) != DEFAULTS.decoder:
             d["decoder"] = cfg["dataset"]["decoder"]
     d["resolution"] = resolution
     return d
