@@ -97,9 +97,9 @@ def ext_pair_vqgan(scale: str) -> TokenizerEntry:
 def registered(monkeypatch):
     """The three registry entries a new quantizer needs (removed again afterwards, so registry-wide tests and
     suites never see them)."""
-    monkeypatch.setitem(QUANTIZERS._entries, "ext_pair", PairQuantizer)
-    monkeypatch.setitem(TOKENIZERS._entries, "ext_pair_vqgan", ext_pair_vqgan)
     monkeypatch.setitem(RUNNERS, "ext_init_codes", run_init_codes)
+    with QUANTIZERS.added("ext_pair", PairQuantizer), TOKENIZERS.added("ext_pair_vqgan", ext_pair_vqgan):
+        yield
 
 
 @pytest.mark.usefixtures("registered")
@@ -150,11 +150,18 @@ def run_token_count(stage: Stage, out: Path, rt: Runtime, device: torch.device) 
     return {"records": write_records(out, stage, device, stage.config["seed"], {}, values, protocol)}
 
 
+@pytest.fixture
+def token_count_task():
+    """The test task kind's TaskSpec, registered for one test (the Registry's public `added`)."""
+    with TASKS.added("ext_token_count", TaskSpec("ext_token_count", 1, "tokens per image of the trained tokenizer",
+                                                 "none", ("tokens_per_image",))):
+        yield
+
+
+@pytest.mark.usefixtures("token_count_task")
 def test_new_task_kind_plans_and_runs_itself(monkeypatch, tmp_path):
     from bench.suite import run_suite
 
-    monkeypatch.setitem(TASKS._entries, "ext_token_count", TaskSpec(
-        "ext_token_count", 1, "tokens per image of the trained tokenizer", "none", ("tokens_per_image",)))
     monkeypatch.setitem(TASK_PLANNERS, "ext_token_count", plan_token_count)
     monkeypatch.setitem(RUNNERS, "ext_token_count", run_token_count)
     cfg = compose(["suite=recon", "tokenizer=movq_f16_1024", "train.steps=1", "launcher=debug",

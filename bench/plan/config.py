@@ -43,14 +43,17 @@ class MetricsOptions:
 class EvalOptions:
     max_images: Annotated[int, Ge(1)] | None = None
     max_ref_images: Annotated[int, Ge(2)] | None = None  # FID needs two images
+    # not a knob: a field of the published eval stage keys, kept until the next key change (the workers are
+    # scale.loader.workers); an override is refused (RETIRED_KEYS)
     num_workers: Annotated[int, Ge(0)] = 0
 
 
 @dataclass(frozen=True)
 class LoaderOptions:
-    """Speed only (bench/stages/base.py Runtime): workers null = the stage's own, 'auto' = from the job's CPUs."""
+    """Speed only (bench/stages/base.py Runtime), never in a stage key: the DataLoader workers of every stage (the one
+    worker knob; 'auto' = from the job's CPUs) and the batches each queues."""
 
-    workers: Annotated[int, Ge(0)] | Literal["auto"] | None = None
+    workers: Annotated[int, Ge(0)] | Literal["auto"] = 0
     prefetch_factor: Annotated[int, Ge(1)] = 2
 
 
@@ -99,6 +102,17 @@ def _schema(cfg: Any, key: str) -> tuple[Any, bool] | None:
     return lookup(TopOptions, parts), False
 
 
+# Former worker knobs: workers change speed, never results, so one runtime setting outside the stage keys decides
+RETIRED_KEYS = {"train.num_workers": "scale.loader.workers", "scale.eval.num_workers": "scale.loader.workers"}
+
+
+def check_retired(key: str) -> None:
+    """SystemExit naming the key that replaced a retired one."""
+    if key in RETIRED_KEYS:
+        raise SystemExit(f"error: {key} is no longer a setting: DataLoader workers never change results, so one "
+                         f"knob outside the stage keys sets them; pass {RETIRED_KEYS[key]}=<n> (or auto) instead")
+
+
 def check_value_of(cfg: Any, key: str, value: Any) -> None:
     """SystemExit naming key, value and what is allowed when `value` does not fit the key's declared type."""
     found = _schema(cfg, key)
@@ -112,6 +126,8 @@ def check_value_of(cfg: Any, key: str, value: Any) -> None:
 
 def check_config(cfg: dict[str, Any]) -> None:
     """Check a composed config's typed sections (dataset, scale, launcher, train, tokenizer parts) up front."""
+    if (cfg.get("train") or {}).get("num_workers") is not None:  # set in a config file or a composed dict
+        check_retired("train.num_workers")
     try:
         check_fields("dataset", DatasetOptions, {k: v for k, v in cfg["dataset"].items() if k != "name"})
         check_fields("scale", ScaleOptions, cfg["scale"])
@@ -192,6 +208,7 @@ def check_overrides(overrides: list[str]) -> None:
             if "," not in value:
                 groups.append(ov)
         else:
+            check_retired(key)
             keys.append(key)
             values.append(ov)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

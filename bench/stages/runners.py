@@ -25,9 +25,9 @@ from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
 
 
-def stage_loader_options(rt: Runtime, stage_workers: int, device: torch.device) -> dict[str, Any]:
+def stage_loader_options(rt: Runtime, device: torch.device) -> dict[str, Any]:
     """DataLoader settings from the runtime (speed only): workers, pinned memory on CUDA, prefetch."""
-    return loader_options(resolve_workers(rt.loader_workers, stage_workers), device, rt.prefetch_factor)
+    return loader_options(resolve_workers(rt.loader_workers), device, rt.prefetch_factor)
 
 
 @runner("build_codebook")
@@ -107,7 +107,7 @@ def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dic
     data = open_dataset(c["dataset"], "train", augment=entry.train.augment)
     summary = train_tokenizer(entry, data, out, c["seed"], device, metric_weights_spec(c["metric_weights"], rt),
                               init=_train_init(stage, rt, entry) if stage.inputs else None,
-                              loader_opts=stage_loader_options(rt, entry.train.num_workers, device))
+                              loader_opts=stage_loader_options(rt, device))
     # the platform the training ran on: the golden trajectory check compares only like with like
     return {**summary, "device": device_string(device), "packages": package_versions(),
             "metric_weights": metric_weights_label(c["metric_weights"])}
@@ -128,7 +128,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     d = c["dataset"]
     data = open_dataset(d, task.split, c["max_images"])
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, collate_fn=collate_skip_corrupt,
-                        **stage_loader_options(rt, c["num_workers"], device))
+                        **stage_loader_options(rt, device))
     spec = metric_weights_spec(c["metric_weights"], rt)
     key_parts = [d, str(data.root), len(data), task.split, c["max_images"], c["metric_weights"], rt.weights_dir,
                  package_versions()]
