@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.core.registry import Registry
 from bench.core.resources import is_installed_copy, resolve
 from bench.launch import slurm
 from bench.launch.executors import EXECUTORS
@@ -89,8 +90,8 @@ def check_disk(stages: list[Stage], work_dir: str) -> None:
 def check_batches(stages: list[Stage]) -> None:
     """A training batch larger than a split whose size is known at plan time (the registry's nominal train size,
     no file_list) is refused now; other splits are checked when the stage opens them, before training."""
-    from bench.training.tokenizer import BatchLargerThanSplitError, check_batch_fits
     from tasks.data.registry import DATASETS
+    from tasks.data.sampling import BatchLargerThanSplitError, check_batch_fits
 
     for st in stages:
         if st.kind != "train_tokenizer" or st.config["dataset"].get("file_list"):
@@ -158,13 +159,13 @@ def run_suite(cfg: dict[str, Any]) -> int:
     loader = scale.get("loader") or {}
     rt = Runtime(work_dir=str(Path(cfg["paths"]["work_dir"]).resolve()), threads=scale["threads"],
                  device=scale["device"], weights_dir=scale["metrics"]["weights_dir"],
-                 loader_workers=loader.get("workers"), prefetch_factor=int(loader.get("prefetch_factor", 2)),
+                 loader_workers=loader.get("workers", 0), prefetch_factor=int(loader.get("prefetch_factor", 2)),
                  logging=cfg.get("logging"))
     run = SuiteRun(cfg, plan(cfg), rt, Path(cfg["paths"]["results_dir"]) / cfg["suite"]["name"])
     action = cfg.get("action", "run")
     if action not in ACTIONS:
         raise SystemExit(f"error: unknown action '{action}'; expected {', '.join([*ACTIONS, 'perf'])}")
-    return ACTIONS[action](run)
+    return ACTIONS.get(action)(run)
 
 
 def plan_action(run: SuiteRun) -> int:
@@ -257,10 +258,10 @@ def _report(run: SuiteRun, action: str, suite: dict[str, Any], out_dir: Path, re
     return code
 
 
-ACTIONS: dict[str, Callable[[SuiteRun], int]] = {
-    "run": execute_action, "update_golden": execute_action, "collect": report_action, "compare": report_action,
-    "status": status_action, "plan": plan_action,
-}
+ACTIONS: Registry[Callable[[SuiteRun], int]] = Registry("action")
+for _name, _action in (("run", execute_action), ("update_golden", execute_action), ("collect", report_action),
+                       ("compare", report_action), ("status", status_action), ("plan", plan_action)):
+    ACTIONS.add(_name, _action)
 
 
 def run_perf_action(cfg: dict[str, Any]) -> int:

@@ -6,6 +6,7 @@ last layer (Esser et al. 2021, Eq. 7). The discriminator term and its update sta
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from annotated_types import Ge, Le
 from torch import nn
 
+from bench.core.registry import Registry
 from models.discriminator import NLayerDiscriminator, StyleGANDiscriminator
 
 
@@ -61,7 +63,9 @@ def non_saturating_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) 
     return (F.softplus(-logits_real) + F.softplus(logits_fake)).mean()
 
 
-D_LOSSES = {"hinge": hinge_d_loss, "vanilla": vanilla_d_loss, "non_saturating": non_saturating_d_loss}
+D_LOSSES: Registry[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = Registry("discriminator loss")
+for _loss in (hinge_d_loss, vanilla_d_loss, non_saturating_d_loss):
+    D_LOSSES.add(_loss.__name__.removesuffix("_d_loss"), _loss)
 
 
 def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
@@ -86,11 +90,11 @@ class VQLPIPSWithDiscriminator(nn.Module):
         if cfg.pixel_loss not in ("l1", "mse"):
             raise ValueError(f"pixel_loss must be 'l1' or 'mse', got '{cfg.pixel_loss}'")
         if cfg.disc_loss not in D_LOSSES:
-            raise ValueError(f"disc_loss must be one of {sorted(D_LOSSES)}, got '{cfg.disc_loss}'")
+            raise ValueError(f"disc_loss must be one of {D_LOSSES.names()}, got '{cfg.disc_loss}'")
         self.cfg = cfg
         self.perceptual = perceptual.train(cfg.lpips_train_mode).requires_grad_(False)
         self.discriminator = build_discriminator(cfg, image_size)
-        self.d_loss_fn = D_LOSSES[cfg.disc_loss]
+        self.d_loss_fn = D_LOSSES.get(cfg.disc_loss)
         self.grad_scale = 1.0  # the fp16 loss scale the adaptive weight differentiates at (1.0: no scaler)
 
     def disc_factor(self, step: int) -> float:

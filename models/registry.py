@@ -106,8 +106,11 @@ NUMERICS_FIELDS = ("precision", "tf32", "channels_last", "fused_optim", "compile
 
 
 TOKENIZERS: Registry[Callable[[str], TokenizerEntry]] = Registry("tokenizer")
-BUILDERS: dict[type, Callable[[Any], Tokenizer]] = {VQGANConfig: VQGAN, VQGANLCConfig: VQGAN, MoVQConfig: MoVQ,
-                                                    SeQGANConfig: SeQGAN, PluginConfig: PluginTokenizer}
+# model config class name -> the module it builds
+BUILDERS: Registry[Callable[[Any], Tokenizer]] = Registry("tokenizer builder")
+for _config, _module in ((VQGANConfig, VQGAN), (VQGANLCConfig, VQGAN), (MoVQConfig, MoVQ), (SeQGANConfig, SeQGAN),
+                         (PluginConfig, PluginTokenizer)):
+    BUILDERS.add(_config.__name__, _module)
 
 
 def register_tokenizer(fn: Callable[[str], TokenizerEntry]) -> Callable[[str], TokenizerEntry]:
@@ -164,7 +167,7 @@ def phase1_entry(entry: TokenizerEntry) -> TokenizerEntry:
 
 def build_tokenizer(entry: TokenizerEntry) -> Tokenizer:
     """Instantiate the tokenizer module for an entry (use `torch.device('meta')` to count without memory)."""
-    return BUILDERS[type(entry.model)](entry.model)
+    return BUILDERS.get(type(entry.model).__name__)(entry.model)
 
 
 def count_params(entry: TokenizerEntry) -> int:

@@ -9,7 +9,8 @@ import torch
 from bench.plan.planner import plan
 from bench.suite import run_suite
 from conftest import compose
-from models.converters.base import CheckpointMismatchError, convert_checkpoint
+from models.converters import convert_checkpoint
+from models.converters.base import CheckpointMismatchError
 from models.registry import build_tokenizer, create_entry
 
 TAMING_LANDMARKS = [  # parameter names as taming-transformers' VQModel writes them

@@ -60,7 +60,7 @@ MOVQ_SHAPES = {"ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutio
 
 
 def test_spatial_vqmodel_loads_into_vqbench_movq(tmp_path) -> None:
-    from models.converters.base import convert_checkpoint
+    from models.converters import convert_checkpoint
     from models.registry import build_tokenizer, create_entry
 
     torch.manual_seed(0)

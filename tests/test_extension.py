@@ -109,9 +109,9 @@ def ext_pair_vqgan(scale: str) -> TokenizerEntry:
 def registered(monkeypatch):
     """The three registry entries a new quantizer needs (removed again afterwards, so registry-wide tests and
     suites never see them)."""
-    monkeypatch.setitem(QUANTIZERS._entries, "ext_pair", PairQuantizer)
-    monkeypatch.setitem(TOKENIZERS._entries, "ext_pair_vqgan", ext_pair_vqgan)
-    monkeypatch.setitem(SPECS._entries, "ext_init_codes", InitCodes)
+    with QUANTIZERS.added("ext_pair", PairQuantizer), TOKENIZERS.added("ext_pair_vqgan", ext_pair_vqgan), \
+            SPECS.added("ext_init_codes", InitCodes):
+        yield
 
 
 @pytest.mark.usefixtures("registered")
@@ -177,9 +177,12 @@ def plan_token_count(ctx: TaskPlan) -> None:
 def test_new_task_kind_plans_and_runs_itself(monkeypatch, tmp_path):
     from bench.suite import run_suite
 
-    monkeypatch.setitem(TASKS._entries, "ext_token_count", TaskSpec(
-        "ext_token_count", 1, "tokens per image of the trained tokenizer", "none", ("tokens_per_image",)))
-    monkeypatch.setitem(TASK_PLANNERS._entries, "ext_token_count", plan_token_count)
+    task = TaskSpec("ext_token_count", 1, "tokens per image of the trained tokenizer", "none", ("tokens_per_image",))
+    with TASKS.added("ext_token_count", task), TASK_PLANNERS.added("ext_token_count", plan_token_count):
+        _plan_and_run_token_count(tmp_path, run_suite)
+
+
+def _plan_and_run_token_count(tmp_path: Path, run_suite) -> None:
     cfg = compose(["suite=recon", "tokenizer=movq_f16_1024", "train.steps=1", "launcher=debug",
                    f"paths.work_dir={tmp_path / 'w'}", f"paths.results_dir={tmp_path / 'r'}"])
     cfg["suite"]["runs"][0]["tasks"] = ["ext_token_count"]

@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from bench.training.tokenizer import StepBatchSampler
 from tasks.data.device_decode import DeferredJpeg, finish_batch
 from tasks.data.imagefolder import (
     CorruptImageError,
@@ -20,6 +19,7 @@ from tasks.data.imagefolder import (
     decode_image,
 )
 from tasks.data.loader import auto_workers, loader_options, resolve_workers
+from tasks.data.sampling import StepBatchSampler
 
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "loader_throughput.py"
 
@@ -124,7 +124,7 @@ def test_device_decoder_counts_or_fails_on_corrupt_jpegs(tmp_path):
 
 def test_workers_from_job_cpus(monkeypatch):
     """SLURM's cpus_per_task (per rank already) wins over the affinity set, which is shared by local ranks;
-    one CPU stays with the rank; an explicit value wins; None keeps the stage's own."""
+    one CPU stays with the rank; an explicit value wins."""
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "10")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
     assert auto_workers() == 9
@@ -132,9 +132,10 @@ def test_workers_from_job_cpus(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)))
     assert auto_workers() == 7  # 64 CPUs / 8 ranks - 1
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
-    assert resolve_workers("auto", 4) == 63 and resolve_workers(3, 8) == 3 and resolve_workers(None, 8) == 8
-    with pytest.raises(ValueError):
-        resolve_workers("many", 0)
+    assert resolve_workers("auto") == 63 and resolve_workers(3) == 3
+    for bad in ("many", None, -1):
+        with pytest.raises(ValueError, match="scale.loader.workers"):
+            resolve_workers(bad)
     gpu, cpu = loader_options(4, torch.device("cuda")), loader_options(0, torch.device("cpu"))
     assert gpu == {"num_workers": 4, "pin_memory": True, "persistent_workers": True, "prefetch_factor": 2}
     assert cpu == {"num_workers": 0, "pin_memory": False}

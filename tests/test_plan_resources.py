@@ -163,3 +163,22 @@ def test_a_two_rank_stage_records_what_its_plan_says(tmp_path: Path):
         assert done[field] == res[field], (field, done[field], res[field])
     assert (done["world_size"], done["placement"]["world_size"]) == (2, 2)
     assert done["steps"] == planned["steps"] and done["lr"] == planned["lr_peak"]
+
+
+def test_every_launcher_reads_one_resource_merge():
+    """launcher=slurm and launcher=local merge a kind's resources the same way (launcher over profile, kind over
+    default in each): a launcher default beats the profile's per-kind value in both (slurm.py used to merge per kind
+    across sources, giving the profile's 8 GPUs where local and planning gave 2)."""
+    from bench.core.launch_resources import per_node_cap
+    from bench.launch.placement import stage_resources
+    from bench.launch.slurm import merged_options, resources_for
+
+    launcher = {"name": "slurm", "profile": "example_gpu",
+                "resources": {"default": {"gpus_per_node": 2, "mem_gb": None}, "eval_reconstruction": {"mem_gb": 32}}}
+    for kind, want in (("train_tokenizer", {"gpus_per_node": 2, "mem_gb": 480, "timeout_min": 4320}),
+                       ("eval_reconstruction", {"gpus_per_node": 2, "mem_gb": 32, "timeout_min": 240})):
+        slurm = resources_for(merged_options(launcher), kind)
+        local = stage_resources(launcher, kind)
+        assert {k: slurm[k] for k in want} == {k: local[k] for k in want} == want
+    assert per_node_cap(launcher, "train_tokenizer") == 2  # what planning lays a stage out with
+

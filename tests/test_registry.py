@@ -94,8 +94,10 @@ def test_every_task_names_registered_metrics(name):
 
 @pytest.mark.parametrize("name", METRICS.names())
 def test_every_metric_states_direction_and_protocol(name):
+    from tasks.metrics.protocols import protocol_facts
+
     m = METRICS.get(name)
-    assert m.direction in ("higher", "lower") and m.protocol
+    assert m.direction in ("higher", "lower") and protocol_facts(name)
 
 
 @pytest.mark.parametrize("f0", ["fourier", "sinusoid", "constant", "quantized"])

@@ -42,7 +42,7 @@ def test_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path) -> Non
 
 def test_refusal_through_the_cli_converter_path(tmp_path: Path) -> None:
     """convert_checkpoint (tokenizer.checkpoint=PATH) goes through the safe loader."""
-    from models.converters.base import convert_checkpoint
+    from models.converters import convert_checkpoint
 
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.ckpt"

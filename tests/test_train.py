@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from bench.core.weights import WeightsSpec
-from bench.training.tokenizer import NonFiniteLossError, StepBatchSampler, train_tokenizer
+from bench.training.tokenizer import NonFiniteLossError, train_tokenizer
 from models.registry import create_entry
 from tasks.data.imagefolder import Protocol
 from tasks.data.registry import DATASETS
+from tasks.data.sampling import StepBatchSampler
 
 
 def _entry(steps=6):

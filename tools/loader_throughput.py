@@ -27,9 +27,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.training.tokenizer import StepBatchSampler
 from tasks.data.imagefolder import ImageFolder, Protocol, collate_skip_corrupt
 from tasks.data.mini import NATURAL_TRAIN, NATURAL_VAL, _photo
+from tasks.data.sampling import StepBatchSampler
 
 # The paper-scale tokenizer step measured on one H100 in fp32 at batch 12 per GPU (issue #16): 63.6 img/s.
 NEEDED_IMG_S_PER_GPU = 63.6

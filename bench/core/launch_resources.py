@@ -32,7 +32,9 @@ def load_profile(name: str | None) -> dict[str, Any]:
 
 
 def merge_resources(options: dict[str, Any], kind: str) -> dict[str, Any]:
-    """A stage kind's resources: launcher.resources over the profile's, `<kind>` over `default` in each."""
+    """A stage kind's resources, the one merge every launcher and the planner use: launcher.resources over the
+    profile's, `<kind>` over `default` within each (so a value given on the command line beats the profile file's,
+    even the profile's per-kind one); null values are left out."""
     profile = load_profile(options.get("profile")).get("resources") or {}
     out: dict[str, Any] = {}
     for src in (profile, options.get("resources") or {}):

@@ -1,6 +1,11 @@
-"""A typed, timm/lm-eval style registry: named entries, listing, collision errors, did-you-mean."""
+"""A typed, timm/lm-eval style registry: named entries, listing, collision errors, did-you-mean.
+
+The one registry style of vqbench: every name -> implementation table (tokenizers, quantizers, datasets, metrics,
+tasks, launchers, converters, tokenizer builders, discriminator losses, actions, ...) is a `Registry`, never a bare
+dict, so every lookup fails the same way (naming the valid choices) and tests extend it through `added`."""
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 from collections.abc import Callable, Iterator
@@ -37,6 +42,22 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise RegistryError(f"{self.kind} '{name}' is already registered; pick another name")
         self._entries[name] = entry
+
+    def remove(self, name: str) -> T:
+        """Take an entry out again, returning it; an unknown name is an error (as for get)."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
+    @contextlib.contextmanager
+    def added(self, name: str, entry: T) -> Iterator[T]:
+        """`with REGISTRY.added(name, entry):` the entry is registered inside the block only (a test's own
+        extension, so registry-wide tests and suites never see it)."""
+        self.add(name, entry)
+        try:
+            yield entry
+        finally:
+            self._entries.pop(name, None)
 
     def get(self, name: str) -> T:
         """Look an entry up, or fail naming the valid choices and the closest ones."""

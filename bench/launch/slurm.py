@@ -18,7 +18,7 @@ from typing import Any
 
 import submitit
 
-from bench.core.launch_resources import SLURM_DEFAULTS, layout, load_profile
+from bench.core.launch_resources import SLURM_DEFAULTS, layout, load_profile, merge_resources
 from bench.core.provenance import REPO_ROOT, git_state
 from bench.launch.executors import ExecReport, Executor
 from bench.launch.placement import check_own_processes, stage_processes
@@ -41,25 +41,19 @@ class StageJob(submitit.helpers.Checkpointable):
 
 
 def merged_options(launcher: dict[str, Any]) -> dict[str, Any]:
-    """Launcher values override the profile's; per-kind resources fall back to `default`."""
+    """Launcher values over the profile's; `resources` stay as given, merged per kind by resources_for."""
     prof = load_profile(launcher.get("profile"))
     out = {k: v for k, v in prof.items() if k != "resources"}
-    out.update({k: v for k, v in launcher.items() if v is not None and k != "resources"})
-    res: dict[str, dict[str, Any]] = {}
-    for src in (prof.get("resources") or {}, launcher.get("resources") or {}):
-        for kind, values in src.items():
-            res.setdefault(kind, {}).update({k: v for k, v in (values or {}).items() if v is not None})
-    out["resources"] = res
+    out.update({k: v for k, v in launcher.items() if v is not None})
     return out
 
 
 def resources_for(opts: dict[str, Any], kind: str, processes: int | None = None) -> dict[str, Any]:
-    """A job's resources: the kind's (SLURM defaults < `default` < `<kind>`), and for a stage with its own process
-    count (a training stage's train.n_gpu) the nodes and tasks that realise it, the kind's gpus_per_node being the
-    most one node gives (0: a CPU cluster, the processes as tasks of one node)."""
-    r = dict(SLURM_DEFAULTS)
-    r.update(opts["resources"].get("default", {}))
-    r.update(opts["resources"].get(kind, {}))
+    """A job's resources: SLURM's defaults under the kind's (bench/core/launch_resources.py merge_resources, the one
+    merge launcher=local and planning use too), and for a stage with its own process count (a training stage's
+    train.n_gpu) the nodes and tasks that realise it, the kind's gpus_per_node being the most one node gives (0: a
+    CPU cluster, the processes as tasks of one node)."""
+    r = {**SLURM_DEFAULTS, **merge_resources(opts, kind)}
     if processes is None:
         return r
     cap = int(r.get("gpus_per_node") or 0)

@@ -21,6 +21,7 @@ from models.plugins import PREFIX as PLUGIN_PREFIX
 from models.plugins import PluginError
 from models.registry import KNOBS, PLUGINS, SCALES, TOKENIZERS, TrainConfig, count_params, create_entry
 from models.tokenizer import latent_shape
+from tasks.data.options import DatasetOptions, dataset_defaults
 from tasks.data.registry import DATASETS
 from tasks.metrics.registry import METRICS
 from tasks.registry import TASKS
@@ -29,16 +30,8 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("suite", "scale", "launcher", "tokenizer", "dataset", "task")
 
 
-# What the non-registry config groups accept; the tokenizer and train parts are typed on their own dataclasses.
-@dataclass(frozen=True)
-class DatasetOptions:
-    root: str | None = None
-    file_list: str | None = None
-    on_corrupt: Literal["skip", "fail"] = "skip"
-    interpolation: Literal["bicubic", "bilinear", "lanczos", "area", "cv2_linear"] = "bicubic"
-    decoder: Literal["pil", "torchvision", "gpu"] = "pil"  # tasks/data/imagefolder.py Protocol.decoder
-
-
+# What the non-registry config groups accept; the tokenizer and train parts are typed on their own dataclasses, the
+# dataset group on tasks/data/options.py DatasetOptions (the one home of its defaults).
 @dataclass(frozen=True)
 class MetricsOptions:
     weights: Literal["pretrained", "random"] = "random"
@@ -50,14 +43,17 @@ class MetricsOptions:
 class EvalOptions:
     max_images: Annotated[int, Ge(1)] | None = None
     max_ref_images: Annotated[int, Ge(2)] | None = None  # FID needs two images
+    # not a knob: a field of the published eval stage keys, kept until the next key change (the workers are
+    # scale.loader.workers); an override is refused (RETIRED_KEYS)
     num_workers: Annotated[int, Ge(0)] = 0
 
 
 @dataclass(frozen=True)
 class LoaderOptions:
-    """Speed only (bench/stages/base.py Runtime): workers null = the stage's own, 'auto' = from the job's CPUs."""
+    """Speed only (bench/stages/base.py Runtime), never in a stage key: the DataLoader workers of every stage (the one
+    worker knob; 'auto' = from the job's CPUs) and the batches each queues."""
 
-    workers: Annotated[int, Ge(0)] | Literal["auto"] | None = None
+    workers: Annotated[int, Ge(0)] | Literal["auto"] = 0
     prefetch_factor: Annotated[int, Ge(1)] = 2
 
 
@@ -106,6 +102,17 @@ def _schema(cfg: Any, key: str) -> tuple[Any, bool] | None:
     return lookup(TopOptions, parts), False
 
 
+# Former worker knobs: workers change speed, never results, so one runtime setting outside the stage keys decides
+RETIRED_KEYS = {"train.num_workers": "scale.loader.workers", "scale.eval.num_workers": "scale.loader.workers"}
+
+
+def check_retired(key: str) -> None:
+    """SystemExit naming the key that replaced a retired one."""
+    if key in RETIRED_KEYS:
+        raise SystemExit(f"error: {key} is no longer a setting: DataLoader workers never change results, so one "
+                         f"knob outside the stage keys sets them; pass {RETIRED_KEYS[key]}=<n> (or auto) instead")
+
+
 def check_value_of(cfg: Any, key: str, value: Any) -> None:
     """SystemExit naming key, value and what is allowed when `value` does not fit the key's declared type."""
     found = _schema(cfg, key)
@@ -119,6 +126,8 @@ def check_value_of(cfg: Any, key: str, value: Any) -> None:
 
 def check_config(cfg: dict[str, Any]) -> None:
     """Check a composed config's typed sections (dataset, scale, launcher, train, tokenizer parts) up front."""
+    if (cfg.get("train") or {}).get("num_workers") is not None:  # set in a config file or a composed dict
+        check_retired("train.num_workers")
     try:
         check_fields("dataset", DatasetOptions, {k: v for k, v in cfg["dataset"].items() if k != "name"})
         check_fields("scale", ScaleOptions, cfg["scale"])
@@ -163,9 +172,7 @@ def register_configs() -> None:
     cs.store(group="tokenizer", name="diffusers_vq", node={"name": "diffusers_vq:${tokenizer.checkpoint}",
                                                            "checkpoint": None, "model": {}, "loss": {}})
     for name in DATASETS:
-        cs.store(group="dataset", name=name, node={"name": name, "root": None, "file_list": None,
-                                                   "on_corrupt": "skip", "interpolation": "bicubic",
-                                                   "decoder": "pil"})
+        cs.store(group="dataset", name=name, node={"name": name, **dataset_defaults()})
     for name in TASKS:
         cs.store(group="task", name=name, node={"name": name})
     # train.* overrides apply to every run; batch_policy is how planning fits the paper's batch to the GPUs
@@ -201,6 +208,7 @@ def check_overrides(overrides: list[str]) -> None:
             if "," not in value:
                 groups.append(ov)
         else:
+            check_retired(key)
             keys.append(key)
             values.append(ov)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

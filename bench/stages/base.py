@@ -186,9 +186,9 @@ class Runtime:
     threads: int = 1
     device: str = "auto"
     weights_dir: str | None = None
-    # DataLoader workers of the training and evaluation loaders: None keeps the stage's own value
-    # (train.num_workers, scale.eval.num_workers), 'auto' sizes them from the job's CPUs, an int wins
-    loader_workers: int | str | None = None
+    # DataLoader workers of every stage's loaders (scale.loader.workers, the one worker knob): an int, or 'auto'
+    # sized from the job's CPUs (tasks/data/loader.py)
+    loader_workers: int | str = 0
     prefetch_factor: int = 2
     logging: dict[str, Any] | None = None  # {tensorboard, wandb}: curves mirrored by bench/training/curves.py
 

@@ -25,7 +25,7 @@ from bench.stages.common import entry_from_config, load_trained_tokenizer, metri
 from bench.stages.specs import BuildCodebook, EvalReconstruction, ModelFacts, TrainTokenizer
 from bench.training.loop import write_progress
 from bench.training.tokenizer import train_tokenizer
-from models.converters.base import convert_checkpoint
+from models.converters import convert_checkpoint
 from models.plugins import PluginConfig
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
@@ -35,9 +35,9 @@ from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
 
 
-def stage_loader_options(rt: Runtime, stage_workers: int, device: torch.device) -> dict[str, Any]:
+def stage_loader_options(rt: Runtime, device: torch.device) -> dict[str, Any]:
     """DataLoader settings from the runtime (speed only): workers, pinned memory on CUDA, prefetch."""
-    return loader_options(resolve_workers(rt.loader_workers, stage_workers), device, rt.prefetch_factor)
+    return loader_options(resolve_workers(rt.loader_workers), device, rt.prefetch_factor)
 
 
 @runner("build_codebook")
@@ -117,7 +117,7 @@ def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dic
     data = open_dataset(c.dataset, "train", augment=entry.train.augment)
     summary = train_tokenizer(entry, data, out, c.seed, device, metric_weights_spec(c.metric_weights, rt),
                               init=_train_init(stage, rt, entry) if stage.inputs else None,
-                              loader_opts=stage_loader_options(rt, entry.train.num_workers, device))
+                              loader_opts=stage_loader_options(rt, device))
     # the platform the training ran on: the golden trajectory check compares only like with like
     return {**summary, "device": device_string(device), "packages": package_versions(),
             "metric_weights": metric_weights_label(c.metric_weights)}
@@ -138,7 +138,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     d = c.dataset
     data = open_dataset(d, task.split, c.max_images)
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, collate_fn=collate_skip_corrupt,
-                        **stage_loader_options(rt, c.num_workers, device))
+                        **stage_loader_options(rt, device))
     spec = metric_weights_spec(c.metric_weights, rt)
     # the real-image statistics' cache key: what names the images and their preprocessing (the stage key's rule)
     key_parts = [key_payload(d), str(data.root), len(data), task.split, c.max_images, key_payload(c.metric_weights),

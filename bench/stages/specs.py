@@ -17,6 +17,7 @@ from bench.stages.base import StageSpec, decode, stage_kind, to_json
 from models.losses import LossConfig
 from models.priors.registry import PriorEntry, bind, create_prior
 from models.registry import TokenizerEntry, TrainConfig, apply_overrides, create_entry
+from tasks.data.options import DEFAULTS
 from tasks.metrics.protocols import DEFAULT_PROTOCOL
 
 # --- pieces several kinds share ------------------------------------------------------------------------------
@@ -36,11 +37,12 @@ class DatasetSpec:
     name: str
     version: str
     resolution: int
-    root: str | None = None
-    file_list: str | None = None
-    on_corrupt: str = "skip"
-    interpolation: str = "bicubic"
-    decoder: str = "pil"
+    # the options' defaults have one home: tasks/data/options.py DatasetOptions
+    root: str | None = DEFAULTS.root
+    file_list: str | None = DEFAULTS.file_list
+    on_corrupt: str = DEFAULTS.on_corrupt
+    interpolation: str = DEFAULTS.interpolation
+    decoder: str = DEFAULTS.decoder
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from bench.training.loop import (
     write_progress,
 )
 from bench.training.numerics import Numerics
-from bench.training.tokenizer import StepBatchSampler, check_batch_fits
 from models.priors.base import prior_for
 from models.priors.ema import EMA
 from models.priors.lengths import prior_lr
 from models.priors.registry import PriorEntry, build_prior
+from tasks.data.sampling import StepBatchSampler, check_batch_fits
 
 
 def prior_objective(entry: PriorEntry):

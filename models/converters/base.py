@@ -134,22 +134,3 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> 
             f"{' ...' if len(unexpected) > 20 else ''} ({len(unexpected)}); shape mismatches {shapes[:10]}. "
             "Check that tokenizer=<entry> matches the released configuration (codebook size, embed_dim, depth).")
     model.load_state_dict(state, strict=True)
-
-
-def convert_checkpoint(path: str | Path, model: nn.Module, fmt: str = "auto", trust: bool = False) -> str:
-    """Load a released checkpoint file into `model` through its converter (safely, unless `trust`); returns the
-    format used."""
-    from models.converters import diffusers_vq, rqvae, taming, vqganlc  # noqa: F401  register the converters
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path} (set tokenizer.checkpoint=PATH to a released "
-                                "taming / VQGAN-LC / RQ-VAE checkpoint or a vqbench tokenizer.pt)")
-    raw = load_checkpoint_file(path, trust=trust)
-    if isinstance(raw, dict) and "entry" in raw and "state_dict" in raw:  # a vqbench tokenizer.pt
-        load_into(model, raw["state_dict"], "vqbench")
-        return "vqbench"
-    state = unwrap(raw)
-    fmt = detect_format(state) if fmt == "auto" else fmt
-    load_into(model, CONVERTERS.get(fmt)(state, model), fmt)
-    return fmt

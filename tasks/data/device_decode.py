@@ -1,7 +1,7 @@
 """dataset.decoder=gpu: JPEGs decoded on the rank's own device, not in the loader workers (issue #16.3).
 
 A worker reads a JPEG's header (its size) and its bytes, and draws the sample's resize and crop there, from the
-sample's own seeded generator, exactly as the CPU decoders do (tasks/data/imagefolder.py _crop_box). The rank's
+sample's own seeded generator, exactly as the CPU decoders do (tasks/data/transforms.py crop_box). The rank's
 process then decodes the whole batch with one torchvision.io.decode_jpeg call on its device (nvJPEG on CUDA,
 libjpeg-turbo on a CPU device), resizes and crops there. CUDA cannot run in forked workers, and a worker that only
 reads bytes is cheap, so a node's CPUs should no longer limit how many GPUs it feeds (the CUDA path has
@@ -22,6 +22,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tasks.data.transforms import (
+    CorruptImageError,
+    Protocol,
+    crop_box,
+    crop_tensor,
+    resize_tensor,
+    resized_size,
+    to_model_range,
+)
+
 
 @dataclass
 class DeferredJpeg:
@@ -36,17 +46,15 @@ class DeferredJpeg:
     on_corrupt: str  # the dataset's policy, applied when the device decode fails
 
 
-def read_deferred(path: Path, protocol: Any, generator: torch.Generator | None, on_corrupt: str) -> DeferredJpeg:
+def read_deferred(path: Path, protocol: Protocol, generator: torch.Generator | None, on_corrupt: str) -> DeferredJpeg:
     """Header and bytes of a JPEG, with its crop drawn; OSError for a file whose header cannot be read."""
-    from tasks.data.imagefolder import _crop_box, _resized_size
-
     with Image.open(path) as img:  # reads the header only
         w, h = img.size
-    nw, nh = _resized_size(w, h, protocol.resolution)
+    nw, nh = resized_size(w, h, protocol.resolution)
     # numpy-owned bytes, so a worker can hand the tensor over in shared memory (torchvision.io.read_file's
     # storage cannot be: its file descriptor is not shareable)
     data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
-    return DeferredJpeg(data, (nw, nh), _crop_box(nw, nh, protocol, generator), protocol.resolution,
+    return DeferredJpeg(data, (nw, nh), crop_box(nw, nh, protocol, generator), protocol.resolution,
                         protocol.interpolation, str(path), on_corrupt)
 
 
@@ -68,8 +76,6 @@ def _decode_all(items: list[DeferredJpeg], device: torch.device) -> list[torch.T
 
 def _finish(x: torch.Tensor, item: DeferredJpeg) -> torch.Tensor:
     """Resize, crop and flip a decoded (3, H, W) uint8 image as drawn; float in [-1, 1]."""
-    from tasks.data.imagefolder import crop_tensor, resize_tensor, to_model_range
-
     return to_model_range(crop_tensor(resize_tensor(x, *item.resized, item.interpolation), item.box, item.resolution))
 
 
@@ -77,8 +83,6 @@ def finish_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """The batch with 'image' on `device`: deferred JPEGs decoded there; undecodable ones counted in n_corrupt
     and dropped (with their labels), or CorruptImageError under on_corrupt=fail. A batch without deferred
     images only moves to the device."""
-    from tasks.data.imagefolder import CorruptImageError
-
     if "items" not in batch:
         if "image" in batch:
             batch = {**batch, "image": batch["image"].to(device, non_blocking=True)}

@@ -14,9 +14,8 @@ import logging
 import os
 import stat
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -24,18 +23,26 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from tasks.data.device_decode import read_deferred
+from tasks.data.options import DEFAULTS, Decoder
 from tasks.data.subset import draw_indices
-from tasks.metrics.vqganlc import cv2_resize_linear
+from tasks.data.transforms import (  # noqa: F401  (the pixel pipeline, re-exported: its former home)
+    CV2_LINEAR,
+    INTERPOLATIONS,
+    CorruptImageError,
+    Protocol,
+    crop_tensor,
+    resize_center_crop,
+    resize_crop_tensor,
+    resize_tensor,
+    to_model_range,
+)
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 # Pillow's modes for 16-bit grey (a 16-bit PNG opens as I;16, a TIFF as I;16 / I;16B; older Pillow and some
 # TIFFs give I, 32-bit signed, holding the same 0..65535 values)
 GREY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-INTERPOLATIONS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS, "area": Image.BOX}
-# albumentations SmallestMaxSize's cv2.INTER_LINEAR (no antialiasing), bit-exact in numpy (tasks/metrics/vqganlc.py)
-CV2_LINEAR = "cv2_linear"
-DECODERS = ("pil", "torchvision", "gpu")
+DECODERS = get_args(Decoder)
 JPEG_EXTS = {".jpg", ".jpeg"}
 LAYOUT_HELP = ("expected layout: <root>/<split>/<class>/<image>.jpg (ImageNet), or <root>/<split>/<image>.png "
                "(FFHQ, LSUN), with image extensions " + ", ".join(sorted(IMAGE_EXTS)))
@@ -45,101 +52,8 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset root or split folder is missing or empty; the message says what layout is expected."""
 
 
-class CorruptImageError(RuntimeError):
-    """An image could not be decoded and the policy is on_corrupt=fail."""
-
-
 class MultiFrameImageError(ValueError):
     """A file holds several frames; it is skipped and counted like an unreadable one (or fatal: on_corrupt=fail)."""
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """Resize the shorter side to `resolution`, then center-crop `resolution` x `resolution`."""
-
-    resolution: int
-    interpolation: str = "bicubic"
-    augment: str = "center"  # training only: random_crop (taming, VQGAN-LC) | random_crop_flip (RQ-VAE)
-    # pil (default): PIL decode + PIL resize. torchvision: torchvision.io.decode_jpeg (same libjpeg-turbo IDCT:
-    # identical pixels) + torchvision's antialiased uint8 resize, about twice as fast, which differs from PIL's
-    # by one grey level on ~0.35% of pixels (tools/loader_throughput.py), so it is recorded where used.
-    # gpu: workers read JPEG bytes; the rank decodes the batch on its device (tasks/data/device_decode.py).
-    decoder: str = "pil"
-
-    def describe(self) -> str:
-        text = f"resize shorter side to {self.resolution} ({self.interpolation}), center crop {self.resolution}"
-        return text if self.decoder == "pil" else f"{text}, decoder {self.decoder}"
-
-
-def _resized_size(w: int, h: int, resolution: int) -> tuple[int, int]:
-    s = resolution / min(w, h)
-    return max(resolution, round(w * s)), max(resolution, round(h * s))
-
-
-def _crop_box(nw: int, nh: int, p: Protocol, generator: torch.Generator | None) -> tuple[int, int, bool]:
-    """(left, top, flip) of the training or evaluation crop; random draws come from `generator` (None: torch's
-    global RNG), in the same order whatever the decoder."""
-    if p.augment == "center":
-        return (nw - p.resolution) // 2, (nh - p.resolution) // 2, False
-    if p.augment not in ("random_crop", "random_crop_flip"):
-        raise ValueError(f"train.augment must be center, random_crop or random_crop_flip, got '{p.augment}'")
-    left = int(torch.randint(0, nw - p.resolution + 1, (), generator=generator))
-    top = int(torch.randint(0, nh - p.resolution + 1, (), generator=generator))
-    flip = p.augment == "random_crop_flip" and bool(torch.rand((), generator=generator) < 0.5)
-    return left, top, flip
-
-
-def resize_center_crop(img: Image.Image, p: Protocol, generator: torch.Generator | None = None) -> Image.Image:
-    """Shorter side to p.resolution with PIL's antialiasing resampler, then the central square (or, with
-    p.augment, a random square and an optional horizontal flip, drawn from `generator`, by default torch's RNG)."""
-    w, h = img.size
-    nw, nh = _resized_size(w, h, p.resolution)
-    if (nw, nh) != (w, h) and p.interpolation == CV2_LINEAR:  # VQGAN-LC eval_reconstruction.py's resize
-        img = Image.fromarray(cv2_resize_linear(np.asarray(img.convert("RGB")), nh, nw))
-    elif (nw, nh) != (w, h):
-        img = img.resize((nw, nh), INTERPOLATIONS[p.interpolation])
-    left, top, flip = _crop_box(nw, nh, p, generator)
-    img = img.crop((left, top, left + p.resolution, top + p.resolution))
-    if flip:
-        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return img
-
-
-def resize_tensor(x: torch.Tensor, nw: int, nh: int, interpolation: str) -> torch.Tensor:
-    """A (3, H, W) uint8 tensor resized to (nh, nw) on its own device with torchvision's antialiased resize
-    (bicubic, bilinear); lanczos and area go through PIL on the CPU, which torchvision does not implement."""
-    import torchvision.transforms.v2.functional as TF
-
-    if tuple(x.shape[-2:]) == (nh, nw):
-        return x
-    if interpolation == CV2_LINEAR:
-        out = cv2_resize_linear(x.permute(1, 2, 0).cpu().numpy(), nh, nw)
-        return torch.from_numpy(out).permute(2, 0, 1).to(x.device)
-    if interpolation in ("bicubic", "bilinear"):
-        mode = TF.InterpolationMode.BICUBIC if interpolation == "bicubic" else TF.InterpolationMode.BILINEAR
-        return TF.resize(x, [nh, nw], interpolation=mode, antialias=True)
-    img = Image.fromarray(x.permute(1, 2, 0).cpu().numpy()).resize((nw, nh), INTERPOLATIONS[interpolation])
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).to(x.device)
-
-
-def resize_crop_tensor(x: torch.Tensor, p: Protocol, generator: torch.Generator | None = None) -> torch.Tensor:
-    """resize_center_crop on a (3, H, W) uint8 tensor, with resize_tensor."""
-    h, w = x.shape[-2:]
-    nw, nh = _resized_size(w, h, p.resolution)
-    x = resize_tensor(x, nw, nh, p.interpolation)
-    return crop_tensor(x, _crop_box(nw, nh, p, generator), p.resolution)
-
-
-def crop_tensor(x: torch.Tensor, box: tuple[int, int, bool], resolution: int) -> torch.Tensor:
-    """The `resolution` square at (left, top) of a (3, H, W) tensor, flipped horizontally if box says so."""
-    left, top, flip = box
-    x = x[:, top:top + resolution, left:left + resolution]
-    return x.flip(-1) if flip else x
-
-
-def to_model_range(x: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> float in [-1, 1], the tokenizers' input range."""
-    return x.float() / 127.5 - 1.0
 
 
 def to_rgb8(img: Image.Image) -> Image.Image:
@@ -236,7 +150,7 @@ class ImageFolder(Dataset):
     Class indices come from the whole split, so a subset keeps ImageNet's class ids; `subset` records the draw
     (seed, count, of how many)."""
 
-    def __init__(self, root: str | Path, split: str, protocol: Protocol, on_corrupt: str = "skip",
+    def __init__(self, root: str | Path, split: str, protocol: Protocol, on_corrupt: str = DEFAULTS.on_corrupt,
                  max_images: int | None = None, file_list: str | None = None, subset_seed: int = 0) -> None:
         if on_corrupt not in ("skip", "fail"):
             raise ValueError(f"on_corrupt must be 'skip' or 'fail', got '{on_corrupt}'")

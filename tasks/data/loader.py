@@ -2,7 +2,8 @@
 
 Batches do not depend on the worker count: sample order comes from the sampler (in the main process) and random
 crops from a generator seeded per sample (tasks/data/imagefolder.py ImageFolder.__getitem__), so 0 and N
-workers give the same tensors (tests/test_loader.py).
+workers give the same tensors (tests/test_loader.py). So the worker count is one runtime knob,
+`scale.loader.workers`, outside every stage key, for the training and the evaluation loaders alike.
 """
 from __future__ import annotations
 
@@ -33,15 +34,13 @@ def auto_workers() -> int:
     return max(0, cpus - 1)
 
 
-def resolve_workers(setting: int | str | None, stage_value: int) -> int:
-    """The worker count to use: an explicit int wins, 'auto' sizes from the CPUs, None keeps the stage's value."""
-    if setting is None:
-        return int(stage_value)
+def resolve_workers(setting: int | str) -> int:
+    """The worker count of scale.loader.workers, the one worker knob: an int as it is, 'auto' sized from the CPUs."""
     if setting == "auto":
         return auto_workers()
     if isinstance(setting, int) and setting >= 0:
         return setting
-    raise ValueError(f"loader workers must be 'auto', null or an int >= 0, got {setting!r}")
+    raise ValueError(f"scale.loader.workers must be 'auto' or an int >= 0, got {setting!r}")
 
 
 def loader_options(workers: int, device: torch.device, prefetch_factor: int = 2,

@@ -10,6 +10,7 @@ from bench.core.registry import Registry
 from tasks.data.imagefolder import LAYOUT_HELP, DatasetNotFoundError, ImageFolder, Protocol
 from tasks.data.mini import VERSION as MINI_VERSION
 from tasks.data.mini import build_mini_digits, build_mini_faces, build_mini_natural
+from tasks.data.options import DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class DatasetEntry:
                 raise DatasetNotFoundError(f"dataset '{self.name}': folder '{path / split}' does not exist; "
                                            f"{LAYOUT_HELP}")
 
-    def open(self, split: str, protocol: Protocol, root: str | None = None, on_corrupt: str = "skip",
+    def open(self, split: str, protocol: Protocol, root: str | None = None, on_corrupt: str = DEFAULTS.on_corrupt,
              max_images: int | None = None, file_list: str | None = None, subset_seed: int = 0) -> ImageFolder:
         """The split as an ImageFolder with the given protocol (max_images: a seeded random draw)."""
         name = {"train": self.train_split, "val": self.val_split}.get(split, split)

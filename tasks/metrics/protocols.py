@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tasks.metrics.registry import METRICS
+
 DEFAULT_PROTOCOL = "torch-fidelity"
 TF_FID = {"fid_impl": "torch-fidelity", "fid_features": "torch-fidelity 0.4 inception-v3-compat pool3-2048 "
           "(uint8 input, TF1 bilinear resize to 299, streaming mean/cov float64)"}
@@ -155,8 +157,6 @@ def protocol_for(choice: str | None, task: str, paper: str | None = None) -> str
 def eval_stage_options(eval_cfg: dict, task: str = "reconstruction", paper: str | None = None) -> dict[str, str]:
     """The stage spec's `protocol` for a non-default protocol (scale.eval.protocol, or the paper's own with 'paper')
     that defines `task`'s metrics; {} (the spec's default) otherwise."""
-    from tasks.metrics.registry import METRICS
-
     p = get_protocol(protocol_for(eval_cfg.get("protocol"), task, paper))
     covers = any(METRICS.get(m).task == task for m in p.facts)
     return {} if p.name == DEFAULT_PROTOCOL or not covers else {"protocol": p.name}

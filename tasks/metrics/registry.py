@@ -1,8 +1,8 @@
 """Metric registry: the one table of each metric's direction, unit, paper name and match tolerance.
 
-Protocol facts (how a number was measured) live in `tasks/metrics/protocols.py`, per evaluation protocol;
-`MetricEntry.protocol` gives the default protocol's facts. `bench/report/compare.py` derives its direction, tolerance
-and metric mapping from here, so records and comparisons cannot drift apart.
+Protocol facts (how a number was measured) live in `tasks/metrics/protocols.py`, per evaluation protocol
+(`protocol_facts(name)`; that module imports this one, never the other way round). `bench/report/compare.py` derives
+its direction, tolerance and metric mapping from here, so records and comparisons cannot drift apart.
 """
 from __future__ import annotations
 
@@ -24,13 +24,6 @@ class MetricEntry:
     # a reproduction 'matches' inside this band (seed-to-seed spread reported by the papers' own ablations:
     # VQGAN-LC T2 vs T7 vs T10 print the same model at rFID 2.62 / 2.66 and SSIM 58.1 / 58.9)
     tolerance: tuple[str, float] = ("rel", 0.05)
-
-    @property
-    def protocol(self) -> dict[str, str]:
-        """Facts of this metric under the default protocol (see tasks/metrics/protocols.py)."""
-        from tasks.metrics.protocols import protocol_facts
-
-        return protocol_facts(self.name)
 
 
 METRICS: Registry[MetricEntry] = Registry("metric")
