@@ -23,7 +23,6 @@ from bench.stages.specs import (
 from models.quantizers.base import precompute_for
 from models.registry import PLUGINS, TOKENIZERS, TokenizerEntry, apply_overrides, create_entry, phase1_entry
 from models.tokenizer import latent_shape
-from tasks.data.options import DEFAULTS, dataset_defaults
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
 from tasks.registry import TASKS
