@@ -32,10 +32,9 @@ _PROTOCOL_FREE = {
 
 # eval_reconstruction.py prepares its inputs with albumentations SmallestMaxSize(256) + CenterCrop(256): cv2
 # INTER_LINEAR without antialiasing. vqbench reproduces it bit for bit (tasks/metrics/vqganlc.py cv2_resize_linear,
-# tested against cv2 5.1 / albumentations 2.0.8 in tests/test_official_metrics.py) under dataset.interpolation=
-# cv2_linear; the loader's resize is a dataset option, not part of the protocol, so records say so.
-_LC_RESIZE = ("exact only with dataset.interpolation=cv2_linear (albumentations SmallestMaxSize: cv2 INTER_LINEAR, "
-              "no antialiasing); the default PIL bicubic antialiased resize gives other input pixels")
+# tested against cv2 5.1 / albumentations 2.0.8 in tests/test_official_metrics.py); selecting the protocol selects
+# that resize for the evaluation images (EvalProtocol.interpolation, applied by `protocol_dataset`).
+_LC_INPUT = {"input_resize": "albumentations SmallestMaxSize(256) = cv2 INTER_LINEAR, no antialiasing; center crop"}
 
 
 _ADM_PRC = ("adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2 in float16 as DistanceBlock (float32 "
@@ -54,6 +53,7 @@ class EvalProtocol:
     source: str
     facts: dict[str, dict[str, str]]
     inexact: dict[str, str] = field(default_factory=dict)  # metric -> what differs from the original scripts
+    interpolation: str | None = None  # the evaluation images' resize the protocol implies (None: dataset's own)
 
 
 PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
@@ -72,23 +72,24 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
         "recall": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
     }),
     EvalProtocol("vqganlc", "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_reconstruction.py", {
-        "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "1", "psnr_input": "float [0,1], recon clamped"},
+        "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "1", "psnr_input": "float [0,1], recon clamped",
+                     **_LC_INPUT},
         "psnr_y": {"psnr_colour": "y-bt601", "psnr_data_range": "1",
-                   "psnr_input": "float [0,1], recon clamped (pyiqa psnr test_y_channel ycbcr, eps 1e-8)"},
+                   "psnr_input": "float [0,1], recon clamped (pyiqa psnr test_y_channel ycbcr, eps 1e-8)", **_LC_INPUT},
         "ssim": {"ssim_impl": "piq.ssim (11x11 sigma 1.5, avg-pool by round(min(H,W)/256))", "ssim_data_range": "1",
-                 "ssim_input": "float [0,1], recon clamped"},
+                 "ssim_input": "float [0,1], recon clamped", **_LC_INPUT},
         "lpips_vgg": {"lpips_impl": "pyiqa lpips-vgg v0.1 (lpips 0.1.4 weights)",
-                      "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped"},
+                      "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped", **_LC_INPUT},
         "lpips_alex": {"lpips_impl": "pyiqa lpips (alex) v0.1 (lpips 0.1.4 weights)",
-                       "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped"},
+                       "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped",
+                       **_LC_INPUT},
         "rfid": {"fid_impl": "clean-fid", "fid_features": "clean-fid mode=clean: PIL bicubic float resize to 299, "
                  "Inception pool3-2048, np.cov", "fid_reference": "raw split images (no crop), clean resize"},
         "usage": _USAGE, "perplexity": _PERPLEXITY,
     }, inexact={
         "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
                 "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
-        **{m: _LC_RESIZE for m in ("psnr_rgb", "psnr_y", "ssim", "lpips_vgg", "lpips_alex")},
-    }),
+    }, interpolation="cv2_linear"),
     EvalProtocol("adm", "openai/guided-diffusion evaluations/evaluator.py", {
         "fid": {"fid_impl": "adm-evaluator", "fid_features": "Inception pool_3 2048 (torch-fidelity's port of the "
                 "2015-12-05 graph)", "fid_reference": "reference split statistics"},
@@ -119,6 +120,13 @@ def get_protocol(name: str | None) -> EvalProtocol:
     if name not in PROTOCOLS:
         raise ValueError(f"unknown evaluation protocol '{name}'; choose one of {sorted(PROTOCOLS)}")
     return PROTOCOLS[name]
+
+
+def protocol_dataset(d: dict, protocol: str | None) -> dict:
+    """The dataset config an evaluation under `protocol` opens: the protocol's own resize where it implies one
+    (vqganlc: eval_reconstruction.py's cv2 INTER_LINEAR), whatever dataset.interpolation says."""
+    interp = get_protocol(protocol).interpolation
+    return d if interp is None else {**d, "interpolation": interp}
 
 
 def supports(protocol: str | None, metric: str) -> bool:
