@@ -141,7 +141,8 @@ def _rqvae(ds: str) -> Recipe:
     return Recipe(f"rqvae/{ds}", (10 if ds == "imagenet" else 150, "epochs"), 128, 4,
                   warmup=(0.5 if ds == "imagenet" else 5, "epochs"), disc_start=(0, "iters"), ckpt_every=(5, "epochs"),
                   train={"base_lr": 4e-5, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8,
-                         "schedule": "constant", "augment": "random_crop_flip"},
+                         "schedule": "constant",
+                         "augment": "random_crop_flip" if ds == "imagenet" else "random_resized_crop_flip"},
                   loss={"disc_weight": 0.75, "perceptual_weight": 1.0, "codebook_weight": 1.0, "disc_layers": 2,
                         "disc_ndf": 64, "pixel_loss": "mse", "lpips_train_mode": True},
                   sources={"length": f"{src} experiment.epochs", "global_batch":
@@ -154,7 +155,11 @@ def _rqvae(ds: str) -> Recipe:
                            "loss.perceptual_weight": f"{src} gan.loss.perceptual_weight",
                            "loss.disc_layers": f"{src} gan.disc.arch.num_layers",
                            "loss.pixel_loss": f"{src} arch.hparams.loss_type",
-                           "train.augment": f"{src} dataset.transforms (random crop + horizontal flip for training)",
+                           "train.augment": "kakaobrain/rq-vae-transformer rqvae/img_datasets/transforms.py "
+                                            + ("imagenet256x256: Resize(256), RandomCrop(256), RandomHorizontalFlip"
+                                               if ds == "imagenet" else "ffhq: RandomResizedCrop(256, scale=(0.75, "
+                                               "1.0), ratio=(1.0, 1.0)), RandomHorizontalFlip")
+                                            + f" ({src} dataset.transforms.type)",
                            "loss.lpips_train_mode": "RQ-VAE trains with the LPIPS module in train mode (dropout on)",
                            "loss.d_recompute_recon": f"{UNPUB} (one forward per step)"})
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from official import load_fixture
+from PIL import Image
 
 
 def test_vqganlc_protocol_implies_eval_reconstruction_resize(tmp_path: Path):

@@ -38,8 +38,11 @@ class DeferredJpeg:
 
 def read_deferred(path: Path, protocol: Any, generator: torch.Generator | None, on_corrupt: str) -> DeferredJpeg:
     """Header and bytes of a JPEG, with its crop drawn; OSError for a file whose header cannot be read."""
+    from tasks.data.augment import RESIZED_CROP_FLIP
     from tasks.data.imagefolder import _crop_box, _resized_size
 
+    if protocol.augment == RESIZED_CROP_FLIP:  # its crop is resized again: not a box of the resized image
+        raise ValueError(f"train.augment={RESIZED_CROP_FLIP} needs dataset.decoder=pil or torchvision, not gpu")
     with Image.open(path) as img:  # reads the header only
         w, h = img.size
     nw, nh = _resized_size(w, h, protocol.resolution)
