@@ -7,6 +7,8 @@ used (`PAPER_PROTOCOL`), so a record and the comparison cannot disagree about ho
 - 'torch-fidelity' (default): today's vqbench numbers (uint8 images, torch-fidelity Inception / VGG16 prc).
 - 'vqganlc': zh460045050/VQGAN-LC `vqgan-gpt-lc/eval_reconstruction.py` (clean-fid rFID, pyiqa PSNR-Y on
   floats, piq SSIM, pyiqa LPIPS fed [-1, 1] images); see `tasks/metrics/vqganlc.py`.
+- 'clean-fid': VQGAN-LC's generation scripts (clean-fid mode='clean' FID of the sample files against the raw train
+  folder); see `tasks/metrics/fid_clean.py`.
 - 'adm': openai/guided-diffusion `evaluations/evaluator.py` (Inception pool features for FID and k=3 manifold
   precision/recall against a random 10k reference batch, IS over 5,000-image splits); see `tasks/metrics/adm.py`.
 """
@@ -43,6 +45,16 @@ _ADM_PRC = ("adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2 
 _ADM_PRC_INEXACT = ("TensorFlow sums the float16 squared norms in a CPU-dependent order that vqbench does not copy: "
                     "radii can differ by up to two float16 steps (0.5-1 at pool_3 norms), so a point near a ball's "
                     "edge may count differently")
+
+
+# VQGAN-LC scores generation with clean-fid mode=clean against the raw train folder (tasks/metrics/fid_clean.py);
+# the official scripts report FID only, so IS, precision and recall stay vqbench's default (torch-fidelity)
+CLEAN_FID = "clean-fid"
+_CLEAN_GEN_FID = ("clean-fid", "cleanfid.fid.compute_fid(samples, <split folder>, mode='clean'): PIL bicubic float "
+                  "resize to 299, Inception pool3-2048, np.cov")
+_CLEAN_GEN_INEXACT = ("vqbench keeps uint8 samples rounded where eval_generation.py (GPT) and run_evaluations.py (LDM) "
+                      "truncate with np.uint8; run_evaluations.py's JPEG is written by OpenCV, vqbench's by PIL at the "
+                      "same quality; Inception is torch-fidelity's port of clean-fid's 2015-12-05 weights")
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,16 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
         "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
                 "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
     }, interpolation="cv2_linear"),
+    EvalProtocol(CLEAN_FID, "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_generation.py, ldm-lc/run_evaluations.py, "
+                 "dit-lc/evaluation.py, sit-lc/evaluation.py (cleanfid.fid.compute_fid mode='clean')", {
+        "fid": {"fid_impl": _CLEAN_GEN_FID[0], "fid_features": _CLEAN_GEN_FID[1],
+                "fid_reference": "every raw image (no crop) of the train split (FFHQ: train + val, paper Sec. 4.1), "
+                                 "clean resize",
+                "fid_samples": "re-read from the official script's sample files (PNG, or JPEG at its quality)"},
+        "is": {"is_impl": "torch-fidelity 0.4 isc, 10 splits (VQGAN-LC's scripts report FID only)"},
+        "precision": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3 (VQGAN-LC's scripts report FID only)"},
+        "recall": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3 (VQGAN-LC's scripts report FID only)"},
+    }, inexact={"fid": _CLEAN_GEN_INEXACT}),
     EvalProtocol("adm", "openai/guided-diffusion evaluations/evaluator.py", {
         "fid": {"fid_impl": "adm-evaluator", "fid_features": "Inception pool_3 2048 (torch-fidelity's port of the "
                 "2015-12-05 graph)", "fid_reference": "reference split statistics"},
@@ -105,13 +127,39 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
 )}
 
 # The protocol each paper's numbers were measured with, by task (REFERENCE_NOTES, last section): VQGAN-LC's
-# reconstruction script; taming's torch-fidelity for MoVQ's reconstructions; generation numbers printed next to
-# ADM / MaskGIT come from the ADM evaluator. None: the paper's evaluation code is not public.
+# reconstruction script and its generation scripts' clean-fid; taming's torch-fidelity for MoVQ's reconstructions;
+# generation numbers printed next to ADM / MaskGIT come from the ADM evaluator. None: the paper's evaluation code is
+# not public.
 PAPER_PROTOCOL: dict[str, dict[str, str | None]] = {
-    "vqganlc": {"reconstruction": "vqganlc", "generation": "adm"},
+    "vqganlc": {"reconstruction": "vqganlc", "generation": CLEAN_FID},
     "movq": {"reconstruction": "torch-fidelity", "generation": "adm"},
     "seqgan": {"reconstruction": None, "generation": "adm"},
 }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def protocols_markdown() -> str:
+    """REPRODUCE.md's protocol table: each protocol's metrics and implementation facts, where it cannot follow its
+    source exactly, and which paper's task it measures (tools/reproduce_tables.py pastes it)."""
+    used = {p: [f"{paper} {task}" for paper, tasks in PAPER_PROTOCOL.items() for task, q in tasks.items() if q == p]
+            for p in PROTOCOLS}
+    rows = ["| protocol | follows | metric | facts recorded | inexact | papers' numbers it measures |",
+            "|---|---|---|---|---|---|"]
+    for p in PROTOCOLS.values():
+        for i, (metric, facts) in enumerate(p.facts.items()):
+            head = (f"`{p.name}`", _cell(p.source) + (f"; images resized `{p.interpolation}`" if p.interpolation
+                                                      else "")) if i == 0 else ("", "")
+            fact_text = "; ".join(f"{k}: {_cell(v)}" for k, v in facts.items())
+            rows.append(f"| {head[0]} | {head[1]} | {metric} | {fact_text} | {_cell(p.inexact.get(metric, ''))} | "
+                        f"{', '.join(used[p.name]) if i == 0 else ''} |")
+    unverified = [f"{paper} {task}" for paper, tasks in PAPER_PROTOCOL.items()
+                  for task, q in tasks.items() if q is None]
+    rows.append(f"\nNo public evaluation code (compared as \"protocol unverified\", measured with "
+                f"`{DEFAULT_PROTOCOL}`): {', '.join(unverified)}.")
+    return "\n".join(rows)
 
 
 def get_protocol(name: str | None) -> EvalProtocol:
