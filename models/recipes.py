@@ -363,6 +363,17 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the source; the other papers publish only sizes"),
     Deviation("smoke priors", "DiT / SiT / LDM trainers (EMA 0.9999)", "EMA 0.9999", "smoke: EMA 0.9, 60 steps",
               "a 0.9999 average does not move in 60 steps; the same EMA path runs"),
+    Deviation("classifier augmentation", "facebookresearch/mae FINETUNE.md (ViT-B: --mixup 0.8 --cutmix 1.0 "
+              "--reprob 0.25), main_finetune.py (timm Mixup, SoftTargetCrossEntropy), util/datasets.py (timm "
+              "create_transform: RandomResizedCrop, flip, rand-m9-mstd0.5-inc1, RandomErasing pixel)",
+              "all of them on the 224 x 224 images", "timm's own RandomErasing (p 0.25, pixel) then Mixup 0.8 / "
+              "CutMix 1.0 (switch 0.5, batch, soft targets with smoothing 0.1) on the token-embedding grid "
+              "(tasks/classification.py TokenAugment): CutMix pastes whole tokens, Mixup blends embeddings; no "
+              "RandAugment, RandomResizedCrop or flip; smoke: none",
+              "VQGAN-LC's classification code is unpublished and its classifier trains on token maps: the "
+              "image-space operations would need every augmented image re-encoded by the tokenizer each epoch "
+              "(100 x 1.28M forwards), and discrete tokens cannot be blended, so the batch mixing acts on the "
+              "embeddings"),
 )
 
 

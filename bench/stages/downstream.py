@@ -219,6 +219,7 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
                              torch.from_numpy(va.astype(np.int64)), torch.from_numpy(va_y), c["seed"], device)
     protocol = {"split": f"{c['dataset_name']}/val", "image_count": int(len(va)), "train_images": int(len(tr)),
                 "classifier": c["classifier"], "recipe": "MAE finetune (layer decay, label smoothing, cosine)",
+                "train_augment": cfg.augments(),
                 "scale": c["scale"], "metric_weights": "none (no metric network)",
                 "task": f"classification@v{c['task_version']}"}
     n = write_records(out, stage, device, c["seed"], {}, {"top1": res["top1"]}, protocol)
