@@ -119,3 +119,25 @@ def test_vqganlc_generation_pairs_with_clean_fid_and_compare_flags_adm():
         status[proto] = compare(row, pd.DataFrame([rec])).iloc[0]["status"]
     assert status["adm"] == "protocol-mismatch" and status["torch-fidelity"] == "protocol-mismatch"
     assert status["clean-fid"] != "protocol-mismatch"
+
+
+@pytest.mark.parametrize("protocol, interpolation", [(None, "bicubic"), ("vqganlc", "cv2_linear")])
+def test_the_reconstruction_stage_opens_its_images_with_the_protocols_resize(monkeypatch, protocol, interpolation):
+    """run_eval (bench/stages/runners.py) opens the images with the protocol's resize; the planned dataset: bicubic."""
+    from bench.stages import runners
+    from bench.stages.base import Stage
+
+    class Opened(Exception):
+        pass
+
+    def fake_open(d, split, max_images=None, **kw):
+        raise Opened(d["interpolation"])
+
+    monkeypatch.setattr(runners, "entry_from_config", lambda cfg: type("E", (), {"name": "x"})())
+    monkeypatch.setattr(runners, "load_trained_tokenizer", lambda rt, key, cfg: torch.nn.Identity())
+    monkeypatch.setattr(runners, "open_dataset", fake_open)
+    config = {"tokenizer": {}, "task": "reconstruction", "dataset": {"name": "imagenet", "interpolation": "bicubic"},
+              "max_images": 4, **({"protocol": protocol} if protocol else {})}
+    with pytest.raises(Opened, match=interpolation):
+        runners.run_eval(Stage("eval_reconstruction", "e", config, ("train_tokenizer-0",)), Path("."), None,
+                         torch.device("cpu"))
