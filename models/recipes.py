@@ -141,7 +141,8 @@ def _rqvae(ds: str) -> Recipe:
     return Recipe(f"rqvae/{ds}", (10 if ds == "imagenet" else 150, "epochs"), 128, 4,
                   warmup=(0.5 if ds == "imagenet" else 5, "epochs"), disc_start=(0, "iters"), ckpt_every=(5, "epochs"),
                   train={"base_lr": 4e-5, "lr_scaling": "none", "betas": (0.5, 0.9), "eps": 1e-8,
-                         "schedule": "constant", "augment": "random_crop_flip"},
+                         "schedule": "constant",
+                         "augment": "random_crop_flip" if ds == "imagenet" else "random_resized_crop_flip"},
                   loss={"disc_weight": 0.75, "perceptual_weight": 1.0, "codebook_weight": 1.0, "disc_layers": 2,
                         "disc_ndf": 64, "pixel_loss": "mse", "lpips_train_mode": True},
                   sources={"length": f"{src} experiment.epochs", "global_batch":
@@ -154,7 +155,11 @@ def _rqvae(ds: str) -> Recipe:
                            "loss.perceptual_weight": f"{src} gan.loss.perceptual_weight",
                            "loss.disc_layers": f"{src} gan.disc.arch.num_layers",
                            "loss.pixel_loss": f"{src} arch.hparams.loss_type",
-                           "train.augment": f"{src} dataset.transforms (random crop + horizontal flip for training)",
+                           "train.augment": "kakaobrain/rq-vae-transformer rqvae/img_datasets/transforms.py "
+                                            + ("imagenet256x256: Resize(256), RandomCrop(256), RandomHorizontalFlip"
+                                               if ds == "imagenet" else "ffhq: RandomResizedCrop(256, scale=(0.75, "
+                                               "1.0), ratio=(1.0, 1.0)), RandomHorizontalFlip")
+                                            + f" ({src} dataset.transforms.type)",
                            "loss.lpips_train_mode": "RQ-VAE trains with the LPIPS module in train mode (dropout on)",
                            "loss.d_recompute_recon": f"{UNPUB} (one forward per step)"})
 
@@ -358,6 +363,17 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "the source; the other papers publish only sizes"),
     Deviation("smoke priors", "DiT / SiT / LDM trainers (EMA 0.9999)", "EMA 0.9999", "smoke: EMA 0.9, 60 steps",
               "a 0.9999 average does not move in 60 steps; the same EMA path runs"),
+    Deviation("classifier augmentation", "facebookresearch/mae FINETUNE.md (ViT-B: --mixup 0.8 --cutmix 1.0 "
+              "--reprob 0.25), main_finetune.py (timm Mixup, SoftTargetCrossEntropy), util/datasets.py (timm "
+              "create_transform: RandomResizedCrop, flip, rand-m9-mstd0.5-inc1, RandomErasing pixel)",
+              "all of them on the 224 x 224 images", "timm's own RandomErasing (p 0.25, pixel) then Mixup 0.8 / "
+              "CutMix 1.0 (switch 0.5, batch, soft targets with smoothing 0.1) on the token-embedding grid "
+              "(tasks/classification.py TokenAugment): CutMix pastes whole tokens, Mixup blends embeddings; no "
+              "RandAugment, RandomResizedCrop or flip; smoke: none",
+              "VQGAN-LC's classification code is unpublished and its classifier trains on token maps: the "
+              "image-space operations would need every augmented image re-encoded by the tokenizer each epoch "
+              "(100 x 1.28M forwards), and discrete tokens cannot be blended, so the batch mixing acts on the "
+              "embeddings"),
 )
 
 

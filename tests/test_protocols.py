@@ -137,10 +137,10 @@ def test_paper_choice_resolves_each_task_to_its_papers_protocol():
     assert protocol_for("paper", "reconstruction", "seqgan") == "torch-fidelity"  # its code is unknown
     assert protocol_for("paper", "generation", None) == "torch-fidelity"  # a suite that reproduces no paper
     assert eval_stage_options({"protocol": "paper"}, "reconstruction", "vqganlc") == {"protocol": "vqganlc"}
-    assert eval_stage_options({"protocol": "paper"}, "generation", "vqganlc") == {"protocol": "adm"}
+    assert eval_stage_options({"protocol": "paper"}, "generation", "vqganlc") == {"protocol": "clean-fid"}
 
 
-@pytest.mark.parametrize("suite, recon, gen", [("paper/vqganlc_t1", "vqganlc", "adm"),
+@pytest.mark.parametrize("suite, recon, gen", [("paper/vqganlc_t1", "vqganlc", "clean-fid"),
                                                ("paper/movq_t3", None, "adm"), ("paper/vqganlc_t2", "vqganlc", None)])
 def test_a_paper_run_measures_each_task_with_its_papers_protocol(suite: str, recon: str | None, gen: str | None):
     """scale=paper defaults to scale.eval.protocol=paper: one run, the paper's own protocol per task."""

@@ -29,8 +29,8 @@ from tasks.data.device_decode import finish_batch
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
 from tasks.metrics.adm import REF_BATCH
-from tasks.metrics.fid import FeatureStats, sample_size_facts
-from tasks.metrics.protocols import get_protocol
+from tasks.metrics.fid import FeatureStats, frechet_distance, sample_size_facts
+from tasks.metrics.protocols import CLEAN_FID, get_protocol
 from tasks.token_cache import encode_split, load_cache
 
 
@@ -102,8 +102,24 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
         torch.save(torch.cat(feats.pool), out / "inception_pool_ref.pt")
     write_json_atomic(out / "hashes.json", feats.hashes)
     subset = {**data.subset.facts("ref_subset"), **vgg_draw.facts("ref_prc_subset")}
+    if c.protocol == CLEAN_FID:  # VQGAN-LC: clean-fid of the raw split folder(s) (tasks/metrics/fid_clean.py)
+        subset.update(_clean_reference(c, data, feats.inception, device, out))
     write_json_atomic(out / "subset.json", subset)
     return {"images": feats.stats.n, "vgg_features": sum(len(v) for v in feats.vgg_feats), **feats.hashes, **subset}
+
+
+def _clean_reference(c: GenReference, data: Any, inception: torch.nn.Module, device: torch.device,
+                     out: Path) -> dict[str, Any]:
+    """clean-fid statistics of every raw image of the reference split(s), saved as clean_stats.npz; their facts."""
+    from tasks.metrics.fid_clean import clean_stats_of_files, reference_splits
+
+    splits = reference_splits(c.dataset.name)
+    paths = list(data.paths)
+    for split in splits[1:]:  # FFHQ: train + val (VQGAN-LC Sec. 4.1)
+        paths += list(open_dataset(c.dataset, split, c.max_images, subset_seed=c.subset_seed).paths)
+    stats = clean_stats_of_files(inception, paths, device)
+    stats.save(out / "clean_stats.npz")
+    return {"fid_reference_splits": "+".join(splits), "fid_reference_files": stats.n}
 
 
 @runner("sample_prior")
@@ -149,6 +165,14 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     values = generation_metrics(feats, ref_stats, ref_vgg, protocol=protocol_name,
                                 ref_pool=ref_pool)
     entry = prior_entry(c)
+    clean = {}
+    if protocol_name == CLEAN_FID:  # VQGAN-LC's FID: clean-fid of the sample files vs the raw split's files
+        from tasks.metrics.fid_clean import clean_stats_of_samples, sample_file
+
+        fake_clean = clean_stats_of_samples(feats.inception, images, entry.kind, device)
+        ref_stats = FeatureStats.load(ref_dir / "clean_stats.npz")
+        values["fid"] = frechet_distance(fake_clean.statistics(), ref_stats.statistics())
+        clean = {"fid_sample_files": sample_file(entry.kind)}
     from bench.stages.base import done_summary  # verified done.json (the input was verified before this stage ran)
 
     sample_done = done_summary(rt.work_dir, c.samples)
@@ -171,7 +195,7 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     subset_file = ref_dir / "subset.json"  # which reference images (written by gen_reference)
     if subset_file.is_file():
         protocol.update(json.loads(subset_file.read_text()))
-    fid_row = {"metric": "fid", "value": values["fid"], **sample_size_facts(feats.stats.n, ref_stats.n)}
+    fid_row = {"metric": "fid", "value": values["fid"], **sample_size_facts(feats.stats.n, ref_stats.n), **clean}
     n = write_records(out, stage, device, c.seed, feats.hashes, {k: v for k, v in values.items() if k != "fid"},
                       protocol, [fid_row])
     return {**values, "records": n}
@@ -190,6 +214,7 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
                              torch.from_numpy(va.astype(np.int64)), torch.from_numpy(va_y), c.seed, device)
     protocol = {"split": f"{c.dataset_name}/val", "image_count": int(len(va)), "train_images": int(len(tr)),
                 "classifier": c.classifier, "recipe": "MAE finetune (layer decay, label smoothing, cosine)",
+                "train_augment": cfg.augments(),
                 "scale": c.scale, "metric_weights": "none (no metric network)",
                 "task": f"classification@v{c.task_version}"}
     n = write_records(out, stage, device, c.seed, {}, {"top1": res["top1"]}, protocol)

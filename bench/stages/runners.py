@@ -30,7 +30,7 @@ from models.plugins import PluginConfig
 from models.registry import TokenizerEntry, build_tokenizer
 from tasks.data.imagefolder import Protocol, collate_skip_corrupt
 from tasks.data.loader import loader_options, resolve_workers
-from tasks.metrics.protocols import get_protocol
+from tasks.metrics.protocols import get_protocol, protocol_dataset
 from tasks.reconstruction import evaluate_reconstruction
 from tasks.registry import TASKS
 
@@ -135,7 +135,7 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     else:
         model = load_trained_tokenizer(rt, c.train, c.tokenizer)
     model.to(device)
-    d = c.dataset
+    d = protocol_dataset(c.dataset, c.protocol)  # vqganlc: eval_reconstruction.py's cv2 resize
     data = open_dataset(d, task.split, c.max_images)
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, collate_fn=collate_skip_corrupt,
                         **stage_loader_options(rt, device))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tasks.data.augment import RESIZED_CROP_FLIP
 from tasks.data.transforms import (
     CorruptImageError,
     Protocol,
@@ -48,6 +49,8 @@ class DeferredJpeg:
 
 def read_deferred(path: Path, protocol: Protocol, generator: torch.Generator | None, on_corrupt: str) -> DeferredJpeg:
     """Header and bytes of a JPEG, with its crop drawn; OSError for a file whose header cannot be read."""
+    if protocol.augment == RESIZED_CROP_FLIP:  # its crop is resized again: not a box of the resized image
+        raise ValueError(f"train.augment={RESIZED_CROP_FLIP} needs dataset.decoder=pil or torchvision, not gpu")
     with Image.open(path) as img:  # reads the header only
         w, h = img.size
     nw, nh = resized_size(w, h, protocol.resolution)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tasks.data.augment import RESIZED_CROP_FLIP, resized_crop_flip, resized_crop_flip_tensor
 from tasks.data.options import DEFAULTS
 from tasks.metrics.vqganlc import cv2_resize_linear
 
@@ -28,7 +29,9 @@ class Protocol:
 
     resolution: int
     interpolation: str = DEFAULTS.interpolation
-    augment: str = "center"  # training only: random_crop (taming, VQGAN-LC) | random_crop_flip (RQ-VAE)
+    # training only: random_crop (taming, VQGAN-LC) | random_crop_flip (RQ-VAE ImageNet) | random_resized_crop_flip
+    # (RQ-VAE FFHQ: tasks/data/augment.py, cropped from the decoded image, not after the shorter-side resize)
+    augment: str = "center"
     # pil (default): PIL decode + PIL resize. torchvision: torchvision.io.decode_jpeg (same libjpeg-turbo IDCT:
     # identical pixels) + torchvision's antialiased uint8 resize, about twice as fast, which differs from PIL's
     # by one grey level on ~0.35% of pixels (tools/loader_throughput.py), so it is recorded where used.
@@ -51,7 +54,8 @@ def crop_box(nw: int, nh: int, p: Protocol, generator: torch.Generator | None) -
     if p.augment == "center":
         return (nw - p.resolution) // 2, (nh - p.resolution) // 2, False
     if p.augment not in ("random_crop", "random_crop_flip"):
-        raise ValueError(f"train.augment must be center, random_crop or random_crop_flip, got '{p.augment}'")
+        raise ValueError(f"train.augment must be center, random_crop, random_crop_flip or {RESIZED_CROP_FLIP}, "
+                         f"got '{p.augment}'")
     left = int(torch.randint(0, nw - p.resolution + 1, (), generator=generator))
     top = int(torch.randint(0, nh - p.resolution + 1, (), generator=generator))
     flip = p.augment == "random_crop_flip" and bool(torch.rand((), generator=generator) < 0.5)
@@ -61,6 +65,8 @@ def crop_box(nw: int, nh: int, p: Protocol, generator: torch.Generator | None) -
 def resize_center_crop(img: Image.Image, p: Protocol, generator: torch.Generator | None = None) -> Image.Image:
     """Shorter side to p.resolution with PIL's antialiasing resampler, then the central square (or, with
     p.augment, a random square and an optional horizontal flip, drawn from `generator`, by default torch's RNG)."""
+    if p.augment == RESIZED_CROP_FLIP:  # RQ-VAE FFHQ: RandomResizedCrop on the decoded image, then the flip
+        return resized_crop_flip(img, p.resolution, generator)
     w, h = img.size
     nw, nh = resized_size(w, h, p.resolution)
     if (nw, nh) != (w, h) and p.interpolation == CV2_LINEAR:  # VQGAN-LC eval_reconstruction.py's resize
@@ -93,6 +99,8 @@ def resize_tensor(x: torch.Tensor, nw: int, nh: int, interpolation: str) -> torc
 
 def resize_crop_tensor(x: torch.Tensor, p: Protocol, generator: torch.Generator | None = None) -> torch.Tensor:
     """resize_center_crop on a (3, H, W) uint8 tensor, with resize_tensor."""
+    if p.augment == RESIZED_CROP_FLIP:
+        return resized_crop_flip_tensor(x, p.resolution, generator)
     h, w = x.shape[-2:]
     nw, nh = resized_size(w, h, p.resolution)
     x = resize_tensor(x, nw, nh, p.interpolation)

@@ -7,12 +7,16 @@ used (`PAPER_PROTOCOL`), so a record and the comparison cannot disagree about ho
 - 'torch-fidelity' (default): today's vqbench numbers (uint8 images, torch-fidelity Inception / VGG16 prc).
 - 'vqganlc': zh460045050/VQGAN-LC `vqgan-gpt-lc/eval_reconstruction.py` (clean-fid rFID, pyiqa PSNR-Y on
   floats, piq SSIM, pyiqa LPIPS fed [-1, 1] images); see `tasks/metrics/vqganlc.py`.
+- 'clean-fid': VQGAN-LC's generation scripts (clean-fid mode='clean' FID of the sample files against the raw train
+  folder); see `tasks/metrics/fid_clean.py`.
 - 'adm': openai/guided-diffusion `evaluations/evaluator.py` (Inception pool features for FID and k=3 manifold
   precision/recall against a random 10k reference batch, IS over 5,000-image splits); see `tasks/metrics/adm.py`.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from tasks.metrics.registry import METRICS
 
@@ -34,10 +38,9 @@ _PROTOCOL_FREE = {
 
 # eval_reconstruction.py prepares its inputs with albumentations SmallestMaxSize(256) + CenterCrop(256): cv2
 # INTER_LINEAR without antialiasing. vqbench reproduces it bit for bit (tasks/metrics/vqganlc.py cv2_resize_linear,
-# tested against cv2 5.1 / albumentations 2.0.8 in tests/test_official_metrics.py) under dataset.interpolation=
-# cv2_linear; the loader's resize is a dataset option, not part of the protocol, so records say so.
-_LC_RESIZE = ("exact only with dataset.interpolation=cv2_linear (albumentations SmallestMaxSize: cv2 INTER_LINEAR, "
-              "no antialiasing); the default PIL bicubic antialiased resize gives other input pixels")
+# tested against cv2 5.1 / albumentations 2.0.8 in tests/test_official_metrics.py); selecting the protocol selects
+# that resize for the evaluation images (EvalProtocol.interpolation, applied by `protocol_dataset`).
+_LC_INPUT = {"input_resize": "albumentations SmallestMaxSize(256) = cv2 INTER_LINEAR, no antialiasing; center crop"}
 
 
 _ADM_PRC = ("adm-evaluator ManifoldEstimator, Inception pool_3, k=3, squared L2 in float16 as DistanceBlock (float32 "
@@ -48,6 +51,16 @@ _ADM_PRC_INEXACT = ("TensorFlow sums the float16 squared norms in a CPU-dependen
                     "edge may count differently")
 
 
+# VQGAN-LC scores generation with clean-fid mode=clean against the raw train folder (tasks/metrics/fid_clean.py);
+# the official scripts report FID only, so IS, precision and recall stay vqbench's default (torch-fidelity)
+CLEAN_FID = "clean-fid"
+_CLEAN_GEN_FID = ("clean-fid", "cleanfid.fid.compute_fid(samples, <split folder>, mode='clean'): PIL bicubic float "
+                  "resize to 299, Inception pool3-2048, np.cov")
+_CLEAN_GEN_INEXACT = ("vqbench keeps uint8 samples rounded where eval_generation.py (GPT) and run_evaluations.py (LDM) "
+                      "truncate with np.uint8; run_evaluations.py's JPEG is written by OpenCV, vqbench's by PIL at the "
+                      "same quality; Inception is torch-fidelity's port of clean-fid's 2015-12-05 weights")
+
+
 @dataclass(frozen=True)
 class EvalProtocol:
     """A named evaluation protocol: per-metric facts, what it follows, and where it cannot follow exactly."""
@@ -56,6 +69,7 @@ class EvalProtocol:
     source: str
     facts: dict[str, dict[str, str]]
     inexact: dict[str, str] = field(default_factory=dict)  # metric -> what differs from the original scripts
+    interpolation: str | None = None  # the evaluation images' resize the protocol implies (None: dataset's own)
 
 
 PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
@@ -74,23 +88,34 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
         "recall": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
     }),
     EvalProtocol("vqganlc", "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_reconstruction.py", {
-        "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "1", "psnr_input": "float [0,1], recon clamped"},
+        "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "1", "psnr_input": "float [0,1], recon clamped",
+                     **_LC_INPUT},
         "psnr_y": {"psnr_colour": "y-bt601", "psnr_data_range": "1",
-                   "psnr_input": "float [0,1], recon clamped (pyiqa psnr test_y_channel ycbcr, eps 1e-8)"},
+                   "psnr_input": "float [0,1], recon clamped (pyiqa psnr test_y_channel ycbcr, eps 1e-8)", **_LC_INPUT},
         "ssim": {"ssim_impl": "piq.ssim (11x11 sigma 1.5, avg-pool by round(min(H,W)/256))", "ssim_data_range": "1",
-                 "ssim_input": "float [0,1], recon clamped"},
+                 "ssim_input": "float [0,1], recon clamped", **_LC_INPUT},
         "lpips_vgg": {"lpips_impl": "pyiqa lpips-vgg v0.1 (lpips 0.1.4 weights)",
-                      "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped"},
+                      "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped", **_LC_INPUT},
         "lpips_alex": {"lpips_impl": "pyiqa lpips (alex) v0.1 (lpips 0.1.4 weights)",
-                       "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped"},
+                       "lpips_input": "[-1,1] images into pyiqa (mapped again to [-3,1]), recon unclamped",
+                       **_LC_INPUT},
         "rfid": {"fid_impl": "clean-fid", "fid_features": "clean-fid mode=clean: PIL bicubic float resize to 299, "
                  "Inception pool3-2048, np.cov", "fid_reference": "raw split images (no crop), clean resize"},
         "usage": _USAGE, "perplexity": _PERPLEXITY,
     }, inexact={
         "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
                 "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
-        **{m: _LC_RESIZE for m in ("psnr_rgb", "psnr_y", "ssim", "lpips_vgg", "lpips_alex")},
-    }),
+    }, interpolation="cv2_linear"),
+    EvalProtocol(CLEAN_FID, "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_generation.py, ldm-lc/run_evaluations.py, "
+                 "dit-lc/evaluation.py, sit-lc/evaluation.py (cleanfid.fid.compute_fid mode='clean')", {
+        "fid": {"fid_impl": _CLEAN_GEN_FID[0], "fid_features": _CLEAN_GEN_FID[1],
+                "fid_reference": "every raw image (no crop) of the train split (FFHQ: train + val, paper Sec. 4.1), "
+                                 "clean resize",
+                "fid_samples": "re-read from the official script's sample files (PNG, or JPEG at its quality)"},
+        "is": {"is_impl": "torch-fidelity 0.4 isc, 10 splits (VQGAN-LC's scripts report FID only)"},
+        "precision": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3 (VQGAN-LC's scripts report FID only)"},
+        "recall": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3 (VQGAN-LC's scripts report FID only)"},
+    }, inexact={"fid": _CLEAN_GEN_INEXACT}),
     EvalProtocol("adm", "openai/guided-diffusion evaluations/evaluator.py", {
         "fid": {"fid_impl": "adm-evaluator", "fid_features": "Inception pool_3 2048 (torch-fidelity's port of the "
                 "2015-12-05 graph)", "fid_reference": "reference split statistics"},
@@ -106,13 +131,39 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
 )}
 
 # The protocol each paper's numbers were measured with, by task (REFERENCE_NOTES, last section): VQGAN-LC's
-# reconstruction script; taming's torch-fidelity for MoVQ's reconstructions; generation numbers printed next to
-# ADM / MaskGIT come from the ADM evaluator. None: the paper's evaluation code is not public.
+# reconstruction script and its generation scripts' clean-fid; taming's torch-fidelity for MoVQ's reconstructions;
+# generation numbers printed next to ADM / MaskGIT come from the ADM evaluator. None: the paper's evaluation code is
+# not public.
 PAPER_PROTOCOL: dict[str, dict[str, str | None]] = {
-    "vqganlc": {"reconstruction": "vqganlc", "generation": "adm"},
+    "vqganlc": {"reconstruction": "vqganlc", "generation": CLEAN_FID},
     "movq": {"reconstruction": "torch-fidelity", "generation": "adm"},
     "seqgan": {"reconstruction": None, "generation": "adm"},
 }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def protocols_markdown() -> str:
+    """REPRODUCE.md's protocol table: each protocol's metrics and implementation facts, where it cannot follow its
+    source exactly, and which paper's task it measures (tools/reproduce_tables.py pastes it)."""
+    used = {p: [f"{paper} {task}" for paper, tasks in PAPER_PROTOCOL.items() for task, q in tasks.items() if q == p]
+            for p in PROTOCOLS}
+    rows = ["| protocol | follows | metric | facts recorded | inexact | papers' numbers it measures |",
+            "|---|---|---|---|---|---|"]
+    for p in PROTOCOLS.values():
+        for i, (metric, facts) in enumerate(p.facts.items()):
+            head = (f"`{p.name}`", _cell(p.source) + (f"; images resized `{p.interpolation}`" if p.interpolation
+                                                      else "")) if i == 0 else ("", "")
+            fact_text = "; ".join(f"{k}: {_cell(v)}" for k, v in facts.items())
+            rows.append(f"| {head[0]} | {head[1]} | {metric} | {fact_text} | {_cell(p.inexact.get(metric, ''))} | "
+                        f"{', '.join(used[p.name]) if i == 0 else ''} |")
+    unverified = [f"{paper} {task}" for paper, tasks in PAPER_PROTOCOL.items()
+                  for task, q in tasks.items() if q is None]
+    rows.append(f"\nNo public evaluation code (compared as \"protocol unverified\", measured with "
+                f"`{DEFAULT_PROTOCOL}`): {', '.join(unverified)}.")
+    return "\n".join(rows)
 
 
 def get_protocol(name: str | None) -> EvalProtocol:
@@ -121,6 +172,18 @@ def get_protocol(name: str | None) -> EvalProtocol:
     if name not in PROTOCOLS:
         raise ValueError(f"unknown evaluation protocol '{name}'; choose one of {sorted(PROTOCOLS)}")
     return PROTOCOLS[name]
+
+
+def protocol_dataset(d: Any, protocol: str | None) -> Any:
+    """The dataset config (a dict or a frozen dataclass) an evaluation under `protocol` opens: the protocol's own
+    resize where it implies one (vqganlc: eval_reconstruction.py's cv2 INTER_LINEAR), whatever
+    dataset.interpolation says."""
+    interp = get_protocol(protocol).interpolation
+    if interp is None:
+        return d
+    if dataclasses.is_dataclass(d):
+        return dataclasses.replace(d, interpolation=interp)  # type: ignore[type-var]
+    return {**d, "interpolation": interp}
 
 
 def supports(protocol: str | None, metric: str) -> bool:
