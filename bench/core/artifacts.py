@@ -6,8 +6,9 @@ structures of dicts, lists, tuples, numbers, strings, tensors and RNG states. `s
 - `<name>.safetensors`: every tensor under a stable flattened name ("state_dict/encoder.conv_in.weight",
   "opt/state/0/exp_avg"), read with safetensors (no code runs on load);
 - `<name>.json`: the structure with each tensor replaced by {"__tensor__": name}; tuples, dicts with non-string
-  keys (an optimiser's int parameter ids), bytes, numpy arrays (numpy's RNG state) and non-finite floats are
-  tagged, so `load_artifact` rebuilds the same nested structure (types included).
+  keys (an optimiser's int parameter ids), OrderedDicts (a state_dict, with its `_metadata`), bytes, numpy arrays
+  (numpy's RNG state) and non-finite floats are tagged, so `load_artifact` rebuilds the same nested structure
+  (types included).
 
 Both files are written atomically (bench/core/atomic.py). The JSON carries the sha256 of its own tree and the
 safetensors header carries the same value, so a pair torn by a kill between the two renames is refused as damaged
@@ -23,6 +24,7 @@ import base64
 import hashlib
 import json
 import math
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from bench.core.atomic import atomic_path
 FORMAT = "vqbench-artifact"
 VERSION = 1
 SUFFIX = ".safetensors"
-_TAGS = ("__tensor__", "__tuple__", "__dict__", "__bytes__", "__ndarray__", "__float__")
+_TAGS = ("__tensor__", "__tuple__", "__dict__", "__odict__", "__bytes__", "__ndarray__", "__float__")
 
 
 class ArtifactError(ValueError):
@@ -99,13 +101,16 @@ class _Encoder:
             return {"__tuple__": [self.encode(v, f"{name}/{i}") for i, v in enumerate(obj)]}
         if isinstance(obj, list):
             return [self.encode(v, f"{name}/{i}") for i, v in enumerate(obj)]
+        if isinstance(obj, OrderedDict):  # a module's state_dict: its `_metadata` (module versions) rides along
+            pairs = [[self.encode(k, f"{name}/key"), self.encode(v, f"{name}/{k}")] for k, v in obj.items()]
+            return {"__odict__": {"items": pairs, "metadata": self.encode(getattr(obj, "_metadata", None), name)}}
         if isinstance(obj, dict):
             if all(isinstance(k, str) and k not in _TAGS for k in obj):
                 return {k: self.encode(v, f"{name}/{k}") for k, v in obj.items()}
             pairs = [[self.encode(k, f"{name}/key"), self.encode(v, f"{name}/{k}")] for k, v in obj.items()]
             return {"__dict__": pairs}
-        raise TypeError(f"cannot store {type(obj).__name__} at '{name}' in an artifact (tensors, numpy arrays, "
-                        "numbers, strings, bytes, None and lists / tuples / dicts of them)")
+        raise TypeError(f"cannot store {type(obj).__name__} at '{name.lstrip('/')}' in an artifact (tensors, numpy "
+                        "arrays, numbers, strings, bytes, None and lists / tuples / dicts of them)")
 
     def _tensor(self, t: torch.Tensor, name: str) -> str:
         """Store `t` under a unique name; the same view of the same storage (tied weights) is stored once."""
@@ -141,6 +146,11 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
             return tuple(_decode(x, tensors) for x in v)
         if tag == "__dict__":
             return {_decode(k, tensors): _decode(x, tensors) for k, x in v}
+        if tag == "__odict__":
+            od = OrderedDict((_decode(k, tensors), _decode(x, tensors)) for k, x in v["items"])
+            if v["metadata"] is not None:
+                od._metadata = _decode(v["metadata"], tensors)  # type: ignore[attr-defined]  # as torch.save keeps it
+            return od
         if tag == "__bytes__":
             return base64.b64decode(v)
         if tag == "__float__":
