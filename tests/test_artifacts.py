@@ -204,6 +204,7 @@ def test_no_torch_save_in_the_code_base_and_every_torch_load_is_weights_only() -
     assert not bare, bare  # weights_only=False appears once, in the trust branch (tests/test_safe_loading.py)
 
 
+@pytest.mark.slow
 def test_stages_hand_their_outputs_over_without_pickle(tmp_path: Path, monkeypatch):
     """build_codebook -> train_tokenizer -> eval_reconstruction with torch.load and pickle refusing every file under
     the work folder: each stage reads the previous one's artifact through safetensors and JSON alone."""
