@@ -67,7 +67,7 @@ def artifact_exists(path: str | Path) -> bool:
 def is_artifact(path: str | Path) -> bool:
     """Whether `path` is (either file of) a vqbench artifact: a safetensors file whose header names this format."""
     st = artifact_path(path)
-    if not st.is_file():
+    if Path(path).suffix not in (SUFFIX, ".json") or not st.is_file():  # 'last.pt' is never its neighbour's pair
         return False
     try:
         return _header_metadata(st).get("format_vqbench") == FORMAT
