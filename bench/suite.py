@@ -47,7 +47,7 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
 
 
 # Free-disk estimate per pending stage (bench/suite.py check_disk): a training stage keeps fp32 weights and Adam's two
-# moments in ckpt.pt, writes each checkpoint through a temp copy beside it (atomic save: two copies at once) and ends
+# moments in ckpt.*, writes each checkpoint through a temp copy beside it (atomic save: two copies at once) and ends
 # with the weights alone: 4 bytes x params x (3 x 2 + 1); a discriminator, when there is one, is within the 2x
 # headroom below. Every other stage (records, token caches, samples, statistics) gets a floor.
 CKPT_BYTES_PER_PARAM = 4 * (3 * 2 + 1)

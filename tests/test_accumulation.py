@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from bench.core.artifacts import load_artifact
 from bench.core.weights import WeightsSpec
 from bench.training.tokenizer import PlanMismatchError, train_tokenizer
 from models.registry import build_tokenizer, create_entry
@@ -46,7 +47,7 @@ def _train(entry, out: Path) -> dict[str, torch.Tensor]:
     out.mkdir(parents=True, exist_ok=True)
     data = DATASETS.get("mini_faces").open("train", Protocol(32))
     train_tokenizer(entry, data, out, seed=0, device=torch.device("cpu"), weights=SPEC)
-    return torch.load(out / "tokenizer.pt", weights_only=False)["state_dict"]
+    return load_artifact(out / "tokenizer.safetensors")["state_dict"]
 
 
 def _rel_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -97,7 +98,7 @@ def test_two_gloo_ranks_with_accumulation_two_equal_one_process_at_four_times_th
     out = tmp_path / "ddp"
     out.mkdir()
     mp.spawn(_rank, args=(2, _free_port(), str(out)), nprocs=2, join=True)
-    ddp = torch.load(out / "tokenizer.pt", weights_only=False)["state_dict"]
+    ddp = load_artifact(out / "tokenizer.safetensors")["state_dict"]
     full = _train(_entry(8, 1), tmp_path / "full")
     assert _rel_diff(full, ddp) < 1e-3, _rel_diff(full, ddp)
 
@@ -122,7 +123,7 @@ def test_prior_accumulation_four_equals_the_whole_batch(tmp_path: Path, monkeypa
         (tmp_path / name).mkdir()
         summary = train_prior(e, x, y, tmp_path / name, 0, torch.device("cpu"))
         assert (summary["per_gpu_batch"], summary["accumulate"]) == (batch // accumulate, accumulate)
-        return torch.load(tmp_path / name / "prior.pt", weights_only=False)["state_dict"]
+        return load_artifact(tmp_path / name / "prior.safetensors")["state_dict"]
 
     import bench.training.prior as P
 

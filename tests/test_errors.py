@@ -113,7 +113,7 @@ def test_root_cause_is_read_from_a_job_log(tmp_path):
 def test_disk_full_during_a_checkpoint_under_launcher_local_names_the_cause(tmp_path):
     """ENOSPC at the first checkpoint (and for failed.json, as on a full disk): the user sees the job's own error,
     not submitit's wrapper."""
-    env = _fault_env(tmp_path, VQBENCH_TEST_ENOSPC="ckpt.pt,failed.json")
+    env = _fault_env(tmp_path, VQBENCH_TEST_ENOSPC="ckpt.safetensors,failed.json")
     res = run_cli(["suite=recon", "launcher=local", "train.steps=3", "train.ckpt_every=1"] + _paths(tmp_path),
                   cwd=tmp_path, env=env, timeout=600)
     out = _one_line_failure(res)
@@ -336,7 +336,7 @@ def test_sigterm_and_sigusr2_checkpoint_at_the_current_step_and_a_rerun_resumes(
         assert found, out[-3000:]
         steps.append(int(found[0]))
         assert proc.returncode == (128 + sig if launcher == "debug" else 1)
-        assert (folder / "ckpt.pt").is_file() and not (folder / "done.json").exists()
+        assert (folder / "ckpt.safetensors").is_file() and not (folder / "done.json").exists()
         if len(steps) == 2:  # the re-run started where the first stopped
             log = out if launcher == "debug" else "".join(p.read_text() for p in (tmp_path / "w" / "submitit")
                                                           .rglob("*_log.*"))

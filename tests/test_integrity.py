@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from bench.core.artifacts import load_artifact
 from conftest import REPO, run_cli
 
 TINY = ["suite=recon", "dataset=mini_faces", "train.steps=3", "scale.eval.max_images=8", "launcher=debug"]
@@ -56,7 +57,7 @@ def test_done_json_lists_every_output_with_size_and_sha256(tiny: Path):
     for folder in (tiny / "w" / "stages").iterdir():
         outputs = {e["path"]: e for e in json.loads((folder / "done.json").read_text())["outputs"]}
         files = {p.name for p in folder.iterdir()} - {"done.json", "progress.json", ".claim.lock"}
-        assert set(outputs) == files, folder  # stage.json, records.jsonl, tokenizer.pt, train_log.jsonl, ...
+        assert set(outputs) == files, folder  # stage.json, records.jsonl, tokenizer.safetensors, train_log.jsonl, ...
         for name, e in outputs.items():
             data = (folder / name).read_bytes()
             assert e["size"] == len(data) and e["sha256"] == hashlib.sha256(data).hexdigest()
@@ -69,7 +70,7 @@ def test_half_a_tokenizer_and_truncated_reference_statistics_are_set_aside_and_r
     from tasks.metrics.fid import FeatureStats
 
     work, train, ev = _copy(tiny, tmp_path)
-    _halve(train / "tokenizer.pt")
+    _halve(train / "tokenizer.safetensors")
     shutil.rmtree(ev)  # the evaluation must read the tokenizer and the reference statistics again
     refstats = Path(os.environ["VQBENCH_CACHE"]) / "refstats"
     # the session cache may hold statistics of other tests' mini_faces runs too: damage every one, find the one read
@@ -80,9 +81,10 @@ def test_half_a_tokenizer_and_truncated_reference_statistics_are_set_aside_and_r
     ref = next(r for r in refs if r.name in res.stderr)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     lines = _damage_lines(res)
-    assert len(lines) == 1 and train.name in lines[0] and "tokenizer.pt" in lines[0], lines
+    assert len(lines) == 1 and train.name in lines[0] and "tokenizer.safetensors" in lines[0], lines
     aside = list(work.glob(f"stages/{train.name}.corrupt-*"))
-    assert len(aside) == 1 and (aside[0] / "tokenizer.pt").stat().st_size < (train / "tokenizer.pt").stat().st_size
+    name = "tokenizer.safetensors"
+    assert len(aside) == 1 and (aside[0] / name).stat().st_size < (train / name).stat().st_size
     assert "reference statistics cache" in res.stderr and ref.name in res.stderr
     assert FeatureStats.load(ref).n == 8 and list(ref.parent.glob(ref.name + ".corrupt-*"))
     old = pd.read_csv(tiny / "r" / "recon" / "results.csv").set_index("metric")["value"]
@@ -202,7 +204,7 @@ def _toy_run(out: Path, total: int = 8, stop_at: int | None = None):
 
     out.mkdir(parents=True, exist_ok=True)
     w = torch.zeros(1)
-    loop = TrainLoop(out, total, 4, "toy", TorchCheckpoint(out / "ckpt.pt", torch.device("cpu")),
+    loop = TrainLoop(out, total, 4, "toy", TorchCheckpoint(out / "ckpt.safetensors", torch.device("cpu")),
                      lambda: {"w": w.clone()}, progress=lambda *a: None)
     start = loop.resume(lambda st: w.copy_(st["w"]))
 
@@ -222,13 +224,13 @@ def test_a_truncated_resume_checkpoint_restarts_from_step_0(tmp_path: Path, caps
     """Before: PytorchStreamReader failed reading zip archive, naming no file, on every re-run."""
     out = tmp_path / "s"
     _toy_run(out, stop_at=6)
-    _halve(out / "ckpt.pt")
+    _halve(out / "ckpt.safetensors")
     capsys.readouterr()
     loop, start, w = _toy_run(out)
     err = capsys.readouterr().err
     assert start == 0 and w == 8.0
-    assert err.count("warning:") == 1 and str(out / "ckpt.pt") in err and "restarting from step 0" in err
-    assert len(list(out.glob("ckpt.pt.corrupt-*"))) == 1
+    assert err.count("warning:") == 1 and str(out / "ckpt.safetensors") in err and "restarting from step 0" in err
+    assert len(list(out.glob("ckpt.safetensors.corrupt-*"))) == 1
     assert [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()] == list(range(8))
 
 
@@ -239,7 +241,7 @@ def test_a_torn_log_line_before_the_checkpoint_is_reported_by_step(tmp_path: Pat
     full, part = tmp_path / "full", tmp_path / "part"
     _toy_run(full)
     _toy_run(part, stop_at=6)  # checkpoint at step 4; lines of steps 0..5 written
-    index = torch.load(part / "ckpt.pt", weights_only=False)["log_index"]
+    index = load_artifact(part / "ckpt.safetensors")["log_index"]
     assert [s for s, _ in index] == [0, 1, 2, 3]
     assert log_gaps(part / "train_log.jsonl", index)[1] == []  # complete up to the checkpoint: provably
     lines = (part / "train_log.jsonl").read_text().splitlines()

@@ -141,4 +141,4 @@ def test_two_process_training_stage_through_the_local_launcher(tmp_path):
     assert len(results) == 2  # one per task
     ranks = [pickle.loads(p.read_bytes()) for p in results]
     assert all(r[0] == "success" and r[1]["world_size"] == 2 for r in ranks)
-    assert (out / "tokenizer.pt").is_file()
+    assert (out / "tokenizer.safetensors").is_file()

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.core.artifacts import load_artifact
 from bench.training.loop import TorchCheckpoint, TrainLoop
 from bench.training.numerics import Numerics
 from models.losses import VQLPIPSWithDiscriminator
@@ -130,7 +131,7 @@ def _setup(**numerics):
 def _two_steps(tmp: Path, **numerics) -> dict[str, torch.Tensor]:
     """Two tokenizer training steps (generator then discriminator each); the weights after them."""
     t, x = _setup(**numerics)
-    loop = TrainLoop(tmp, 2, 10, "t", TorchCheckpoint(tmp / "ckpt.pt", torch.device("cpu")), t.state)
+    loop = TrainLoop(tmp, 2, 10, "t", TorchCheckpoint(tmp / "ckpt.safetensors", torch.device("cpu")), t.state)
     with open(tmp / "log", "w") as loop._log:
         for step in (0, 1):
             t.step(loop, step, {"image": x, "n_corrupt": 0})
@@ -200,7 +201,7 @@ def test_prior_trains_in_low_precision_and_records_it(tmp_path: Path, precision:
     summary = train_prior(entry, torch.randn(8, 8, 4, 4), torch.zeros(8, dtype=torch.long), tmp_path, 0,
                           torch.device("cpu"))
     assert summary["precision"] == precision and summary["tf32_source"].startswith("DiT")
-    state = torch.load(tmp_path / "prior.pt", weights_only=False)["state_dict"]
+    state = load_artifact(tmp_path / "prior.safetensors")["state_dict"]
     assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())  # fp32 master weights
 
 
@@ -217,7 +218,7 @@ def test_compile_option_compiles_in_place_and_reports_its_time(tmp_path: Path, m
     summary = train_prior(entry, torch.randint(0, 32, (8, 4, 4)), torch.zeros(8, dtype=torch.long), tmp_path, 0,
                           torch.device("cpu"))
     assert summary["compile"] is True and summary["compile_seconds"] is not None
-    keys = torch.load(tmp_path / "prior.pt", weights_only=False)["state_dict"].keys()
+    keys = load_artifact(tmp_path / "prior.safetensors")["state_dict"].keys()
     assert not any(k.startswith("_orig_mod") for k in keys)
 
 

@@ -16,6 +16,7 @@ import skimage.data
 import torch
 from PIL import Image
 
+from bench.core.artifacts import load_artifact
 from bench.core.weights import WeightsSpec
 from bench.training.tokenizer import train_tokenizer
 from models.registry import TOKENIZERS, build_tokenizer, create_entry
@@ -81,7 +82,7 @@ def test_one_train_step_at_full_width(name, tmp_path: Path):
                               weights=WeightsSpec("random", 0))
     log = (tmp_path / "train_log.jsonl").read_text()
     assert summary["steps"] == 1 and '"g_loss"' in log and '"d_loss"' in log
-    state = torch.load(tmp_path / "tokenizer.pt", weights_only=False)["state_dict"]
+    state = load_artifact(tmp_path / "tokenizer.safetensors")["state_dict"]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
     torch.manual_seed(0)  # the trainer seeds the same way before building, so this is the step-0 model
     init = build_tokenizer(entry).state_dict()

@@ -141,7 +141,7 @@ def test_deepspeed_prior_trains_checkpoints_and_resumes(tmp_path):
                         0, torch.device("cpu"))
     assert first["deepspeed"] and (tmp_path / "ds_ckpt" / "latest").is_file()
     second = train_prior(entry, x, y, tmp_path, 0, torch.device("cpu"))
-    assert second["resumed_from"] == 2 and (tmp_path / "prior.pt").is_file()
+    assert second["resumed_from"] == 2 and (tmp_path / "prior.safetensors").is_file()
 
 
 def test_token_embedding_sits_in_layer_zero_of_layer_decay():

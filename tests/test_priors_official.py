@@ -260,7 +260,7 @@ def test_trainer_keeps_the_ema_resumes_it_and_sampling_uses_it(tmp_path, monkeyp
 
     def crash_after_ckpt(obj, path):  # a kill right after the step-3 checkpoint
         real(obj, path)
-        if path.name == "ckpt.pt":
+        if path.name == "ckpt.safetensors":
             raise KeyboardInterrupt
 
     monkeypatch.setattr(tp, "atomic_save", crash_after_ckpt)
@@ -269,9 +269,9 @@ def test_trainer_keeps_the_ema_resumes_it_and_sampling_uses_it(tmp_path, monkeyp
     monkeypatch.setattr(tp, "atomic_save", real)
     resumed = train_prior(_smoke_dit(6), x, y, tmp_path / "b", 0, torch.device("cpu"))
     assert resumed["resumed_from"] == 3 and resumed["ema_updates"] == 6
-    wa, fa = load_prior_weights(tmp_path / "a" / "prior.pt", "ema")
-    wb, _ = load_prior_weights(tmp_path / "b" / "prior.pt", "ema")
-    raw, fr = load_prior_weights(tmp_path / "a" / "prior.pt", "raw")
+    wa, fa = load_prior_weights(tmp_path / "a" / "prior.safetensors", "ema")
+    wb, _ = load_prior_weights(tmp_path / "b" / "prior.safetensors", "ema")
+    raw, fr = load_prior_weights(tmp_path / "a" / "prior.safetensors", "raw")
     assert fa["prior_weights"] == "ema" and fa["ema_decay"] == 0.9 and fr["prior_weights"] == "raw"
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from bench.core.artifacts import load_artifact
 from conftest import REPO
 
 SETUP = """
@@ -49,7 +50,7 @@ def test_kill_after_checkpoint_then_resume_gives_the_uninterrupted_log_and_usage
     assert res.returncode == 0, res.stderr[-3000:]
     killed = _train(part, 6)  # checkpoint after step 3 (ckpt_every=4); steps 4..6 ran, then kill -9
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    state = torch.load(part / "ckpt.pt", weights_only=False)
+    state = load_artifact(part / "ckpt.safetensors")
     assert state["step"] == 4
     assert len((part / "train_log.jsonl").read_text().splitlines()) >= 4  # lines up to the checkpoint survived
     # the checkpoint's index ([step, crc32] per line) proves every line before it survived the kill
@@ -110,7 +111,7 @@ def test_prior_trainer_checkpoints_on_usr2_and_resumes_to_the_same_log(tmp_path:
         tp.write_progress = orig
         signal.signal(signal.SIGUSR2, old)
     assert calls == [signal.SIGUSR2]
-    assert torch.load(part / "ckpt.pt", weights_only=False)["step"] == 4  # steps 0..3 done
+    assert load_artifact(part / "ckpt.safetensors")["step"] == 4  # steps 0..3 done
     torch.manual_seed(0)
     summary = train_prior(entry, x, y, part, 0, torch.device("cpu"))
     assert summary["resumed_from"] == 4

@@ -91,8 +91,8 @@ def test_safetensors_files_load(tmp_path: Path) -> None:
 
 
 # The one torch.load(weights_only=False) allowed: the trust branch of the safe loader, reached only with
-# tokenizer.trust_checkpoint=true. vqbench's own files (ckpt.pt, tokenizer.pt, prior.pt, codebook.pt) hold tensors,
-# dicts and numbers, so they load with weights_only=True too.
+# tokenizer.trust_checkpoint=true. vqbench's own files are safetensors + JSON (tests/test_artifacts.py); the
+# tokenizer.pt an older vqbench wrote holds tensors, dicts and numbers, so it loads with weights_only=True too.
 ALLOWED_UNSAFE = {("models/converters/base.py",
                    "return torch.load(path, map_location=map_location, weights_only=False)")}
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from bench.core.artifacts import load_artifact
 from bench.plan.planner import plan
 from bench.stages.runners import load_previous_phase
 from conftest import compose
@@ -134,8 +135,8 @@ def test_two_phase_training_end_to_end(tmp_path):
             f"paths.work_dir={tmp_path / 'w'}", f"paths.results_dir={tmp_path / 'r'}"]
     assert run_suite(compose(over)) == 0
     p1, p2, _ = plan(compose(over))
-    s1 = torch.load(stage_dir(tmp_path / "w", p1.key) / "tokenizer.pt", weights_only=False)["state_dict"]
-    s2 = torch.load(stage_dir(tmp_path / "w", p2.key) / "tokenizer.pt", weights_only=False)["state_dict"]
+    s1 = load_artifact(stage_dir(tmp_path / "w", p1.key) / "tokenizer.safetensors")["state_dict"]
+    s2 = load_artifact(stage_dir(tmp_path / "w", p2.key) / "tokenizer.safetensors")["state_dict"]
     for key in [k for k in s1 if k.startswith(("encoder.", "quantize."))]:
         assert torch.equal(s1[key], s2[key]), key  # the discrete latent space is fixed in phase 2
     assert not torch.equal(s1["decoder.conv_out.weight"], s2["decoder.conv_out.weight"])

@@ -103,7 +103,7 @@ def test_requeue_resumes_from_checkpoint_with_the_same_result(tmp_path):
     progress = tmp_path / "outputs" / "stages" / train["key"] / "progress.json"
     _wait(lambda: progress.is_file() and json.loads(progress.read_text())["done"] >= 20, 300, "training past step 20")
     subprocess.run(["scontrol", "requeue", train["job_id"]], check=True, timeout=30)
-    ckpt = tmp_path / "outputs" / "stages" / train["key"] / "ckpt.pt"
+    ckpt = tmp_path / "outputs" / "stages" / train["key"] / "ckpt.safetensors"
     _wait(lambda: ckpt.is_file(), 60, "a checkpoint after the requeue signal")
     done = tmp_path / "outputs" / "stages" / entries["eval_reconstruction"]["key"] / "done.json"
     _wait(done.is_file, 600, "the requeued suite to finish")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.core.artifacts import load_artifact
 from bench.core.weights import WeightsSpec
 from bench.training.tokenizer import NonFiniteLossError, train_tokenizer
 from models.registry import create_entry
@@ -44,11 +45,11 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path: Path):
             raise KeyboardInterrupt  # the run dies after step 4; the last checkpoint is at step 4
     with pytest.raises(KeyboardInterrupt):
         train_tokenizer(_entry(), data, part, seed=0, device=dev, weights=spec, on_step=boom)
-    assert (part / "ckpt.pt").is_file() and not (part / "tokenizer.pt").exists()
+    assert (part / "ckpt.safetensors").is_file() and not (part / "tokenizer.safetensors").exists()
     summary = train_tokenizer(_entry(), data, part, seed=0, device=dev, weights=spec)
     assert summary["resumed_from"] == 4
-    a = torch.load(full / "tokenizer.pt", weights_only=False)["state_dict"]
-    b = torch.load(part / "tokenizer.pt", weights_only=False)["state_dict"]
+    a = load_artifact(full / "tokenizer.safetensors")["state_dict"]
+    b = load_artifact(part / "tokenizer.safetensors")["state_dict"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
@@ -63,7 +64,7 @@ def test_nan_loss_raises_with_step_and_terms(tmp_path: Path, monkeypatch):
         return (total * float("nan"), terms) if step >= 2 else (total, terms)
     monkeypatch.setattr(losses.VQLPIPSWithDiscriminator, "generator_loss", nan_after_two)
     data = DATASETS.get("mini_faces").open("train", Protocol(32))
-    with pytest.raises(NonFiniteLossError, match=r"at step 2 .*l1=.*Last good checkpoint: .*ckpt.pt"):
+    with pytest.raises(NonFiniteLossError, match=r"at step 2 .*l1=.*Last good checkpoint: .*ckpt.safetensors"):
         train_tokenizer(_entry(), data, tmp_path, seed=0, device=torch.device("cpu"), weights=WeightsSpec("random", 0))
 
 
@@ -92,6 +93,6 @@ def test_usr2_saves_at_step_boundary_then_hands_over_to_submitit(tmp_path: Path)
     finally:
         signal.signal(signal.SIGUSR2, signal.SIG_DFL)
     assert calls == [signal.SIGUSR2]
-    state = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    state = load_artifact(tmp_path / "ckpt.safetensors")
     assert state["step"] == 3  # steps 0..2 done; the resumed run starts at step 3
-    assert not (tmp_path / "tokenizer.pt").exists()
+    assert not (tmp_path / "tokenizer.safetensors").exists()

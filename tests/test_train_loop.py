@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from bench.core.artifacts import load_artifact
 from bench.training.preempt import PreemptionGuard
 from bench.training.prior import train_prior
 from models.priors.registry import bind, create_prior
@@ -44,8 +45,8 @@ def _entry():
 
 @pytest.mark.parametrize("signum", [signal.SIGUSR2, signal.SIGTERM])
 def test_preempted_prior_resumes_from_the_preemption_checkpoint(tmp_path: Path, signum: int):
-    """A signal after step 2 saves ckpt.pt at step 3 (no periodic checkpoint before step 100), hands over or exits;
-    the re-run resumes there and ends with the uninterrupted run's weights, log and callback state."""
+    """A signal after step 2 saves ckpt.safetensors at step 3 (no periodic checkpoint before step 100), hands over or
+    exits; the re-run resumes there and ends with the uninterrupted run's weights, log and callback state."""
     entry = _entry()
     x, y = torch.randint(0, 32, (24, 4, 4)), torch.zeros(24, dtype=torch.long)
     full, part = tmp_path / "full", tmp_path / "part"
@@ -70,16 +71,16 @@ def test_preempted_prior_resumes_from_the_preemption_checkpoint(tmp_path: Path, 
         assert handed == [signal.SIGUSR2]  # submitit's handler requeues
     else:
         assert handed == [] and exited.value.code == 128 + signal.SIGTERM  # SLURM restarts the job
-    state = torch.load(part / "ckpt.pt", weights_only=False)
+    state = load_artifact(part / "ckpt.safetensors")
     assert state["step"] == 3 and state["counter"] == {"steps": [0, 1, 2]}
-    assert not (part / "prior.pt").exists()
+    assert not (part / "prior.safetensors").exists()
 
     resumed = StepCounter()
     summary = train_prior(entry, x, y, part, 0, torch.device("cpu"), callbacks=[resumed])
     assert summary["resumed_from"] == 3 and resumed.steps == whole.steps == list(range(7))
-    assert not (part / "ckpt.pt").exists()
-    a = torch.load(full / "prior.pt", weights_only=False)
-    b = torch.load(part / "prior.pt", weights_only=False)
+    assert not (part / "ckpt.safetensors").exists()
+    a = load_artifact(full / "prior.safetensors")
+    b = load_artifact(part / "prior.safetensors")
     assert a["counter"] == b["counter"]  # callback state reaches the final file
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.core.artifacts import load_artifact
 from bench.plan.planner import plan
 from conftest import compose
 from models.feature_encoders import FEATURE_ENCODERS, GRID, MissingEncoderWeightsError, build_feature_encoder
@@ -106,8 +107,8 @@ def test_codebook_stage_trains_and_evaluates_end_to_end(tmp_path):
     cb_stage, train_stage, _ = plan(compose(over))
     done = json.loads((stage_dir(tmp_path / "w", cb_stage.key) / "done.json").read_text())
     assert done["features"] == 420 * GRID * GRID and done["encoder_weights"] == "random-seed0"
-    codebook = t.load(stage_dir(tmp_path / "w", cb_stage.key) / "codebook.pt")["codebook"]
-    trained = t.load(stage_dir(tmp_path / "w", train_stage.key) / "tokenizer.pt", weights_only=False)["state_dict"]
+    codebook = load_artifact(stage_dir(tmp_path / "w", cb_stage.key) / "codebook.safetensors")["codebook"]
+    trained = load_artifact(stage_dir(tmp_path / "w", train_stage.key) / "tokenizer.safetensors")["state_dict"]
     assert t.equal(trained["quantize.codebook"], codebook)  # installed, and still frozen after training
     df = pd.read_csv(tmp_path / "r" / "recon" / "results.csv")
     assert set(df["metric"]) >= {"psnr_rgb", "usage", "rfid"} and (df["codebook_size"] == 512).all()

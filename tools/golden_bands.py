@@ -90,6 +90,7 @@ def untrained(work: Path, seed: int) -> pd.DataFrame:
     evaluated on the main run's val splits like the fixed weights: (dataset, metric, value)."""
     import torch
 
+    from bench.core.artifacts import save_artifact
     from bench.plan.planner import plan
     from bench.report.store import load_records, records_frame
     from bench.stages.base import Runtime, run_stage
@@ -102,9 +103,9 @@ def untrained(work: Path, seed: int) -> pd.DataFrame:
     torch.manual_seed(seed)  # bench/training/tokenizer.py: manual_seed(seed), then build_tokenizer(entry)
     model = build_tokenizer(entry)
     work.mkdir(parents=True, exist_ok=True)
-    torch.save({"entry": entry.to_dict(), "state_dict": model.state_dict()}, work / "untrained.pt")
+    save_artifact(work / "untrained.safetensors", {"entry": entry.to_dict(), "state_dict": model.state_dict()})
     main = cfg["suite"]["runs"][0]
-    cfg["suite"]["runs"] = [{"tokenizer": main["tokenizer"], "checkpoint": str(work / "untrained.pt"),
+    cfg["suite"]["runs"] = [{"tokenizer": main["tokenizer"], "checkpoint": str(work / "untrained.safetensors"),
                              "datasets": main["datasets"], "tasks": ["reconstruction"], "row": {"method": "untrained"}}]
     stages = plan(cfg)
     for st in stages:

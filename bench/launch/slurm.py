@@ -247,7 +247,8 @@ def stage_status(work_dir: str | Path, key: str, job: tuple[str, str] | None) ->
     if (d / "failed.json").is_file():
         return "failed", json.loads((d / "failed.json").read_text())["error"]
     state, reason = job or ("", "")
-    requeued = (d / "ckpt.pt").is_file() and state in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "RUNNING", "CONFIGURING")
+    requeued = (d / "ckpt.safetensors").is_file() and state in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "RUNNING",
+                                                                "CONFIGURING")
     if state in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING"):
         if "DependencyNeverSatisfied" in reason:
             return "failed", "an input's job failed or was cancelled (dependency never satisfied)"

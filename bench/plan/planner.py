@@ -220,7 +220,7 @@ def _checkpoint(cfg: dict[str, Any], name: str, run_checkpoint: str | None = Non
     path = resolve(ref).resolve()
     if not path.is_file():
         raise RegistryError(f"tokenizer.checkpoint: file not found: {path}. Point it at a released checkpoint "
-                            "(taming .ckpt, VQGAN-LC .pth, RQ-VAE stage-1 .pt) or a vqbench tokenizer.pt")
+                            "(taming .ckpt, VQGAN-LC .pth, RQ-VAE stage-1 .pt) or a vqbench tokenizer.safetensors")
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from bench.core.artifacts import load_artifact
 from bench.core.weights import WeightsSpec
 from bench.stages.base import Runtime, stage_dir, to_json
 from bench.stages.specs import DatasetSpec, MetricWeights, PriorSpec, TokenizerSpec
@@ -27,9 +28,10 @@ def prior_entry_of(prior: PriorSpec | dict[str, Any]) -> PriorEntry:
 
 
 def load_trained_tokenizer(rt: Runtime, train_key: str, tok_cfg: TokenizerSpec | dict[str, Any]) -> torch.nn.Module:
-    """The tokenizer a train_tokenizer stage wrote (tokenizer.pt), rebuilt from the config it was planned with."""
+    """The tokenizer a train_tokenizer stage wrote (tokenizer.safetensors + .json), rebuilt from its
+    planned config."""
     model = build_tokenizer(entry_from_config(tok_cfg))
-    state = torch.load(stage_dir(rt.work_dir, train_key) / "tokenizer.pt", map_location="cpu", weights_only=True)
+    state = load_artifact(stage_dir(rt.work_dir, train_key) / "tokenizer.safetensors")
     model.load_state_dict(state["state_dict"])
     return model
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from bench.core.artifacts import load_artifact, save_artifact
 from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
 from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset, prior_entry_of
 from bench.stages.specs import (
@@ -97,9 +98,9 @@ def run_gen_reference(stage: Stage, out: Path, rt: Runtime, device: torch.device
             feats.update(to_uint8(batch["image"]).permute(0, 2, 3, 1).numpy(), vgg_mask=keep[batch["index"]])
         write_progress(out / "progress.json", i + 1, len(loader), "reference features")
     feats.stats.save(out / "inception_stats.npz")
-    torch.save(torch.cat(feats.vgg_feats), out / "vgg_fc2.pt")
+    save_artifact(out / "vgg_fc2.safetensors", torch.cat(feats.vgg_feats))
     if adm_protocol:
-        torch.save(torch.cat(feats.pool), out / "inception_pool_ref.pt")
+        save_artifact(out / "inception_pool_ref.safetensors", torch.cat(feats.pool))
     write_json_atomic(out / "hashes.json", feats.hashes)
     subset = {**data.subset.facts("ref_subset"), **vgg_draw.facts("ref_prc_subset")}
     if c.protocol == CLEAN_FID:  # VQGAN-LC: clean-fid of the raw split folder(s) (tasks/metrics/fid_clean.py)
@@ -131,7 +132,7 @@ def run_sample_prior(stage: Stage, out: Path, rt: Runtime, device: torch.device)
 
     entry = prior_entry(c)
     prior = build_prior(entry)
-    weights, weight_facts = load_prior_weights(stage_dir(rt.work_dir, c.trained_prior) / "prior.pt",
+    weights, weight_facts = load_prior_weights(stage_dir(rt.work_dir, c.trained_prior) / "prior.safetensors",
                                                entry.sample.weights)
     prior.load_state_dict(weights)
     tokenizer = _tokenizer(rt, c.train, c.tokenizer)
@@ -160,8 +161,8 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     for i in range(0, len(images), feats.batch_size):  # tasks/generation.yaml batch_size
         feats.update(images[i:i + feats.batch_size])
     ref_stats = FeatureStats.load(ref_dir / "inception_stats.npz")
-    ref_pool = torch.load(ref_dir / "inception_pool_ref.pt", weights_only=True) if adm_protocol else None
-    ref_vgg = torch.load(ref_dir / "vgg_fc2.pt", weights_only=True)
+    ref_pool = load_artifact(ref_dir / "inception_pool_ref.safetensors") if adm_protocol else None
+    ref_vgg = load_artifact(ref_dir / "vgg_fc2.safetensors")
     values = generation_metrics(feats, ref_stats, ref_vgg, protocol=protocol_name,
                                 ref_pool=ref_pool)
     entry = prior_entry(c)
@@ -269,8 +270,8 @@ def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
         else:
             entry = prior_entry(c)
             prior = build_prior(entry)
-            prior.load_state_dict(torch.load(stage_dir(rt.work_dir, c.trained_prior) / "prior.pt",
-                                             map_location="cpu", weights_only=True)["state_dict"])
+            prior.load_state_dict(load_artifact(stage_dir(rt.work_dir, c.trained_prior)
+                                                / "prior.safetensors")["state_dict"])
             prior.eval().to(device)
             y = labels.to(device) if entry.model.n_classes > 0 else None
             if kind == "ar_visualization":

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from bench.core.atomic import atomic_path
+from bench.core.artifacts import load_artifact, save_artifact
 from bench.core.paths import cache_dir
 from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
 from bench.core.resources import resolve
@@ -42,7 +42,7 @@ def stage_loader_options(rt: Runtime, device: torch.device) -> dict[str, Any]:
 
 @runner("build_codebook")
 def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    """VQGAN-LC: encoder patch features of the training split -> k-means / random selection -> codebook.pt."""
+    """VQGAN-LC: encoder patch features of the training split -> k-means / random selection -> codebook.safetensors."""
     from models.feature_encoders import build_feature_encoder
     from tasks.codebook import cluster, extract_features, per_class_codebook
 
@@ -66,9 +66,8 @@ def run_build_codebook(stage: Stage, out: Path, rt: Runtime, device: torch.devic
         raise ValueError(f"encoder '{c.encoder}' gives {centres.shape[1]}-d features, the model expects {c.dim}")
     codebook = torch.from_numpy(centres)
     encoder_hash = state_dict_hash(encoder.visual)
-    with atomic_path(out / "codebook.pt") as tmp:
-        torch.save({"codebook": codebook, "encoder": c.encoder, "encoder_weights": w.mode,
-                    "encoder_hash": encoder_hash}, tmp)
+    save_artifact(out / "codebook.safetensors", {"codebook": codebook, "encoder": c.encoder,
+                                                 "encoder_weights": w.mode, "encoder_hash": encoder_hash})
     return {"features": n_feats, "images": used, "n_embed": c.n_embed, "dim": int(codebook.shape[1]),
             "encoder": c.encoder, "encoder_weights": metric_weights_label(w),
             "encoder_hash": encoder_hash, **info}
@@ -85,7 +84,7 @@ def _train_init(stage: Stage, rt: Runtime, entry: TokenizerEntry):
             info.update(model.quantize.load_precomputed(c.precomputed, stage_dir(rt.work_dir, c.precomputed)))
         if c.phase1:
             path = stage_dir(rt.work_dir, c.phase1)
-            state = torch.load(path / "tokenizer.pt", map_location="cpu", weights_only=True)["state_dict"]
+            state = load_artifact(path / "tokenizer.safetensors")["state_dict"]
             info.update(load_previous_phase(model, state), init_from=c.phase1)
         return info
 
@@ -111,8 +110,8 @@ def run_train(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dic
     c: TrainTokenizer = stage.spec  # type: ignore[assignment]
     entry = entry_from_config(c.tokenizer)
     if isinstance(entry.model, PluginConfig):  # a plugin's weights are its builder's: kept as they are
-        with atomic_path(out / "tokenizer.pt") as tmp:
-            torch.save({"entry": entry.to_dict(), "state_dict": build_tokenizer(entry).state_dict()}, tmp)
+        save_artifact(out / "tokenizer.safetensors", {"entry": entry.to_dict(),
+                                                      "state_dict": build_tokenizer(entry).state_dict()})
         return {"trained": False, **entry.model.provenance(), "device": device_string(device)}
     data = open_dataset(c.dataset, "train", augment=entry.train.augment)
     summary = train_tokenizer(entry, data, out, c.seed, device, metric_weights_spec(c.metric_weights, rt),

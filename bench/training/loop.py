@@ -28,7 +28,8 @@ from typing import IO, Any, Protocol
 import torch
 from tqdm import tqdm
 
-from bench.core.atomic import atomic_path, write_text_atomic
+from bench.core.artifacts import artifact_exists, artifact_files, artifact_path, load_artifact, save_artifact
+from bench.core.atomic import write_text_atomic
 from bench.core.integrity import describe, move_aside, warn
 from bench.training import curves
 from bench.training.preempt import active_guard
@@ -39,9 +40,9 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save through a temporary file, so a kill never leaves half a checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """Save as a safetensors + JSON artifact (bench/core/artifacts.py), each file through a temporary one, so a kill
+    never leaves half a checkpoint."""
+    save_artifact(path, obj)
 
 
 def line_check(line: str) -> int:
@@ -133,22 +134,29 @@ class CheckpointStore(Protocol):
 
 
 class TorchCheckpoint:
-    """A checkpoint in one file (out/ckpt.pt), written atomically."""
+    """A checkpoint as one artifact (out/ckpt.safetensors + out/ckpt.json, bench/core/artifacts.py), written
+    atomically and read back without pickle; `path` names either file or the artifact ('ckpt.pt' -> ckpt)."""
 
     def __init__(self, path: Path, device: torch.device) -> None:
-        self.path, self.device = path, device
+        self.path, self.device = artifact_path(path), device
 
     def exists(self) -> bool:
-        return self.path.is_file()
+        return artifact_exists(self.path)  # a lone file of the pair is a damaged checkpoint, not a missing one
 
     def load(self) -> dict[str, Any]:
-        return torch.load(self.path, map_location=self.device, weights_only=True)
+        return load_artifact(self.path, self.device)
 
     def save(self, state: dict[str, Any]) -> None:
         atomic_save(state, self.path)
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)  # the final weights supersede it
+        for p in artifact_files(self.path):  # the final weights supersede it
+            p.unlink(missing_ok=True)
+
+
+def _store_files(store: CheckpointStore) -> list[Path]:
+    """The files (or folder) of a checkpoint store, set aside together when it is unreadable."""
+    return artifact_files(store.path) if isinstance(store, TorchCheckpoint) else [store.path]
 
 
 class TrainLoop:
@@ -176,7 +184,7 @@ class TrainLoop:
         if state is not None:
             load(state)
             if "rng" in state:
-                torch.set_rng_state(state["rng"])
+                torch.set_rng_state(state["rng"].cpu())  # artifacts load onto the training device
             for cb in self.callbacks:
                 if cb.name in state:
                     cb.load_state_dict(state[cb.name])
@@ -202,7 +210,7 @@ class TrainLoop:
             raise
         except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError,
                 zipfile.BadZipFile) as err:
-            aside = move_aside(self.store.path)
+            aside = [move_aside(p) for p in _store_files(self.store) if p.exists()][0]
             warn(f"checkpoint {self.store.path} of {self.name} is unreadable ({describe(err)}); moved to {aside.name}, "
                  "restarting from step 0")
             return None

@@ -91,9 +91,9 @@ def single_process_group(device: torch.device):
 
 def train_prior(entry: PriorEntry, inputs: torch.Tensor, labels: torch.Tensor, out: Path, seed: int,
                 device: torch.device, callbacks: Iterable[StepCallback] = ()) -> dict[str, Any]:
-    """Train to entry.train.steps (resuming), write out/prior.pt and train_log.jsonl.
+    """Train to entry.train.steps (resuming), write out/prior.safetensors + .json and train_log.jsonl.
 
-    `callbacks` run after every step and keep their state in the checkpoint and in prior.pt (the EMA hook)."""
+    `callbacks` run after every step and keep their state in the checkpoint and in the prior artifact (the EMA hook)."""
     torch.manual_seed(seed)
     model = build_prior(entry).to(device)
     n_params = sum(p.numel() for p in model.parameters())
@@ -124,7 +124,7 @@ def _train(entry: PriorEntry, model: torch.nn.Module, n_params: int, inputs: tor
     t0 = time.time()
     with num.backends():
         loop.run(sampler, lambda step, idx: p.step(loop, step, flip_pick(inputs[idx], seed, step), labels[idx]))
-    loop.finish({"entry": entry.to_dict(), "state_dict": p.module.state_dict()}, out / "prior.pt")
+    loop.finish({"entry": entry.to_dict(), "state_dict": p.module.state_dict()}, out / "prior.safetensors")
     return {"steps": cfg.steps, "resumed_from": start, "params": n_params, "deepspeed": ds, "processes": 1,
             "per_gpu_batch": cfg.batch_size // cfg.accumulate, "accumulate": cfg.accumulate,
             "global_batch": cfg.batch_size,
@@ -145,7 +145,7 @@ def flip_pick(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
 
 class EMACallback:
     """The EMA of the weights (models/priors/ema.py) as a step callback: updated after every optimiser step (DiT /
-    SiT train.py, LDM on_train_batch_end), kept in the checkpoint and in prior.pt under 'ema', sampled from."""
+    SiT train.py, LDM on_train_batch_end), kept in the checkpoint and in prior.safetensors under 'ema', sampled from."""
 
     name = "ema"
 
@@ -163,7 +163,7 @@ class EMACallback:
 
 
 class _PriorStep:
-    """One AdamW step on the prior objective, with gradient clipping; checkpoints to out/ckpt.pt."""
+    """One AdamW step on the prior objective, with gradient clipping; checkpoints to out/ckpt.safetensors + .json."""
 
     def __init__(self, entry: PriorEntry, model: torch.nn.Module, device: torch.device, out: Path,
                  num: Numerics) -> None:
@@ -173,7 +173,7 @@ class _PriorStep:
         self.opt = num.optimizer(torch.optim.AdamW, model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
                                  weight_decay=cfg.weight_decay)
         self.scaler = num.grad_scaler()
-        self.store: CheckpointStore = TorchCheckpoint(out / "ckpt.pt", device)
+        self.store: CheckpointStore = TorchCheckpoint(out / "ckpt.safetensors", device)
 
     def state(self) -> dict[str, Any]:
         state = {"model": self.module.state_dict(), "opt": self.opt.state_dict()}
@@ -299,4 +299,4 @@ class DeepSpeedCheckpoint:
         self.engine.save_checkpoint(str(self.path), tag=f"step{state['step']}", client_state=state)
 
     def clear(self) -> None:
-        pass  # kept as before: DeepSpeed's folder is left for inspection; prior.pt supersedes it
+        pass  # kept as before: DeepSpeed's folder is left for inspection; the prior artifact supersedes it

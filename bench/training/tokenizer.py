@@ -62,7 +62,8 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
                     weights: WeightsSpec, on_step: Callable[[int], None] | None = None,
                     init: Callable[[torch.nn.Module], dict[str, Any]] | None = None,
                     loader_opts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train to entry.train.steps, resuming from out_dir/ckpt.pt; writes out_dir/tokenizer.pt and train_log.jsonl.
+    """Train to entry.train.steps, resuming from out_dir/ckpt.*; writes out_dir/tokenizer.safetensors + .json and
+    train_log.jsonl.
 
     `loader_opts`: DataLoader settings that change speed only (tasks/data/loader.py); default: train.num_workers.
 
@@ -84,8 +85,9 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
     perceptual, perceptual_hash = build_perceptual(entry.loss, weights)
     criterion = VQLPIPSWithDiscriminator(entry.loss, perceptual, entry.model.resolution).to(device)
     t = _TokenizerStep(entry, cfg, model, criterion, device, world, len(dataset), Numerics.from_train(cfg, device))
-    loop = TrainLoop(out_dir, cfg.steps, cfg.ckpt_every, entry.name, TorchCheckpoint(out_dir / "ckpt.pt", device),
-                     t.state, lead=me == 0, on_step=on_step, advice="Lower train.base_lr or check the data.")
+    ckpt = TorchCheckpoint(out_dir / "ckpt.safetensors", device)
+    loop = TrainLoop(out_dir, cfg.steps, cfg.ckpt_every, entry.name, ckpt, t.state, lead=me == 0, on_step=on_step,
+                     advice="Lower train.base_lr or check the data.")
     start = loop.resume(t.load)
     # each rank reads its batch_size x accumulate slice of the global batch; the step splits it into micro-batches
     sampler = StepBatchSampler(len(dataset), global_batch(cfg), seed, start, cfg.steps, me, world,
@@ -99,7 +101,7 @@ def train_tokenizer(entry: TokenizerEntry, dataset: Dataset, out_dir: Path, seed
         loop.run(loader, lambda step, batch: t.step(loop, step, batch))
     if world > 1:
         torch.distributed.barrier()
-    loop.finish({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.pt")
+    loop.finish({"entry": entry.to_dict(), "state_dict": model.state_dict()}, out_dir / "tokenizer.safetensors")
     return {"world_size": world, "steps": cfg.steps, "resumed_from": start, "lr": cfg.lr, **init_info,
             **realised(cfg, world),
             "frozen_params": frozen, "trainable_params": sum(p.numel() for p in t.trainable),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
+from bench.core.artifacts import artifact_path, is_artifact, load_artifact
 from models.converters import diffusers_vq, rqvae, taming, vqganlc  # noqa: F401  register the converters
 from models.converters.base import CONVERTERS, detect_format, load_checkpoint_file, load_into, unwrap
 
@@ -18,9 +19,15 @@ def convert_checkpoint(path: str | Path, model: nn.Module, fmt: str = "auto", tr
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path} (set tokenizer.checkpoint=PATH to a released "
-                                "taming / VQGAN-LC / RQ-VAE checkpoint or a vqbench tokenizer.pt)")
-    raw = load_checkpoint_file(path, trust=trust)
-    if isinstance(raw, dict) and "entry" in raw and "state_dict" in raw:  # a vqbench tokenizer.pt
+                                "taming / VQGAN-LC / RQ-VAE checkpoint or a vqbench tokenizer.safetensors)")
+    if path.suffix == ".json" and is_artifact(path):  # the planner hashes the named file: it must hold the weights
+        raise ValueError(f"{path} is the metadata half of a vqbench artifact; point tokenizer.checkpoint at "
+                         f"{artifact_path(path).name} beside it")
+    if is_artifact(path):  # vqbench's own tokenizer.safetensors + tokenizer.json: read without pickle
+        raw = load_artifact(path)
+    else:  # a released file, or a vqbench tokenizer.pt from before artifacts (weights_only=True: tensors and dicts)
+        raw = load_checkpoint_file(path, trust=trust)
+    if isinstance(raw, dict) and "entry" in raw and "state_dict" in raw:  # a vqbench tokenizer artifact
         load_into(model, raw["state_dict"], "vqbench")
         return "vqbench"
     state = unwrap(raw)

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.core.artifacts import load_artifact
+
 
 class EMA:
     def __init__(self, model: nn.Module, decay: float, warmup: bool = False) -> None:
@@ -49,11 +51,11 @@ class EMA:
 
 
 def load_prior_weights(path, weights: str = "ema") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The weights a prior samples with from its prior.pt: the EMA when one was kept and `weights` is 'ema'
-    (the official DiT / SiT / LDM samplers), else the raw ones; and the facts for the records."""
+    """The weights a prior samples with from prior.safetensors (+ .json): the EMA when one was kept and `weights` is
+    'ema' (the official DiT / SiT / LDM samplers), else the raw ones; and the facts for the records."""
     if weights not in ("ema", "raw"):
         raise ValueError(f"sample.weights must be 'ema' or 'raw', got '{weights}'")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_artifact(path)
     ema, raw = state.get("ema"), state["state_dict"]
     if weights == "ema" and ema is not None:  # the trainer's EMA callback state (EMA.state_dict) under 'ema'
         sd = {k: (ema["shadow"][k].to(v.dtype) if k in ema["shadow"] else v) for k, v in raw.items()}

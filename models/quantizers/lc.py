@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.core.artifacts import load_artifact
 from models.quantizers.base import Precompute, Quantizer, QuantOutput, flat, register_quantizer
 from models.quantizers.search import nearest_code
 
@@ -78,8 +79,8 @@ class LCQuantizer(Quantizer):
                           f"K={cfg.n_embed} {cfg.feature_encoder}", "encoder_weights")
 
     def load_precomputed(self, key: str, folder: Path) -> dict[str, Any]:
-        """Install the build_codebook stage's codebook.pt."""
-        self.set_codebook(torch.load(folder / "codebook.pt", map_location="cpu", weights_only=True)["codebook"])
+        """Install the build_codebook stage's codebook artifact (codebook.safetensors + .json)."""
+        self.set_codebook(load_artifact(folder / "codebook.safetensors")["codebook"])
         return {"codebook_from": key}
 
     @torch.no_grad()
