@@ -96,10 +96,6 @@ class TokenizerSpec:
         out = dataclasses.replace(base, model=self.model, loss=self.loss, train=self.train, recipe=self.recipe)
         return dataclasses.replace(out, phase1=None, phase=1) if self.phase == 1 else out
 
-    def __getitem__(self, part: str) -> Any:
-        """Plain-dict reading of the JSON form (tok["train"]["n_gpu"]), for callers that hold a stage's config."""
-        return to_json(self)[part]
-
 
 def _typed(cls: type, values: dict[str, Any]) -> Any:
     """A config dataclass from its JSON form, each field decoded by its type."""
