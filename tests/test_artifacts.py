@@ -178,6 +178,23 @@ def test_a_vqbench_tokenizer_artifact_loads_as_a_checkpoint_and_the_legacy_pt_st
         convert_checkpoint(tmp_path / "tokenizer.json", build_tokenizer(entry))
 
 
+def test_a_work_folder_from_before_artifacts_is_still_read_and_resumed(tmp_path: Path, capsys):
+    """A done stage's tokenizer.pt and an interrupted stage's ckpt.pt, as an older vqbench wrote them (torch.save),
+    are read weights-only where the artifact would be, so upgrading does not redo or break finished stages."""
+    from bench.training.loop import TorchCheckpoint, TrainLoop
+
+    sd = {"w": torch.arange(3.0)}
+    torch.save({"entry": {"name": "x"}, "state_dict": sd}, tmp_path / "tokenizer.pt")
+    _same({"entry": {"name": "x"}, "state_dict": sd}, load_artifact(tmp_path / "tokenizer.safetensors"))
+    torch.save({"step": 4, "w": torch.ones(1), "rng": torch.get_rng_state(), "log_index": []}, tmp_path / "ckpt.pt")
+    store = TorchCheckpoint(tmp_path / "ckpt.safetensors", torch.device("cpu"))
+    got = {}
+    loop = TrainLoop(tmp_path, 8, 4, "toy", store, lambda: {}, progress=lambda *a: None)
+    assert store.exists() and loop.resume(got.update) == 4 and torch.equal(got["w"], torch.ones(1))
+    store.clear()
+    assert not (tmp_path / "ckpt.pt").exists()
+
+
 # torch.save writers allowed in vqbench: caches that third-party code reads back with torch.load (torch-fidelity's
 # feature_extractor_weights_path takes a torch file). Every artifact one stage hands another is safetensors + JSON.
 ALLOWED_TORCH_SAVE = {("tasks/metrics/networks.py", "torch.save(skeleton.state_dict(), tmp)"),

@@ -59,9 +59,15 @@ def artifact_files(path: str | Path) -> list[Path]:
     return [artifact_path(path), metadata_path(path)]
 
 
+def legacy_path(path: str | Path) -> Path:
+    """The torch file an older vqbench wrote in the artifact's place (tokenizer.pt, ckpt.pt, ...)."""
+    return artifact_path(path).with_suffix(".pt")
+
+
 def artifact_exists(path: str | Path) -> bool:
-    """Whether either file of the artifact is there (a lone file is a damaged artifact, not a missing one)."""
-    return any(p.is_file() for p in artifact_files(path))
+    """Whether either file of the artifact (or its legacy torch file) is there (a lone file of the pair is a damaged
+    artifact, not a missing one)."""
+    return any(p.is_file() for p in [*artifact_files(path), legacy_path(path)])
 
 
 def is_artifact(path: str | Path) -> bool:
@@ -194,6 +200,8 @@ def load_artifact(path: str | Path, device: str | torch.device = "cpu") -> Any:
     from safetensors.torch import load_file
 
     st, meta = artifact_files(path)
+    if not st.is_file() and not meta.is_file() and legacy_path(st).is_file():
+        return _load_legacy(legacy_path(st), device)
     for p in (st, meta):
         if not p.is_file():
             raise ArtifactError(f"{p}: missing (an artifact is {st.name} plus {meta.name})")
@@ -220,7 +228,11 @@ def load_artifact(path: str | Path, device: str | torch.device = "cpu") -> Any:
         raise ArtifactError(f"{meta}: names a tensor {st.name} does not hold ({err})") from None
 
 
-def remove_artifact(path: str | Path) -> None:
-    """Delete both files of an artifact (missing ones are fine)."""
-    for p in artifact_files(path):
-        p.unlink(missing_ok=True)
+def _load_legacy(path: Path, device: str | torch.device) -> Any:
+    """A stage output or checkpoint an older vqbench wrote with torch.save (a work folder from before artifacts):
+    tensors, dicts and numbers, so weights_only=True reads it without running code."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a truncated zip, or a file needing globals outside torch's weights-only set
+        raise ArtifactError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+

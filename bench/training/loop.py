@@ -28,7 +28,14 @@ from typing import IO, Any, Protocol
 import torch
 from tqdm import tqdm
 
-from bench.core.artifacts import artifact_exists, artifact_files, artifact_path, load_artifact, save_artifact
+from bench.core.artifacts import (
+    artifact_exists,
+    artifact_files,
+    artifact_path,
+    legacy_path,
+    load_artifact,
+    save_artifact,
+)
 from bench.core.atomic import write_text_atomic
 from bench.core.integrity import describe, move_aside, warn
 from bench.training import curves
@@ -150,13 +157,15 @@ class TorchCheckpoint:
         atomic_save(state, self.path)
 
     def clear(self) -> None:
-        for p in artifact_files(self.path):  # the final weights supersede it
+        for p in [*artifact_files(self.path), legacy_path(self.path)]:  # the final weights supersede it
             p.unlink(missing_ok=True)
 
 
 def _store_files(store: CheckpointStore) -> list[Path]:
     """The files (or folder) of a checkpoint store, set aside together when it is unreadable."""
-    return artifact_files(store.path) if isinstance(store, TorchCheckpoint) else [store.path]
+    if isinstance(store, TorchCheckpoint):
+        return [*artifact_files(store.path), legacy_path(store.path)]
+    return [store.path]
 
 
 class TrainLoop:
