@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tasks.metrics.recon_hooks import FLOAT_CLEAN_HOOKS, UINT8_HOOKS, ReconHooks
+
 DEFAULT_PROTOCOL = "torch-fidelity"
 TF_FID = {"fid_impl": "torch-fidelity", "fid_features": "torch-fidelity 0.4 inception-v3-compat pool3-2048 "
           "(uint8 input, TF1 bilinear resize to 299, streaming mean/cov float64)"}
@@ -54,6 +56,7 @@ class EvalProtocol:
     source: str
     facts: dict[str, dict[str, str]]
     inexact: dict[str, str] = field(default_factory=dict)  # metric -> what differs from the original scripts
+    recon: ReconHooks | None = None  # how tasks/reconstruction.py computes its metrics (None: no reconstruction task)
 
 
 PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
@@ -70,7 +73,7 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
         "is": {"is_impl": "torch-fidelity 0.4 isc, 10 splits"},
         "precision": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
         "recall": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
-    }),
+    }, recon=UINT8_HOOKS),
     EvalProtocol("vqganlc", "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_reconstruction.py", {
         "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "1", "psnr_input": "float [0,1], recon clamped"},
         "psnr_y": {"psnr_colour": "y-bt601", "psnr_data_range": "1",
@@ -88,7 +91,7 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
         "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
                 "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
         **{m: _LC_RESIZE for m in ("psnr_rgb", "psnr_y", "ssim", "lpips_vgg", "lpips_alex")},
-    }),
+    }, recon=FLOAT_CLEAN_HOOKS),
     EvalProtocol("adm", "openai/guided-diffusion evaluations/evaluator.py", {
         "fid": {"fid_impl": "adm-evaluator", "fid_features": "Inception pool_3 2048 (torch-fidelity's port of the "
                 "2015-12-05 graph)", "fid_reference": "reference split statistics"},
