@@ -114,6 +114,8 @@ PAPER_PROTOCOL: dict[str, dict[str, str | None]] = {
     "movq": {"reconstruction": "torch-fidelity", "generation": "adm"},
     "seqgan": {"reconstruction": None, "generation": "adm"},
 }
+# Which of our metrics a paper's column is, where the paper says (VQGAN-LC: pyiqa PSNR on Y, pyiqa 'lpips' = alex)
+PAPER_VARIANT: dict[str, dict[str, str]] = {"vqganlc": {"psnr": "psnr_y", "lpips": "lpips_alex"}}
 
 
 def get_protocol(name: str | None) -> EvalProtocol:
