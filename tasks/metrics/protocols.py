@@ -32,6 +32,11 @@ _PROTOCOL_FREE = {
 }
 
 
+def register_protocol_free(metric: str, facts: dict[str, str]) -> None:
+    """Record the facts of a metric no protocol changes (called by the metric's own module)."""
+    _PROTOCOL_FREE[metric] = dict(facts)
+
+
 # eval_reconstruction.py prepares its inputs with albumentations SmallestMaxSize(256) + CenterCrop(256): cv2
 # INTER_LINEAR without antialiasing. vqbench reproduces it bit for bit (tasks/metrics/vqganlc.py cv2_resize_linear,
 # tested against cv2 5.1 / albumentations 2.0.8 in tests/test_official_metrics.py) under dataset.interpolation=
