@@ -316,7 +316,8 @@ def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> Non
     paper, table = suite.get("paper"), suite.get("paper_table")
     if suite.get("compare") == "params" and "published_params_m" in df:  # the zoo's parameter counts (model_facts)
         cmp = params_compare(df, suite["table"])
-        write_compare(cmp, out_dir, f"{suite['name']} (parameters vs the papers' figures)")
+        title = str(suite.get("description") or suite["name"]).split(":")[0]  # e.g. 'Unified Table 1'
+        write_compare(cmp, out_dir, f"{title} (parameters vs the papers' figures)")
         print((out_dir / "compare.md").read_text())
         return
     if not paper:
