@@ -37,8 +37,9 @@ def preflight(stages: list, scale: dict[str, Any]) -> None:
         if needs_metric_nets and scale["metrics"]["weights"] == "pretrained":
             for key in ("vgg", "alex", "inception"):
                 find_weights(key, scale["metrics"]["weights_dir"])
-        for st in stages:  # VQGAN-LC codebook encoders (CLIP) need their local weights file too
-            if st.kind == "build_codebook" and st.config["encoder_weights"]["mode"] == "pretrained":
+        for st in stages:  # a stage whose config names a feature encoder with pretrained weights needs its file too
+            w = st.config.get("encoder_weights")
+            if "encoder" in st.config and isinstance(w, dict) and w.get("mode") == "pretrained":
                 spec = FEATURE_ENCODERS.get(st.config["encoder"])
                 if spec.weights_file:
                     encoder_weights_path(spec, scale["metrics"]["weights_dir"])
@@ -311,12 +312,13 @@ def golden_check(action: str, path: Path, df: pd.DataFrame, stages: list, work_d
 def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> None:
     """Join with results/paper_numbers.csv (paper suites): statuses, paper-style tables, plots. Never fails."""
     from bench.report.compare import compare, figure_rows, load_paper_numbers, params_compare, write_compare
-    from bench.report.plots import PLOTS, plots_for
+    from bench.report.plots import plot_specs, plots_for
 
     paper, table = suite.get("paper"), suite.get("paper_table")
-    if suite["name"] == "table1" and "published_params_m" in df:
-        cmp = params_compare(df)
-        write_compare(cmp, out_dir, "Unified Table 1 (parameters vs the papers' figures)")
+    if suite.get("compare") == "params" and "published_params_m" in df:  # the zoo's parameter counts (model_facts)
+        cmp = params_compare(df, suite["table"])
+        title = str(suite.get("description") or suite["name"]).split(":")[0]  # e.g. 'Unified Table 1'
+        write_compare(cmp, out_dir, f"{title} (parameters vs the papers' figures)")
         print((out_dir / "compare.md").read_text())
         return
     if not paper:
@@ -326,10 +328,10 @@ def paper_compare(suite: dict[str, Any], df: pd.DataFrame, out_dir: Path) -> Non
     rows = numbers[(numbers["paper"] == paper) & (numbers["table"] == table)]
     cmp = compare(rows, df)
     if rows.empty:  # a figure the paper draws without printing numbers: our points, and the planned ones missing
-        drawn = tuple(dict.fromkeys(m for _, ms, *_ in PLOTS.get((paper, table), []) for m in ms)) or None
+        drawn = tuple(dict.fromkeys(m for p in plot_specs(suite) for m in p.metrics)) or None
         cmp = compare(figure_rows(df, paper, table, suite.get("runs"), drawn), df)
     write_compare(cmp, out_dir, f"{paper} {table}")
-    plots = plots_for(paper, table, cmp, out_dir / "plots")
+    plots = plots_for(plot_specs(suite), cmp, out_dir / "plots", f"{paper}_{table}")
     counts = cmp["status"].value_counts().to_dict() if len(cmp) else {}
     print(f"compare {paper} {table}: {counts} -> {out_dir / 'compare.md'}, {out_dir / 'compare.tex'}"
           + (f", {len(plots)} plot files in {out_dir / 'plots'}" if plots else ""))

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from bench.core.registry import Registry
+from tasks.metrics import recon_metrics  # noqa: F401  metric modules register their METRICS entries before the YAMLs load
 from tasks.metrics.registry import METRICS
 
 

@@ -32,10 +32,36 @@ def run(tok: str, ds: str | list[str], method: str, setting: str, tasks: list[st
 SUITES: dict[str, dict] = {}
 
 
+# The figures action=compare draws for a paper table (bench/report/plots.py): the setting key on x, the paper metrics
+# drawn, the x label, log x, and the figure it reproduces.
+FIGURES: dict[tuple[str, str], list[dict]] = {
+    ("vqganlc", "T1"): [{"key": "K", "metrics": ["rfid"], "xlabel": "codebook size", "logx": True,
+                         "title": "VQGAN-LC Fig. 1a / Table 1"}],
+    ("vqganlc", "T2"): [{"key": "K", "metrics": ["usage", "rfid"], "xlabel": "codebook size", "logx": True,
+                         "title": "VQGAN-LC Fig. 1a / Table 2"}],
+    ("vqganlc", "T7"): [{"key": "K", "metrics": ["usage", "rfid"], "xlabel": "codebook size", "logx": True,
+                         "title": "VQGAN-LC Table 7"}],
+    ("vqganlc", "T10"): [{"key": "dim", "metrics": ["rfid", "usage"], "xlabel": "projected dimension D'",
+                          "logx": True, "title": "VQGAN-LC Table 10"}],
+    ("movq", "F6b"): [{"key": "K", "metrics": ["rfid"], "xlabel": "codebook size", "logx": True,
+                       "title": "MoVQ Fig. 6b"}],
+    ("movq", "F6c"): [{"key": "channels", "metrics": ["rfid", "fid"], "xlabel": "channels c", "logx": True,
+                       "title": "MoVQ Fig. 6c"}],
+    ("seqgan", "F6b"): [{"key": "alpha", "metrics": ["rfid", "fid"], "xlabel": "semantic ratio alpha", "logx": False,
+                         "title": "SeQ-GAN Fig. 6b"}],
+    ("vqganlc", "F5"): [{"key": "M", "metrics": ["psnr"], "xlabel": "M (M-th nearest code)", "logx": True,
+                         "title": "VQGAN-LC Fig. 5"}],
+    ("vqganlc", "F3"): [{"key": "epoch", "metrics": ["usage"], "xlabel": "training epoch", "logx": False,
+                         "title": "VQGAN-LC Fig. 3"}],
+}
+
+
 def suite(name: str, paper: str, table: str, description: str, runs: list[dict], pending: str = "") -> None:
     SUITES[name] = {"name": f"paper/{name}", "table": f"{paper}_{table}", "paper": paper, "paper_table": table,
                     "description": description + (f" Not yet runnable here: {pending}." if pending else ""),
                     "golden": None, "runs": runs}
+    if (paper, table) in FIGURES:
+        SUITES[name]["plots"] = FIGURES[(paper, table)]
 
 
 # VQGAN-LC's f8 (1,024 tokens) backbone: vqgan-gpt-lc/vqgan_configs/vq-f8.yaml ch_mult, attn_resolutions;
@@ -228,6 +254,7 @@ suite("seqgan_f8b", "seqgan", "F8b", "SeQ-GAN Fig. 8b: generation FID after the 
 SUITES["table1"] = {"name": "table1", "table": "table1", "description": "Unified Table 1: the zoo - parameters "
                     "(meta device), tokens per image and codebook size of every registered tokenizer, next to the "
                     "papers' parameter figures. No data, no training.", "golden": None,
+                    "compare": "params",  # action=compare: params_compare against the papers' parameter figures
                     "runs": [{"tokenizer": "*", "datasets": ["imagenet"], "tasks": ["model_facts"]}]}
 SUITES["table3"] = {"name": "table3", "table": "table3", "description": "Unified Table 3: ViT-B classification on "
                     "the token maps of every registered tokenizer (ImageNet).", "golden": None,

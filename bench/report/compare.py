@@ -15,20 +15,19 @@ import pandas as pd
 
 from bench.core.resources import data_path
 from bench.report.numbers import fmt_number
-from tasks.metrics.protocols import PAPER_PROTOCOL, protocol_facts, supports
+from tasks.metrics.protocols import PAPER_PROTOCOL, PAPER_VARIANT, protocol_facts, supports
 from tasks.metrics.registry import METRICS, paper_metric_facts
 
 PAPER_NUMBERS = data_path("results", "paper_numbers.csv")
 BASE_KEY = ["dataset", "method", "setting", "metric"]
 
 # Everything below is derived from the metric registry and the protocol table (tasks/metrics/registry.py,
-# tasks/metrics/protocols.py): direction, tolerance, our metric -> paper metric, and each paper's protocol.
+# tasks/metrics/protocols.py): direction, tolerance, our metric -> paper metric, each paper's protocol and which of
+# our metrics each paper column is (PAPER_VARIANT).
 _PAPER_FACTS = paper_metric_facts()
 DIRECTION = {k: d for k, (d, _) in _PAPER_FACTS.items()}
 TOLERANCE = {k: t for k, (_, t) in _PAPER_FACTS.items()}
 OUR_METRICS: dict[str, str] = {n: METRICS.get(n).paper_metric for n in METRICS.names() if METRICS.get(n).paper_metric}
-# Which of our metrics a paper's column is, where the paper says (VQGAN-LC: pyiqa PSNR on Y, pyiqa 'lpips' = alex)
-PAPER_VARIANT: dict[str, dict[str, str]] = {"vqganlc": {"psnr": "psnr_y", "lpips": "lpips_alex"}}
 STATUSES = ("match", "better", "worse", "missing", "protocol-mismatch", "not-comparable", "paper-only")
 # compare()'s columns, also when there is no paper row at all (an empty frame must still make a table)
 COMPARE_COLUMNS = ["paper", "table", "dataset", "method", "setting", "metric", "unit", "paper_value", "is_paper_method",
@@ -270,12 +269,13 @@ def figure_rows(df: pd.DataFrame, paper: str, table: str, runs: list[dict] | Non
     return _skeleton(paper, table, pd.concat([ours[BASE_KEY], todo], ignore_index=True))
 
 
-def params_compare(df: pd.DataFrame) -> pd.DataFrame:
-    """Unified Table 1: our meta-device parameter counts against every figure a paper prints for that entry."""
+def params_compare(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """A suite with `compare: params` (the zoo's table): our meta-device parameter counts against every figure a
+    paper prints for that entry; `table` names the rows' table."""
     rows = []
     for _, r in df[df["metric"] == "params_m"].iterrows():
         pub = r.get("published_params_m")
-        base = {"paper": "", "table": "table1", "dataset": r["dataset"], "method": r["method"], "setting": r["setting"],
+        base = {"paper": "", "table": table, "dataset": r["dataset"], "method": r["method"], "setting": r["setting"],
                 "metric": "params_m", "unit": "M", "is_paper_method": True, "our_value": r["value"],
                 "our_metric": "params_m", "paper_value": pub}
         if pub is None or pd.isna(pub):

@@ -10,23 +10,28 @@ dashed, smoke / random weights dotted, on their own row of axes).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-# (paper, table) -> [(setting key, metrics, x label, log x, figure it reproduces)]
-PLOTS: dict[tuple[str, str], list[tuple[str, tuple[str, ...], str, bool, str]]] = {
-    ("vqganlc", "T1"): [("K", ("rfid",), "codebook size", True, "VQGAN-LC Fig. 1a / Table 1")],
-    ("vqganlc", "T2"): [("K", ("usage", "rfid"), "codebook size", True, "VQGAN-LC Fig. 1a / Table 2")],
-    ("vqganlc", "T7"): [("K", ("usage", "rfid"), "codebook size", True, "VQGAN-LC Table 7")],
-    ("vqganlc", "T10"): [("dim", ("rfid", "usage"), "projected dimension D'", True, "VQGAN-LC Table 10")],
-    ("movq", "F6b"): [("K", ("rfid",), "codebook size", True, "MoVQ Fig. 6b")],
-    ("movq", "F6c"): [("channels", ("rfid", "fid"), "channels c", True, "MoVQ Fig. 6c")],
-    ("seqgan", "F6b"): [("alpha", ("rfid", "fid"), "semantic ratio alpha", False, "SeQ-GAN Fig. 6b")],
-    ("vqganlc", "F5"): [("M", ("psnr",), "M (M-th nearest code)", True, "VQGAN-LC Fig. 5")],
-    ("vqganlc", "F3"): [("epoch", ("usage",), "training epoch", False, "VQGAN-LC Fig. 3")],
-}
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """One figure of a paper table, as its suite YAML lists it under `plots:` (tools/make_paper_suites.py)."""
+
+    key: str  # the setting key on the x axis ('K' of "K=16384")
+    metrics: tuple[str, ...]  # paper metric names, one panel each
+    xlabel: str
+    logx: bool
+    title: str  # the figure it reproduces
+
+
+def plot_specs(suite: dict[str, Any]) -> list[PlotSpec]:
+    """The figures a suite draws (its `plots:` list; none when absent)."""
+    return [PlotSpec(p["key"], tuple(p["metrics"]), p["xlabel"], bool(p.get("logx", False)), p["title"])
+            for p in suite.get("plots") or []]
 
 
 SOURCE_STYLE = {"paper": "-", "vqbench": "--", "vqbench (smoke / random weights)": ":"}
@@ -113,14 +118,15 @@ def save(fig: Any, out: Path) -> list[Path]:
     return paths
 
 
-def plots_for(paper: str, table: str, cmp: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Every plot registered for a paper table, drawn from its compare frame, one colour per method throughout."""
+def plots_for(specs: list[PlotSpec], cmp: pd.DataFrame, out_dir: Path, stem: str) -> list[Path]:
+    """Every figure of a suite (`plot_specs`), drawn from its compare frame, one colour per method throughout;
+    files are named `<stem>_<key>`."""
     written: list[Path] = []
     if cmp.empty:
         return written
     colours = palette(sorted(set(map(str, cmp["method"]))))
-    for key, metrics, xlabel, logx, fig_name in PLOTS.get((paper, table), []):
-        fig = figure(sweep_points(cmp, key), metrics, xlabel, logx, f"{fig_name}: paper vs vqbench", colours)
+    for p in specs:
+        fig = figure(sweep_points(cmp, p.key), p.metrics, p.xlabel, p.logx, f"{p.title}: paper vs vqbench", colours)
         if fig is not None:
-            written += save(fig, out_dir / f"{paper}_{table}_{key}")
+            written += save(fig, out_dir / f"{stem}_{p.key}")
     return written

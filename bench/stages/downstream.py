@@ -12,7 +12,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from bench.core.artifacts import load_artifact, save_artifact
-from bench.stages.base import Runtime, Stage, metric_weights_label, runner, stage_dir, write_json_atomic, write_records
+from bench.stages.base import (
+    Runtime,
+    Stage,
+    metric_weights_label,
+    runner,
+    stage_dir,
+    to_json,
+    write_json_atomic,
+    write_records,
+)
 from bench.stages.common import load_trained_tokenizer, metric_weights_spec, open_dataset, prior_entry_of
 from bench.stages.specs import (
     Analysis,
@@ -26,6 +35,7 @@ from bench.stages.specs import (
 )
 from bench.training.loop import write_progress
 from models.priors.registry import PriorEntry, build_prior, sample_count, sample_protocol
+from tasks.analysis_runners import ANALYSES, AnalysisContext
 from tasks.data.device_decode import finish_batch
 from tasks.data.imagefolder import collate_skip_corrupt
 from tasks.data.subset import draw_indices
@@ -222,71 +232,27 @@ def run_classify(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> 
     return {**res, "records": n}
 
 
-def _val_batch(c: Analysis, n: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """n val images, a seeded random draw across the split; and the draw's protocol columns."""
-    data = open_dataset(c.dataset, "val", n, subset_seed=c.subset_seed)
-    batch = finish_batch(collate_skip_corrupt([data[i] for i in range(len(data))]), torch.device("cpu"))
-    return batch["image"], batch["label"], data.subset.facts()
+def _load_prior(c: Analysis, rt: Runtime, device: torch.device) -> tuple[PriorEntry, torch.nn.Module]:
+    """The analysis stage's trained prior (its `trained_prior` input), in eval mode on the device."""
+    entry = prior_entry(c)
+    prior = build_prior(entry)
+    prior.load_state_dict(load_artifact(stage_dir(rt.work_dir, c.trained_prior) / "prior.safetensors")["state_dict"])
+    return entry, prior.eval().to(device)
 
 
 @runner("analysis")
 def run_analysis(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict[str, Any]:
-    """One of the papers' analyses (config 'analysis'): records with the analysis variable in 'setting'."""
-    from models.perceptual_nets import load_lpips
-    from tasks import analyses
-
+    """One of the papers' analyses (spec `analysis`: a runner registered in tasks/analysis_runners.py): records
+    with the analysis variable in 'setting'."""
     c: Analysis = stage.spec  # type: ignore[assignment]
-    train_key = c.train
-    tokenizer = _tokenizer(rt, train_key, c.tokenizer).to(device)
-    w = c.metric_weights
-    spec = metric_weights_spec(w, rt)
-    base = {"scale": c.scale, "metric_weights": metric_weights_label(w),
-            "task": f"{c.analysis}@v{c.task_version}"}
-    rows, hashes = [], {}
-    kind = c.analysis
-    if kind == "usage_over_training":
-        for r in analyses.usage_over_epochs(stage_dir(rt.work_dir, train_key) / "train_log.jsonl"):
-            rows.append({"metric": "usage", "value": r["usage"], "setting_suffix": f" epoch={r['epoch']}",
-                         "epoch": r["epoch"], "split": "train assignments"})
-    elif kind == "token_replacement" and c.categories is not None:  # VQGAN-LC Fig. 5: 100 random categories
-        data = open_dataset(c.dataset, "val")
-        pick, facts = analyses.category_draw([data.label(p) for p in data.paths], c.categories,
-                                             c.per_category, c.subset_seed, c.images)
-        loader = DataLoader(torch.utils.data.Subset(data, pick), batch_size=32, shuffle=False, num_workers=0,
-                            collate_fn=collate_skip_corrupt)
-        base.update(split=f"{c.dataset.name}/val", **facts)
-        batches = (b["image"] for b in (finish_batch(b, device) for b in loader) if "image" in b)
-        for r in analyses.token_replacement(tokenizer, batches, c.ms, device):
-            for m in ("psnr_y", "psnr_rgb"):
-                rows.append({"metric": m, "value": r[m], "M": r["M"], "setting_suffix": f" M={r['M']}"})
-    else:
-        images, labels, subset = _val_batch(c, c.images)
-        images = images.to(device)
-        base.update(split=f"{c.dataset.name}/val", image_count=int(len(images)), **subset)
-        if kind == "token_replacement":
-            for r in analyses.token_replacement(tokenizer, images, c.ms):
-                rows.append({"metric": "psnr_rgb", "value": r["psnr_rgb"], "M": r["M"],
-                             "setting_suffix": f" M={r['M']}"})
-        else:
-            entry = prior_entry(c)
-            prior = build_prior(entry)
-            prior.load_state_dict(load_artifact(stage_dir(rt.work_dir, c.trained_prior)
-                                                / "prior.safetensors")["state_dict"])
-            prior.eval().to(device)
-            y = labels.to(device) if entry.model.n_classes > 0 else None
-            if kind == "ar_visualization":
-                res = analyses.ar_visualization(tokenizer, prior, images, y, out / "ar_top1_grid.png")
-                rows.append({"metric": "token_accuracy", "value": res["token_accuracy"], "prior": entry.name})
-                rows.append({"metric": "psnr_rgb", "value": res["psnr_rgb_vs_recon"], "prior": entry.name,
-                             "setting_suffix": " top1-vs-recon"})
-            elif kind == "masked_reconstruction":
-                lpips, hashes["lpips_vgg"] = load_lpips("vgg", spec)
-                for r in analyses.masked_reconstruction(tokenizer, prior, images, y, c.ratios, lpips.to(device),
-                                                        c.seed, out / "masked_grid.png"):
-                    for m in ("psnr_rgb", "ssim", "lpips_vgg"):
-                        rows.append({"metric": m, "value": r[m], "prior": entry.name, "mask_ratio": r["mask_ratio"],
-                                     "setting_suffix": f" mask={r['mask_ratio']} {r['mode']}"})
-            else:
-                raise ValueError(f"unknown analysis '{kind}'")
-    n = write_records(out, stage, device, c.seed, hashes, {}, base, rows)
-    return {"records": n, "analysis": kind}
+    analysis = ANALYSES.get(c.analysis)
+    tokenizer = _tokenizer(rt, c.train, c.tokenizer).to(device)
+    ctx = AnalysisContext(to_json(c), tokenizer, device, out, metric_weights_spec(c.metric_weights, rt),
+                          stage_dir(rt.work_dir, c.train) / "train_log.jsonl",
+                          lambda split, *a, **kw: open_dataset(c.dataset, split, *a, **kw),
+                          lambda: _load_prior(c, rt, device))
+    res = analysis(ctx)
+    base = {"scale": c.scale, "metric_weights": metric_weights_label(c.metric_weights),
+            "task": f"{c.analysis}@v{c.task_version}", **res.protocol}
+    n = write_records(out, stage, device, c.seed, res.hashes, {}, base, res.rows)
+    return {"records": n, "analysis": c.analysis}

@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from tasks.metrics.recon_hooks import FLOAT_CLEAN_HOOKS, UINT8_HOOKS, ReconHooks
 from tasks.metrics.registry import METRICS
 
 DEFAULT_PROTOCOL = "torch-fidelity"
@@ -34,6 +35,11 @@ _PROTOCOL_FREE = {
     "tokens_per_image": {"tokens_def": "h * w * c of the tokenizer's latent map"},
     "codebook_size": {"codebook_size_def": "entries of the (shared) codebook"},
 }
+
+
+def register_protocol_free(metric: str, facts: dict[str, str]) -> None:
+    """Record the facts of a metric no protocol changes (called by the metric's own module)."""
+    _PROTOCOL_FREE[metric] = dict(facts)
 
 
 # eval_reconstruction.py prepares its inputs with albumentations SmallestMaxSize(256) + CenterCrop(256): cv2
@@ -70,6 +76,7 @@ class EvalProtocol:
     facts: dict[str, dict[str, str]]
     inexact: dict[str, str] = field(default_factory=dict)  # metric -> what differs from the original scripts
     interpolation: str | None = None  # the evaluation images' resize the protocol implies (None: dataset's own)
+    recon: ReconHooks | None = None  # how tasks/reconstruction.py computes its metrics (None: no reconstruction task)
 
 
 PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
@@ -86,7 +93,7 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
         "is": {"is_impl": "torch-fidelity 0.4 isc, 10 splits"},
         "precision": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
         "recall": {"prc_impl": "torch-fidelity 0.4 prc, VGG16 fc2, k=3"},
-    }),
+    }, recon=UINT8_HOOKS),
     EvalProtocol("vqganlc", "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_reconstruction.py", {
         "psnr_rgb": {"psnr_colour": "rgb", "psnr_data_range": "1", "psnr_input": "float [0,1], recon clamped",
                      **_LC_INPUT},
@@ -105,7 +112,7 @@ PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
     }, inexact={
         "rfid": "VQGAN-LC's DistributedSampler(drop_last=True) drops the last val images that do not fill a GPU "
                 "batch; its reconstructions go through plt.imsave PNG after np.uint8 truncation (reproduced)",
-    }, interpolation="cv2_linear"),
+    }, interpolation="cv2_linear", recon=FLOAT_CLEAN_HOOKS),
     EvalProtocol(CLEAN_FID, "zh460045050/VQGAN-LC vqgan-gpt-lc/eval_generation.py, ldm-lc/run_evaluations.py, "
                  "dit-lc/evaluation.py, sit-lc/evaluation.py (cleanfid.fid.compute_fid mode='clean')", {
         "fid": {"fid_impl": _CLEAN_GEN_FID[0], "fid_features": _CLEAN_GEN_FID[1],
@@ -139,6 +146,8 @@ PAPER_PROTOCOL: dict[str, dict[str, str | None]] = {
     "movq": {"reconstruction": "torch-fidelity", "generation": "adm"},
     "seqgan": {"reconstruction": None, "generation": "adm"},
 }
+# Which of our metrics a paper's column is, where the paper says (VQGAN-LC: pyiqa PSNR on Y, pyiqa 'lpips' = alex)
+PAPER_VARIANT: dict[str, dict[str, str]] = {"vqganlc": {"psnr": "psnr_y", "lpips": "lpips_alex"}}
 
 
 def _cell(text: str) -> str:
