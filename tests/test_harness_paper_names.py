@@ -19,13 +19,8 @@ PAPER = re.compile(r"movq|seq-?gan|vqgan[-_ ]?lc|rq-?vae|table\d", re.IGNORECASE
 DATA_MODULES = {"bench/plan/recipes.py"}
 # (file, the token's text) left on purpose, with the reason
 ALLOWED: dict[tuple[str, str], str] = {
-    ("bench/training/perf.py", '"gpt_movq"'): "a registered prior's name (models/priors), the perf action's default",
-    ("bench/plan/planner.py", '"(taming .ckpt, VQGAN-LC .pth, RQ-VAE stage-1 .pt) or a vqbench tokenizer.pt"'):
+    ("bench/plan/planner.py", '"(taming .ckpt, VQGAN-LC .pth, RQ-VAE stage-1 .pt) or a vqbench tokenizer.safetensors"'):
         "the error message names the checkpoint formats the converters read (models/converters)",
-    ("bench/training/numerics.py", '"not set (torch default: matmul off, cuDNN on); taming / VQGAN-LC main scripts '
-                                   'set nothing"'):
-        "a provenance value every training record carries (which official scripts the TF32 setting matches); "
-        "changing it changes the records",
 }
 
 

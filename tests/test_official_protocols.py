@@ -9,6 +9,8 @@ import torch
 from official import load_fixture
 from PIL import Image
 
+from models.priors.base import PRIOR_KINDS
+
 
 def test_vqganlc_protocol_implies_eval_reconstruction_resize(tmp_path: Path):
     """protocol=vqganlc opens the evaluation images with albumentations SmallestMaxSize's cv2 INTER_LINEAR
@@ -21,8 +23,9 @@ def test_vqganlc_protocol_implies_eval_reconstruction_resize(tmp_path: Path):
     size = meta["cases"][5][2]
     (tmp_path / "val").mkdir()
     Image.fromarray(img).save(tmp_path / "val" / "a.png")
-    d = {"name": "imagenet", "root": str(tmp_path), "resolution": size, "interpolation": "bicubic",
-         "on_corrupt": "fail"}
+    from bench.stages.specs import DatasetSpec
+
+    d = DatasetSpec("imagenet", "v1", size, root=str(tmp_path), interpolation="bicubic", on_corrupt="fail")
     assert protocol_dataset(d, None) is d and protocol_dataset(d, "torch-fidelity") is d
     left = (ref.shape[1] - size) // 2
     crop = ref[:, left:left + size]
@@ -90,12 +93,14 @@ def test_clean_fid_generation_equals_clean_fid_compute_fid(tmp_path: Path, kind:
     official = cleanfid_fid.compute_fid(str(tmp_path / "gen"), str(tmp_path / "train"), mode="clean",
                                         custom_feat_extractor=extractor, num_workers=0, batch_size=4,
                                         device=torch.device("cpu"), verbose=False, use_dataparallel=False)
-    fake = fid_clean.clean_stats_of_samples(extractor, samples, kind, torch.device("cpu"), batch=5, dim=8)
+    fake = fid_clean.clean_stats_of_samples(extractor, samples, PRIOR_KINDS.get(kind).sample_file,
+                                          torch.device("cpu"), batch=5, dim=8)
     real = fid_clean.clean_stats_of_files(extractor, paths, torch.device("cpu"), batch=5, dim=8)
     ours = frechet_distance(fake.statistics(), real.statistics())
     assert ours == pytest.approx(official, rel=1e-4)
     if kind == "dit":  # the JPEG round trip matters: scoring the uint8 arrays directly gives another number
-        plain = fid_clean.clean_stats_of_samples(extractor, samples, "gpt", torch.device("cpu"), batch=5, dim=8)
+        plain = fid_clean.clean_stats_of_samples(extractor, samples, fid_clean.LOSSLESS, torch.device("cpu"),
+                                                 batch=5, dim=8)
         assert frechet_distance(plain.statistics(), real.statistics()) != pytest.approx(official, rel=1e-3)
 
 
@@ -126,18 +131,19 @@ def test_the_reconstruction_stage_opens_its_images_with_the_protocols_resize(mon
     """run_eval (bench/stages/runners.py) opens the images with the protocol's resize; the planned dataset: bicubic."""
     from bench.stages import runners
     from bench.stages.base import Stage
+    from bench.stages.specs import DatasetSpec, EvalReconstruction, MetricWeights
 
     class Opened(Exception):
         pass
 
     def fake_open(d, split, max_images=None, **kw):
-        raise Opened(d["interpolation"])
+        raise Opened(d.interpolation)
 
     monkeypatch.setattr(runners, "entry_from_config", lambda cfg: type("E", (), {"name": "x"})())
     monkeypatch.setattr(runners, "load_trained_tokenizer", lambda rt, key, cfg: torch.nn.Identity())
     monkeypatch.setattr(runners, "open_dataset", fake_open)
-    config = {"tokenizer": {}, "task": "reconstruction", "dataset": {"name": "imagenet", "interpolation": "bicubic"},
-              "max_images": 4, **({"protocol": protocol} if protocol else {})}
+    spec = EvalReconstruction(None, DatasetSpec("imagenet", "v1", 32), "reconstruction", 1, ("psnr_rgb",), 0,  # type: ignore[arg-type]
+                              MetricWeights("random", 0), 4, train="train_tokenizer-0",
+                              **({"protocol": protocol} if protocol else {}))
     with pytest.raises(Opened, match=interpolation):
-        runners.run_eval(Stage("eval_reconstruction", "e", config, ("train_tokenizer-0",)), Path("."), None,
-                         torch.device("cpu"))
+        runners.run_eval(Stage("e", spec), Path("."), None, torch.device("cpu"))

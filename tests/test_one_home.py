@@ -53,6 +53,7 @@ def test_dataset_defaults_are_read_from_one_definition():
     """The Hydra group, the schema, the protocol, the loaders and the planner take tasks/data/options.py's values."""
     from bench.plan import config
     from bench.plan.planner import _dataset_config
+    from bench.stages.specs import DatasetSpec
     from tasks.data.imagefolder import ImageFolder
     from tasks.data.registry import DATASETS, DatasetEntry
     from tasks.data.transforms import Protocol
@@ -65,8 +66,9 @@ def test_dataset_defaults_are_read_from_one_definition():
     for fn in (ImageFolder.__init__, DatasetEntry.open):
         assert inspect.signature(fn).parameters["on_corrupt"].default == DEFAULTS.on_corrupt
     d = _dataset_config(compose([]), "mini_natural", 32)
-    assert d == {"name": "mini_natural", "version": DATASETS.get("mini_natural").version, "root": None,
-                 "file_list": None, "on_corrupt": "skip", "interpolation": "bicubic", "resolution": 32}
+    assert d == DatasetSpec("mini_natural", DATASETS.get("mini_natural").version, 32)
+    spec_defaults = {f.name: f.default for f in dataclasses.fields(DatasetSpec)}
+    assert {k: spec_defaults[k] for k in dataclasses.asdict(DEFAULTS)} == dataclasses.asdict(DEFAULTS)
 
 
 def test_registry_public_api_adds_for_a_block_and_removes():

@@ -43,9 +43,6 @@ class MetricsOptions:
 class EvalOptions:
     max_images: Annotated[int, Ge(1)] | None = None
     max_ref_images: Annotated[int, Ge(2)] | None = None  # FID needs two images
-    # not a knob: a field of the published eval stage keys, kept until the next key change (the workers are
-    # scale.loader.workers); an override is refused (RETIRED_KEYS)
-    num_workers: Annotated[int, Ge(0)] = 0
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def _eval_spec(cfg: dict[str, Any], task: Any, tok: TokenizerSpec, d: DatasetSpe
     """A reconstruction evaluation of trained (`train`) or fixed (`checkpoint`) weights, with its task's metrics."""
     ev = cfg["scale"]["eval"]
     return EvalReconstruction(tok, d, task.task, task.version, tuple(task.metrics), cfg["seed"], metric_weights,
-                              ev["max_images"], ev["num_workers"], train=train, checkpoint=checkpoint,
+                              ev["max_images"], train=train, checkpoint=checkpoint,
                               **eval_stage_options(ev, paper=cfg["suite"].get("paper")))
 
 

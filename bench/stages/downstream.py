@@ -34,6 +34,7 @@ from bench.stages.specs import (
     TrainPrior,
 )
 from bench.training.loop import write_progress
+from models.priors.base import prior_for
 from models.priors.registry import PriorEntry, build_prior, sample_count, sample_protocol
 from tasks.analysis_runners import ANALYSES, AnalysisContext
 from tasks.data.device_decode import finish_batch
@@ -180,10 +181,10 @@ def run_eval_generation(stage: Stage, out: Path, rt: Runtime, device: torch.devi
     if protocol_name == CLEAN_FID:  # VQGAN-LC's FID: clean-fid of the sample files vs the raw split's files
         from tasks.metrics.fid_clean import clean_stats_of_samples, sample_file
 
-        fake_clean = clean_stats_of_samples(feats.inception, images, entry.kind, device)
+        fake_clean = clean_stats_of_samples(feats.inception, images, prior_for(entry).sample_file, device)
         ref_stats = FeatureStats.load(ref_dir / "clean_stats.npz")
         values["fid"] = frechet_distance(fake_clean.statistics(), ref_stats.statistics())
-        clean = {"fid_sample_files": sample_file(entry.kind)}
+        clean = {"fid_sample_files": sample_file(prior_for(entry).sample_file)}
     from bench.stages.base import done_summary  # verified done.json (the input was verified before this stage ran)
 
     sample_done = done_summary(rt.work_dir, c.samples)

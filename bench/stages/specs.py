@@ -185,7 +185,6 @@ class EvalReconstruction(StageSpec):
     seed: int
     metric_weights: MetricWeights
     max_images: int | None
-    num_workers: int
     train: str | None = None
     checkpoint: CheckpointSpec | None = None
     protocol: str = DEFAULT_PROTOCOL

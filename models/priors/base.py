@@ -43,6 +43,9 @@ class Prior(ABC):
     tf32: ClassVar[tuple[bool | None, str]] = TORCH_TF32
     convolutional: ClassVar[bool] = False  # train.channels_last applies to the network (the UNet)
     perf_entry: ClassVar[str]  # the registered paper-scale entry `action=perf` times for this kind
+    # (format, JPEG quality, how pixels became uint8) of the files VQGAN-LC's evaluation script for this kind writes
+    # its samples to before clean-fid reads them (tasks/metrics/fid_clean.py); a kind it does not evaluate: lossless
+    sample_file: ClassVar[tuple[str, int | None, str]] = ("png", None, "rounded")
 
     def __init__(self, entry: Any) -> None:
         self.entry = entry

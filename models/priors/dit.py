@@ -124,6 +124,7 @@ class DiTPrior(_DiTLatent):
 
     decoding, perf_entry = "diffusion", "dit_xl2"
     tf32 = (True, "DiT train.py: allow_tf32 = True (matmul and cuDNN)")
+    sample_file = ("jpeg", 75, "rounded (save_image)")  # dit-lc/evaluation.py: save_image to .jpg
 
     def make_process(self) -> Diffusion:
         return Diffusion(self.entry.process)
@@ -135,6 +136,7 @@ class SiTPrior(_DiTLatent):
 
     decoding, perf_entry = "flow", "sit_xl2"
     tf32 = (True, "SiT train.py: allow_tf32 = True (matmul and cuDNN)")
+    sample_file = ("jpeg", 75, "rounded (save_image)")  # sit-lc/evaluation.py: save_image to .jpg
 
     def make_process(self) -> Flow:
         return Flow(self.entry.process)

@@ -175,6 +175,7 @@ class GPTPrior(TokenPrior):
     """Autoregressive prior over index maps (taming Net2NetTransformer, VQGAN-LC models_gpt.py)."""
 
     config, network, decoding, perf_entry = GPTConfig, GPT, "autoregressive", "gpt_movq"
+    sample_file = ("png", None, "truncated (np.uint8)")  # vqgan-gpt-lc/eval_generation.py: plt.imsave
 
     def sample(self, net: nn.Module, labels: torch.Tensor, latent_shape: tuple[int, int, int],
                generator: torch.Generator | None = None, use_cache: bool = True) -> tuple[torch.Tensor, int]:

@@ -213,6 +213,7 @@ class LDMPrior(LatentPrior):
 
     config, network, decoding, perf_entry = UNetConfig, UNet, "diffusion", "ldm_cin"
     convolutional = True
+    sample_file = ("jpeg", 95, "truncated (np.uint8)")  # ldm-lc/run_evaluations.py: cv2.imwrite, quality 95
 
     def make_process(self) -> Diffusion:
         return Diffusion(self.entry.process)

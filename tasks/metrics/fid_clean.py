@@ -29,26 +29,22 @@ from torch import nn
 from tasks.metrics.fid import FeatureStats
 from tasks.metrics.vqganlc import clean_features, raw_image
 
-# the file each official script writes its samples to, by prior kind: (format, JPEG quality, how pixels became uint8)
-SAMPLE_FILES: dict[str, tuple[str, int | None, str]] = {
-    "gpt": ("png", None, "truncated (np.uint8)"),
-    "ldm": ("jpeg", 95, "truncated (np.uint8)"),
-    "dit": ("jpeg", 75, "rounded (save_image)"),
-    "sit": ("jpeg", 75, "rounded (save_image)"),
-}
-DEFAULT_FILE = ("png", None, "rounded")  # priors VQGAN-LC does not evaluate (MaskGIT): a lossless file
+# (format, JPEG quality, how pixels became uint8) of the files an official script writes its samples to; each prior
+# kind declares its script's (models/priors/base.py Prior.sample_file)
+SampleFile = tuple[str, int | None, str]
+LOSSLESS: SampleFile = ("png", None, "rounded")
 
 
-def sample_file(kind: str) -> str:
-    """The record's description of the sample files clean-fid reads for a prior of `kind`."""
-    fmt, quality, pixels = SAMPLE_FILES.get(kind, DEFAULT_FILE)
+def sample_file(file: SampleFile) -> str:
+    """The record's description of the sample files clean-fid reads."""
+    fmt, quality, pixels = file
     return f"{fmt}{'' if quality is None else f' quality {quality}'}, {pixels} pixels"
 
 
-def as_saved(images_u8: np.ndarray, kind: str) -> np.ndarray:
+def as_saved(images_u8: np.ndarray, file: SampleFile) -> np.ndarray:
     """(N, H, W, 3) uint8 samples as clean-fid reads them back from the official script's files: PNG is lossless;
     JPEG goes through PIL's encoder at the script's quality (4:2:0, as PIL and OpenCV both default to)."""
-    fmt, quality, _ = SAMPLE_FILES.get(kind, DEFAULT_FILE)
+    fmt, quality, _ = file
     if fmt == "png":
         return images_u8
     out = np.empty_like(images_u8)
@@ -83,10 +79,10 @@ def clean_stats_of_files(inception: nn.Module, paths: Iterable[Path], device: to
 
 
 @torch.no_grad()
-def clean_stats_of_samples(inception: nn.Module, images_u8: np.ndarray, kind: str, device: torch.device,
+def clean_stats_of_samples(inception: nn.Module, images_u8: np.ndarray, file: SampleFile, device: torch.device,
                            batch: int = 32, dim: int = 2048) -> FeatureStats:
     """clean-fid statistics of (N, H, W, 3) uint8 samples after the round trip through the official sample file."""
     stats = FeatureStats(dim)
     for i in range(0, len(images_u8), batch):
-        stats.update(clean_features(inception, list(as_saved(images_u8[i:i + batch], kind)), device))
+        stats.update(clean_features(inception, list(as_saved(images_u8[i:i + batch], file)), device))
     return stats
