@@ -28,7 +28,7 @@ def test_the_stage_runner_names_no_analysis():
 
 
 def _ctx(tmp_path: Path, config: dict) -> AnalysisContext:
-    def unused(*a, **kw):
+    def unused(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("this analysis reads no images and no prior")
 
     return AnalysisContext(config, torch.nn.Identity(), torch.device("cpu"), tmp_path, None,
