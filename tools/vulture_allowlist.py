@@ -50,3 +50,5 @@ num_timesteps
 parameterization
 alphas_cumprod_prev
 apply_model
+# Analysis spec fields read by tasks/analysis_runners.py through the spec's JSON form (AnalysisContext.config)
+categories
