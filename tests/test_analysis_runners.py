@@ -16,7 +16,7 @@ from tasks.registry import TASKS
 
 
 def test_every_planned_analysis_has_a_registered_runner():
-    planned = {kind for kind, fn in TASK_PLANNERS.items() if fn is plan_analysis}
+    planned = {kind for kind in TASK_PLANNERS.names() if TASK_PLANNERS.get(kind) is plan_analysis}
     assert planned == set(ANALYSES.names()) == {"token_replacement", "ar_visualization", "masked_reconstruction",
                                                 "usage_over_training"}
     assert planned <= set(TASKS)  # each is a task YAML too

@@ -161,7 +161,7 @@ def test_a_damaged_checkpoint_json_restarts_from_step_0(tmp_path: Path, capsys):
 
 def test_a_vqbench_tokenizer_artifact_loads_as_a_checkpoint_and_the_legacy_pt_still_does(tmp_path: Path):
     """tokenizer.checkpoint= may name a vqbench tokenizer.safetensors (new) or a tokenizer.pt (written before)."""
-    from models.converters.base import convert_checkpoint
+    from models.converters import convert_checkpoint
     from models.registry import build_tokenizer, create_entry
 
     entry = create_entry("vqgan_f16_1024", "smoke")

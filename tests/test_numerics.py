@@ -170,16 +170,20 @@ def test_channels_last_gives_the_plain_loss_and_gradients():
 
 
 def test_numerics_fields_stay_out_of_default_keys_and_reach_priors():
-    """Defaults leave to_dict (and stage keys) as before; a non-default precision enters the tokenizer and prior
-    configs; train.* numerics overrides reach priors through the planner."""
+    """Defaults stay out of the stage key's payload (bench/stages/base.py key_payload: the one rule); a non-default
+    precision enters the tokenizer and prior configs; train.* numerics overrides reach priors through the planner."""
+    from bench.stages.base import key_payload
+    from bench.stages.specs import TokenizerSpec
     from models.priors.registry import create_prior
 
     e = create_entry("vqgan_f16_1024", "smoke")
-    assert "precision" not in e.to_dict()["train"] and "tf32" not in e.to_dict()["train"]
+    train = key_payload(TokenizerSpec.of(e))["train"]
+    assert "precision" not in train and "tf32" not in train
     bf = create_entry("vqgan_f16_1024", "smoke", {"train": {"precision": "bf16", "tf32": False}})
+    assert key_payload(TokenizerSpec.of(bf))["train"]["precision"] == "bf16"
     assert bf.to_dict()["train"]["precision"] == "bf16" and bf.to_dict()["train"]["tf32"] is False
     p = create_prior("dit_xl2", "smoke")
-    assert "precision" not in p.to_dict()["train"]
+    assert "precision" not in key_payload(p.train)
     assert create_prior("dit_xl2", "smoke", {"train": {"precision": "fp16"}}).to_dict()["train"]["precision"] == "fp16"
     from bench.core.registry import RegistryError
     from bench.core.schema import ConfigValueError

@@ -372,7 +372,8 @@ def numerics_columns(config: dict[str, Any]) -> dict[str, str]:
         return {}
 
     def show(field: str, default: str) -> str:
-        vals = [(who, str(train.get(field, default)).lower()) for who, train in parts]
+        # a field at None (a full config: TokenizerEntry.to_dict) means the same as one left out: the default
+        vals = [(who, str(default if train.get(field) is None else train[field]).lower()) for who, train in parts]
         return vals[0][1] if len(vals) == 1 else " ".join(f"{who}={v}" for who, v in vals)
     return {"train_precision": show("precision", "fp32"), "train_tf32": show("tf32", "source")}
 
