@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from bench.core.registry import Registry
 
 UNITS = ("epochs", "iters")
 Qty = tuple[float, str]  # (value, unit): the quantity exactly as the source writes it
@@ -229,8 +232,10 @@ LR_RULES = {
     "seqgan_taming": f"kept: {UNPUB} (SeQ-GAN states no rule)",
 }
 
-PAPERS = {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan,
-          "seqgan_taming": _seqgan_taming}
+PAPERS: Registry[Callable[[str], Recipe]] = Registry("recipe")  # paper -> its recipe builder (by dataset)
+for _name, _builder in {"taming": _taming, "movq": _movq, "vqganlc": _vqganlc, "rqvae": _rqvae, "seqgan": _seqgan,
+                        "seqgan_taming": _seqgan_taming}.items():
+    PAPERS.add(_name, _builder)
 # The recipe an entry family trains with when no paper suite says otherwise (its own paper's).
 FAMILY_RECIPE = {"vqgan": "taming", "vqgan-fc": "vqganlc", "vqgan-ema": "vqganlc", "vqgan-lc": "vqganlc",
                  "rqvae": "rqvae", "movq": "movq", "seqgan": "seqgan"}
@@ -252,9 +257,9 @@ def recipe_paper(family: str, suite_paper: str | None = None) -> str:
 def recipe_for(paper: str, dataset: str) -> Recipe:
     """A paper's recipe for a dataset (datasets it never trained on use its FFHQ recipe, stated in sources)."""
     if paper not in PAPERS:
-        raise RecipeError(f"unknown recipe '{paper}'; expected one of {sorted(PAPERS)}")
+        raise RecipeError(f"unknown recipe '{paper}'; expected one of {PAPERS.names()}")
     ds = _DATASET_FALLBACK.get(dataset, "ffhq")
-    r = PAPERS[paper](ds)
+    r = PAPERS.get(paper)(ds)
     if ds != dataset:  # same optimisation steps as on the borrowed dataset, so iteration-valued GAN starts still fit
         r = dataclasses.replace(r, name=f"{paper}/{dataset}", fallback=ds, sources={
             **r.sources, "dataset": f"no published recipe for {dataset}: the {ds} recipe with its step counts "

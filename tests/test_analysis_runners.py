@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.plan.downstream import TASK_PLANNERS, plan_analysis
+from bench.plan.downstream import TASK_PLANNERS, plan_analysis, planner_for
 from bench.stages import downstream
 from tasks.analysis_runners import ANALYSES, AnalysisContext
 from tasks.registry import TASKS
 
 
 def test_every_planned_analysis_has_a_registered_runner():
-    planned = {kind for kind in TASK_PLANNERS.names() if TASK_PLANNERS.get(kind) is plan_analysis}
+    planned = {kind for kind in TASKS.names() if planner_for(kind) is plan_analysis}
     assert planned == set(ANALYSES.names()) == {"token_replacement", "ar_visualization", "masked_reconstruction",
                                                 "usage_over_training"}
+    assert not planned & set(TASK_PLANNERS.names())  # no planner line per analysis: the runner registers it
     assert planned <= set(TASKS)  # each is a task YAML too
 
 

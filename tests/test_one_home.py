@@ -16,9 +16,8 @@ from bench.plan.config import check_config, check_overrides, register_configs
 from conftest import compose
 from tasks.data.options import DEFAULTS, DatasetOptions
 
-# bare name -> callable dicts still waiting for their Registry (issue #21: RUNNERS and TASK_PLANNERS are being
-# rewritten with the typed stage specs; PAPERS sits with the recipes' own clean-up)
-PENDING_BARE_DICTS = {"bench.stages.base.RUNNERS", "bench.plan.downstream.TASK_PLANNERS", "models.recipes.PAPERS"}
+# bare name -> callable dicts still waiting for their Registry: none left (issue #21 item 7)
+PENDING_BARE_DICTS: set[str] = set()
 
 
 @pytest.mark.parametrize("key", ["train.num_workers=4", "scale.eval.num_workers=4"])

@@ -75,7 +75,7 @@ def test_every_deviation_is_in_reproduce_md():
         "REPRODUCE.md's deviations table differs from models/recipes.py DEVIATIONS; paste deviations_markdown()"
 
 
-@pytest.mark.parametrize("paper", sorted(PAPERS))
+@pytest.mark.parametrize("paper", PAPERS.names())
 @pytest.mark.parametrize("dataset", ["imagenet", "ffhq"])
 def test_every_recipe_states_a_source_for_its_length_and_gan_start(paper, dataset):
     r = recipe_for(paper, dataset)
@@ -149,8 +149,8 @@ def test_impossible_recipes_are_refused_naming_entry_fields_and_values(monkeypat
         _resolve("vqganlc_f16_100k", "ffhq", overrides={"train": {"steps": 100, "warmup_steps": 5000},
                                                          "loss": {"disc_start": 0}})
     bad = dataclasses.replace(R._movq("ffhq"), global_batch=50)
-    monkeypatch.setitem(R.PAPERS, "movq", lambda ds: bad)
-    with pytest.raises(RecipeError, match=r"movq_f16_1024.*global_batch=50 is not divisible by n_gpu=4"):
+    with R.PAPERS.replaced("movq", lambda ds: bad), \
+            pytest.raises(RecipeError, match=r"movq_f16_1024.*global_batch=50 is not divisible by n_gpu=4"):
         _resolve("movq_f16_1024", "ffhq")
 
 

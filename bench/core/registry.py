@@ -59,6 +59,17 @@ class Registry(Generic[T]):
         finally:
             self._entries.pop(name, None)
 
+    @contextlib.contextmanager
+    def replaced(self, name: str, entry: T) -> Iterator[T]:
+        """`with REGISTRY.replaced(name, entry):` an existing entry swapped for `entry` inside the block only (a
+        test's broken variant); the original is back afterwards."""
+        original = self.remove(name)
+        try:
+            with self.added(name, entry):
+                yield entry
+        finally:
+            self.add(name, original)
+
     def get(self, name: str) -> T:
         """Look an entry up, or fail naming the valid choices and the closest ones."""
         try:

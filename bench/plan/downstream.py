@@ -25,18 +25,14 @@ from bench.stages.specs import (
 from models.priors.registry import PRIOR_KINDS, PRIORS, bind, create_prior
 from models.registry import NUMERICS_FIELDS, TokenizerEntry
 from models.tokenizer import latent_shape
+from tasks.analysis_runners import ANALYSES
 from tasks.data.registry import DATASETS
 from tasks.metrics.protocols import eval_stage_options
 
-# token_replacement: VQGAN-LC Fig. 5 draws the images of 100 random categories (all their val images; at smoke
-# scale capped at 32); PSNR on Y (VQGAN-LC's) and RGB
-ANALYSIS_DEFAULTS = {"token_replacement": {"ms": [1, 50, 100, 1000], "images": None, "categories": 100,
-                                           "per_category": None},
-                     "ar_visualization": {"images": 8}, "masked_reconstruction": {"ratios": [1.0, 0.8, 0.6, 0.4, 0.2],
-                                                                                 "images": 8},
-                     "usage_over_training": {}}
-# the analyses that sample need a prior that decodes this way (SeQ-GAN Fig. 4: autoregressive; MoVQ App. A: masked)
-ANALYSIS_DECODING = {"ar_visualization": "autoregressive", "masked_reconstruction": "masked"}
+# An analysis's counts and sizes are its task YAML's `settings` (tasks/<analysis>.yaml); two of them are for planning:
+# `smoke_images` caps `images` below paper scale, and `prior_decoding` names the prior an analysis samples with
+# (models/priors: Prior.decoding). The rest become fields of the Analysis spec.
+PLANNING_SETTINGS = ("smoke_images", "prior_decoding")
 
 
 def _facts(entry: TokenizerEntry) -> dict[str, Any]:
@@ -110,6 +106,14 @@ def task_planner(*kinds: str) -> Callable[[Callable[[TaskPlan], None]], Callable
     return deco
 
 
+def planner_for(kind: str) -> Callable[[TaskPlan], None] | None:
+    """The planner of a downstream task kind: its registered one, or the analysis planner for a registered analysis
+    (tasks/analysis_runners.py ANALYSES), so a new analysis needs no planner line; None for a stage-free kind."""
+    if kind in TASK_PLANNERS:
+        return TASK_PLANNERS.get(kind)
+    return plan_analysis if kind in ANALYSES else None
+
+
 def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEntry, task, d: DatasetSpec,
                     train_key: str, labels: dict[str, str], weights: MetricWeights, stages: dict[str, Stage]) -> None:
     """Add the stages of one downstream task for a trained tokenizer, through its kind's planner."""
@@ -120,7 +124,10 @@ def plan_downstream(cfg: dict[str, Any], run: dict[str, Any], entry: TokenizerEn
     n_classes = n_cls if n_cls > 1 else 0
     priors = [_prior_cfg(cfg, run, p, entry, n_classes, d) for p in (run.get("priors") or [])]
     common = {"tokenizer": tok_cfg, "seed": seed, "task_version": task.version}
-    TASK_PLANNERS.get(task.task)(TaskPlan(cfg, run, entry, task, d, train_key, labels, weights, stages, tok_cfg, seed,
+    planner = planner_for(task.task)
+    if planner is None:
+        raise RegistryError(f"task '{task.task}' has no planner: register one with @task_planner('{task.task}')")
+    planner(TaskPlan(cfg, run, entry, task, d, train_key, labels, weights, stages, tok_cfg, seed,
                                       scale, n_classes, priors, common))
 
 
@@ -176,19 +183,18 @@ def plan_classification(ctx: TaskPlan) -> None:
     stages.setdefault(st.key, st)
 
 
-@task_planner("token_replacement", "ar_visualization", "masked_reconstruction", "usage_over_training")
 def plan_analysis(ctx: TaskPlan) -> None:
     """The papers' analyses: one analysis stage (after a prior for the two that sample)."""
     cfg, run, entry, task, d, train_key = ctx.cfg, ctx.run, ctx.entry, ctx.task, ctx.d, ctx.train_key
     labels, weights, stages = ctx.labels, ctx.weights, ctx.stages
     tok_cfg, scale, priors, common = ctx.tok_cfg, ctx.scale, ctx.priors, ctx.common
-    extra = dict(ANALYSIS_DEFAULTS[task.task])
-    if task.task == "token_replacement" and scale != "paper":
-        extra["images"] = 32
+    extra = {k: v for k, v in task.settings.items() if k not in PLANNING_SETTINGS}
+    if task.settings.get("smoke_images") is not None and scale != "paper":
+        extra["images"] = task.settings["smoke_images"]
     trained_prior = None
     alab = dict(labels)
-    if task.task in ("ar_visualization", "masked_reconstruction"):
-        want = ANALYSIS_DECODING[task.task]  # what the analysis samples with (models/priors: Prior.decoding)
+    want = task.settings.get("prior_decoding")  # what the analysis samples with (models/priors: Prior.decoding)
+    if want is not None:
         chosen = next((p for p in priors if PRIOR_KINDS.get(p.kind).decoding == want), None)
         if chosen is None:
             kinds = [k for k in PRIOR_KINDS if PRIOR_KINDS.get(k).decoding == want]

@@ -8,7 +8,7 @@ from typing import Any
 from bench.core.launch_resources import gpu_budget
 from bench.core.registry import RegistryError
 from bench.core.resources import PKG_PREFIX, resolve
-from bench.plan.downstream import TASK_PLANNERS, plan_downstream
+from bench.plan.downstream import plan_downstream, planner_for
 from bench.plan.recipes import BatchError, deviation_label, resolve_entry
 from bench.stages.base import SPECS, Stage, to_json
 from bench.stages.specs import (
@@ -111,7 +111,7 @@ def _plan_run(cfg: dict[str, Any], run: dict[str, Any], stages: dict[str, Stage]
         train_key = _plan_training(cfg, entry, ds, data_name, d, labels, metric_weights, stages)
         for task_name in [t for t in run["tasks"] if TASKS.get(t).task not in NEEDS_NO_TRAINING]:
             task = TASKS.get(task_name)
-            if task.task in TASK_PLANNERS:  # a downstream task kind plans itself (bench/plan/downstream.py)
+            if planner_for(task.task) is not None:  # a downstream task kind plans itself (bench/plan/downstream.py)
                 plan_downstream(cfg, run, entry, task, d, train_key, labels, metric_weights, stages)
                 continue
             ev = Stage(f"{task.task} {entry.name} on {ds}",
