@@ -38,11 +38,10 @@ def stage_resources(options: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def stage_processes(stage: Stage) -> int | None:
-    """The processes a stage planned for itself (a training stage: train.n_gpu, one per GPU); None: the kind's."""
-    tok = stage.config.get("tokenizer") if stage.kind == "train_tokenizer" else None
-    if not isinstance(tok, dict) or not isinstance(tok.get("train"), dict):
-        return None
-    return int(tok["train"].get("n_gpu", 1))
+    """The processes a tokenizer training stage planned for itself (its spec's resources: one per GPU); None: the
+    kind's resources decide (the prior trainer runs one process)."""
+    res = stage.spec.resources() if stage.kind == "train_tokenizer" else None  # StageSpec.resources
+    return None if res is None else int(res["processes"])
 
 
 def check_own_processes(res: dict[str, Any], kind: str, processes: int, per_node: int) -> None:
