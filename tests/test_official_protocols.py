@@ -142,8 +142,9 @@ def test_the_reconstruction_stage_opens_its_images_with_the_protocols_resize(mon
     monkeypatch.setattr(runners, "entry_from_config", lambda cfg: type("E", (), {"name": "x"})())
     monkeypatch.setattr(runners, "load_trained_tokenizer", lambda rt, key, cfg: torch.nn.Identity())
     monkeypatch.setattr(runners, "open_dataset", fake_open)
-    spec = EvalReconstruction(None, DatasetSpec("imagenet", "v1", 32), "reconstruction", 1, ("psnr_rgb",), 0,  # type: ignore[arg-type]
-                              MetricWeights("random", 0), 4, train="train_tokenizer-0",
+    tok = None  # the runner's tokenizer lookups are patched above
+    spec = EvalReconstruction(tok, DatasetSpec("imagenet", "v1", 32), "reconstruction", 1,  # type: ignore[arg-type]
+                              ("psnr_rgb",), 0, MetricWeights("random", 0), 4, train="train_tokenizer-0",
                               **({"protocol": protocol} if protocol else {}))
     with pytest.raises(Opened, match=interpolation):
         runners.run_eval(Stage("e", spec), Path("."), None, torch.device("cpu"))

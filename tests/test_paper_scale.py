@@ -4,8 +4,8 @@ model) on one photo.
 CI time: the step runs at 64 px, with attention placed at the same level of the network (attn_resolutions scaled by
 the same factor), and the test proves that every parameter tensor then has the 256 px model's name and shape (counted
 on the meta device). SeQ-GAN's windowed attention needs the paper's 16x16 token grid, so its entries keep 256 px.
-Entries that differ from an earlier one only in codebook size (vqgan_f16_16384 next to vqgan_f16_1024) take the step
-once: the codebook's shape is still checked for every entry, on the meta device."""
+Entries that differ from an earlier one only in sizes (codebook, RQ-VAE's depth and grid) take the step once: every
+entry's shapes are still checked at the step resolution, on the meta device."""
 from __future__ import annotations
 
 import dataclasses
@@ -45,12 +45,14 @@ def _at_step_resolution(entry):
 
 
 def _one_per_architecture(names: list[str]) -> list[str]:
-    """The first entry of each paper-scale configuration, codebook size aside (the step is the same code path)."""
+    """The first entry of each code path: model class, quantizer, decoder variant, loss and frozen parts (entries
+    that differ only in sizes, such as RQ-VAE's depth, grid or codebook, take the same path)."""
     seen, keep = set(), []
     for name in names:
         entry = create_entry(name, "paper")
-        sig = repr(dataclasses.replace(entry, name="", published_params=None, published_decimals=1, param_gap=None,
-                                       model=dataclasses.replace(entry.model, n_embed=0)))
+        m = entry.model
+        sig = repr((type(m).__name__, getattr(m, "quantizer", None), getattr(m, "decoder_extra", None), entry.loss,
+                    entry.train.freeze))
         if sig not in seen:
             seen.add(sig)
             keep.append(name)

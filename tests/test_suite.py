@@ -41,8 +41,8 @@ def test_smoke_suite_writes_results_with_provenance_and_protocol(smoke):
 
 @pytest.mark.slow
 def test_smoke_suite_matches_golden_on_another_cpu_path(smoke):
-    """The fixture ran under ATEN_CPU_CAPABILITY=default, not the path that made the golden file: every golden
-    row is checked (none excused as not-comparable) and matches, in all three checks."""
+    """The fixture ran as a simulated AVX2 machine on this host (conftest OTHER_CPU): every golden row is checked
+    (none excused as not-comparable) and matches, in all three checks; the records name the kernels that ran."""
     first, _, _, _, root = smoke
     diff = pd.read_csv(root / "results" / "smoke" / "golden_diff.csv")
     golden = pd.read_csv(REPO / "results" / "golden" / "smoke.csv")
@@ -50,7 +50,7 @@ def test_smoke_suite_matches_golden_on_another_cpu_path(smoke):
     assert (diff["status"] == "match").all(), diff[diff["status"] != "match"].to_string()
     assert "golden check" in first.stdout and "passed" in first.stdout
     df = pd.read_csv(root / "results" / "smoke" / "results.csv")
-    assert (df["cpu_capability"] == "DEFAULT").all() and (df["aten_cpu_capability_env"] == "default").all()
+    assert (df["cpu_capability"] == "AVX2").all() and (df["aten_cpu_capability_env"] == "avx2").all()
 
 
 @pytest.mark.slow

@@ -112,6 +112,13 @@ def cpu_capability() -> dict[str, str]:
             "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY", "")}
 
 
+def kernel_path(device: torch.device) -> dict[str, str]:
+    """What picks the float kernels a computation runs: the device, torch's CPU capability path and the ISA caps
+    oneDNN and MKL read (simulated CPUs set them); cached numbers are only reused under the same path."""
+    return {"device": device.type, **cpu_capability(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+            "mkl_enable_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS", "")}
+
+
 def device_string(device: torch.device) -> str:
     """'cuda:<GPU name>' or 'cpu:<CPU model>:threads=N' (the first field is what golden numbers key on)."""
     if device.type == "cuda":

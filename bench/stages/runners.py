@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from bench.core.artifacts import load_artifact, save_artifact
 from bench.core.paths import cache_dir
-from bench.core.provenance import device_string, package_versions, stable_hash, state_dict_hash
+from bench.core.provenance import device_string, kernel_path, package_versions, stable_hash, state_dict_hash
 from bench.core.resources import resolve
 from bench.stages.base import (
     Runtime,
@@ -139,9 +139,11 @@ def run_eval(stage: Stage, out: Path, rt: Runtime, device: torch.device) -> dict
     loader = DataLoader(data, batch_size=task.batch_size, shuffle=False, collate_fn=collate_skip_corrupt,
                         **stage_loader_options(rt, device))
     spec = metric_weights_spec(c.metric_weights, rt)
-    # the real-image statistics' cache key: what names the images and their preprocessing (the stage key's rule)
+    # the real-image statistics' cache key: what names the images and their preprocessing (the stage key's rule),
+    # and the kernels that compute the features (a simulated CPU gives other last digits: never mixed in one cache)
     key_parts = [key_payload(d), str(data.root), len(data), task.split, c.max_images, key_payload(c.metric_weights),
-                 rt.weights_dir, package_versions(), data.subset.facts(), get_protocol(c.protocol).name]
+                 rt.weights_dir, package_versions(), data.subset.facts(), get_protocol(c.protocol).name,
+                 kernel_path(device)]
     ref_key = stable_hash(key_parts)
     ref_path = cache_dir("refstats") / f"{d.name}-{ref_key}.npz"  # real-image FID statistics, reused
     result = evaluate_reconstruction(model, loader, c.metrics, spec, device, ref_path, total=len(loader),
